@@ -1,0 +1,2 @@
+// pub mod dict; (being written)
+pub mod wire;
