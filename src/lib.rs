@@ -1,2 +1,22 @@
-// pub mod dict; (being written)
+//! radcare: an inline RADIUS middlebox that turns a silent dial failure into an
+//! explained, fixable one.
+//!
+//! Module map (imports only point down):
+//! - `config`: the typed configuration tree, validated before any socket is bound.
+//! - `io`: the only code touching sockets and clocks: the UDP driver around `engine`.
+//! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
+//! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
+//! - `store`: SQLite / PostgreSQL persistence.
+//! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
+//! - `policy`: the cause table and walled-garden profiles.
+//! - `dict`: the FreeRADIUS-format dictionary loader.
+//! - `wire`: zero-copy RADIUS packet views, builder and crypto.
+
+pub mod config;
+pub mod dict;
+pub mod engine;
+pub mod garden;
+pub mod io;
+pub mod policy;
+pub mod store;
 pub mod wire;

@@ -1,0 +1,280 @@
+//! Building the packets the proxy sends: the upstream copy of a NAS request, the NAS
+//! copy of an upstream reply, and the walled-garden Accept. Each writes into a reusable
+//! buffer and signs with the right secret; Message-Authenticator always goes first
+//! (the BlastRADIUS defence).
+
+use crate::wire::attr::{types, vendors};
+use crate::wire::crypto;
+use crate::wire::{Builder, Code, Error, Packet};
+
+/// How the subscriber authenticated: decides whether a Reject may become an Accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Pap,
+    Chap,
+    MsChapV1,
+    MsChapV2,
+    Eap,
+    /// No credentials (authorize-only, Status-Server ...).
+    Other,
+}
+
+impl AuthMethod {
+    pub fn of(request: &Packet<&[u8]>) -> AuthMethod {
+        let mut method = AuthMethod::Other;
+        for a in request.attrs() {
+            match a.typ {
+                types::EAP_MESSAGE => return AuthMethod::Eap,
+                types::USER_PASSWORD => method = AuthMethod::Pap,
+                types::CHAP_PASSWORD => method = AuthMethod::Chap,
+                types::VENDOR_SPECIFIC => {
+                    if let Some(v) = a.vsa().filter(|v| v.vendor == vendors::MICROSOFT) {
+                        for s in v.subs().flatten() {
+                            if s.typ == u32::from(vendors::MS_CHAP2_RESPONSE) {
+                                return AuthMethod::MsChapV2;
+                            }
+                            if s.typ == u32::from(vendors::MS_CHAP_RESPONSE) {
+                                method = AuthMethod::MsChapV1;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        method
+    }
+
+    /// PAP, CHAP and MS-CHAPv1 finish with a bare Accept; MS-CHAPv2 needs
+    /// MS-CHAP2-Success computed from the NT hash and EAP needs EAP-Success and keys, so
+    /// an Accept we write ourselves would fail the login anyway.
+    pub fn allows_rewrite(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::Pap | AuthMethod::Chap | AuthMethod::MsChapV1
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Pap => "pap",
+            AuthMethod::Chap => "chap",
+            AuthMethod::MsChapV1 => "mschap",
+            AuthMethod::MsChapV2 => "mschapv2",
+            AuthMethod::Eap => "eap",
+            AuthMethod::Other => "other",
+        }
+    }
+}
+
+/// Keys for re-encrypting a packet's hidden attributes for the next hop.
+pub struct Hop<'a> {
+    pub from_secret: &'a [u8],
+    pub from_auth: &'a [u8; 16],
+    pub to_secret: &'a [u8],
+    pub to_auth: &'a [u8; 16],
+}
+
+/// Writes the upstream copy of an Access-Request: Message-Authenticator first, the NAS's
+/// attributes in order with User-Password re-hidden, CHAP-Challenge added when the NAS
+/// relied on its Request Authenticator as the challenge.
+pub fn upstream_access_request(
+    nas: &Packet<&[u8]>,
+    id: u8,
+    hop: &Hop<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut b = Builder::new(out, Code::AccessRequest, id, hop.to_auth);
+    b.message_authenticator()?;
+    let (mut chap, mut challenge) = (false, false);
+    let mut tmp = [0u8; 255];
+    for a in nas.attrs() {
+        match a.typ {
+            types::MESSAGE_AUTHENTICATOR => continue,
+            types::USER_PASSWORD => {
+                let v = &mut tmp[..a.value.len()];
+                v.copy_from_slice(a.value);
+                crypto::rehide_password(
+                    v,
+                    hop.from_secret,
+                    hop.from_auth,
+                    hop.to_secret,
+                    hop.to_auth,
+                )?;
+                b.attr(types::USER_PASSWORD, v)?;
+            }
+            types::TUNNEL_PASSWORD if a.value.len() > 1 => {
+                let v = &mut tmp[..a.value.len()];
+                v.copy_from_slice(a.value);
+                crypto::resalt(
+                    &mut v[1..],
+                    hop.from_secret,
+                    hop.from_auth,
+                    hop.to_secret,
+                    hop.to_auth,
+                )?;
+                b.attr(types::TUNNEL_PASSWORD, v)?;
+            }
+            typ => {
+                chap |= typ == types::CHAP_PASSWORD;
+                challenge |= typ == types::CHAP_CHALLENGE;
+                b.raw(&nas.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
+            }
+        }
+    }
+    if chap && !challenge {
+        b.attr(types::CHAP_CHALLENGE, hop.from_auth)?;
+    }
+    crypto::sign_access_request(out, hop.to_secret);
+    Ok(())
+}
+
+/// Writes the upstream copy of an Accounting-Request (no Message-Authenticator: RFC 3579
+/// leaves it out of accounting, and several servers refuse it).
+pub fn upstream_accounting_request(
+    nas: &Packet<&[u8]>,
+    id: u8,
+    secret: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<[u8; 16], Error> {
+    let mut b = Builder::new(out, Code::AccountingRequest, id, &[0; 16]);
+    for a in nas
+        .attrs()
+        .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
+    {
+        b.raw(&nas.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
+    }
+    crypto::sign_hashed_request(out, secret);
+    Ok(out[4..20].try_into().expect("16 octets"))
+}
+
+/// Writes the NAS copy of an upstream reply: same code and attributes, our
+/// Message-Authenticator first, salted attributes re-encrypted, signed for the NAS.
+pub fn relay_reply(
+    reply: &Packet<&[u8]>,
+    nas_id: u8,
+    hop: &Hop<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut b = Builder::new(out, reply.code(), nas_id, &[0; 16]);
+    b.message_authenticator()?;
+    for a in reply
+        .attrs()
+        .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
+    {
+        b.raw(&reply.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
+    }
+    reencrypt_reply_attributes(out, hop)?;
+    crypto::sign_response(out, hop.to_auth, hop.to_secret);
+    Ok(())
+}
+
+/// Tunnel-Password and MS-MPPE-Send/Recv-Key are salt-encrypted with the secret and the
+/// request authenticator of the hop: re-encrypt them in place for the NAS.
+fn reencrypt_reply_attributes(out: &mut [u8], hop: &Hop<'_>) -> Result<(), Error> {
+    let mut spans: [(usize, usize); 8] = [(0, 0); 8];
+    let mut n = 0;
+    {
+        let p = Packet::new_unchecked(&*out);
+        for a in p.attrs() {
+            if a.typ == types::TUNNEL_PASSWORD && a.value.len() > 1 && n < spans.len() {
+                spans[n] = (a.offset + 3, a.value.len() - 1);
+                n += 1;
+            }
+            if let Some(v) = a.vsa().filter(|v| v.vendor == vendors::MICROSOFT) {
+                for s in v.subs().flatten() {
+                    let key = s.typ == u32::from(vendors::MS_MPPE_SEND_KEY)
+                        || s.typ == u32::from(vendors::MS_MPPE_RECV_KEY);
+                    if key && n < spans.len() {
+                        spans[n] = (s.offset, s.value.len());
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    for &(at, len) in &spans[..n] {
+        crypto::resalt(
+            &mut out[at..at + len],
+            hop.from_secret,
+            hop.from_auth,
+            hop.to_secret,
+            hop.to_auth,
+        )?;
+    }
+    Ok(())
+}
+
+/// What goes into a walled-garden Accept besides the profile.
+pub struct GardenAccept<'a> {
+    pub nas_id: u8,
+    pub nas_auth: &'a [u8; 16],
+    pub nas_secret: &'a [u8],
+    pub profile: &'a [u8],
+    pub session_timeout: u32,
+    pub class: &'a [u8],
+    /// The NAS request, whose Proxy-State attributes are copied back in order.
+    pub request: &'a Packet<&'a [u8]>,
+}
+
+/// Writes the Access-Accept that replaces a Reject: Message-Authenticator first, the
+/// profile's attributes, Session-Timeout, the Class tag, Proxy-State. No Reply-Message
+/// and no MS-CHAP-Error: they would contradict the Accept.
+pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+    let mut b = Builder::new(out, Code::AccessAccept, g.nas_id, &[0; 16]);
+    b.message_authenticator()?;
+    b.raw(g.profile)?;
+    b.attr_u32(types::SESSION_TIMEOUT, g.session_timeout)?;
+    b.attr(types::CLASS, g.class)?;
+    for a in g.request.attrs().filter(|a| a.typ == types::PROXY_STATE) {
+        b.attr(types::PROXY_STATE, a.value)?;
+    }
+    crypto::sign_response(out, g.nas_auth, g.nas_secret);
+    Ok(())
+}
+
+/// Writes an Accounting-Response we answer ourselves (walled-garden sessions).
+pub fn accounting_response(
+    request: &Packet<&[u8]>,
+    secret: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut b = Builder::new(
+        out,
+        Code::AccountingResponse,
+        request.identifier(),
+        &[0; 16],
+    );
+    b.message_authenticator()?;
+    for a in request.attrs().filter(|a| a.typ == types::PROXY_STATE) {
+        b.attr(types::PROXY_STATE, a.value)?;
+    }
+    crypto::sign_response(out, request.authenticator(), secret);
+    Ok(())
+}
+
+/// Writes our answer to a Status-Server (RFC 5997 section 3).
+pub fn status_reply(
+    request: &Packet<&[u8]>,
+    code: Code,
+    secret: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut b = Builder::new(out, code, request.identifier(), &[0; 16]);
+    b.message_authenticator()?;
+    crypto::sign_response(out, request.authenticator(), secret);
+    Ok(())
+}
+
+/// Writes a Status-Server probe for an upstream.
+pub fn status_probe(
+    id: u8,
+    auth: &[u8; 16],
+    secret: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mut b = Builder::new(out, Code::StatusServer, id, auth);
+    b.message_authenticator()?;
+    crypto::sign_access_request(out, secret);
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! RFC 5080 section 2.2.2 duplicate detection: a request is a duplicate when it comes
+//! from the same source, on the same listener, with the same ID and the same
+//! authenticator. An answered duplicate gets the cached reply byte for byte; one still
+//! in flight is dropped (the upstream will answer once). A new authenticator with the
+//! same ID replaces the entry: the NAS has moved on.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::Listener;
+
+pub type Key = (Listener, SocketAddr, u8);
+
+#[derive(Debug)]
+pub enum State {
+    /// Forwarded; the pending slot (socket, id) answers it.
+    InFlight {
+        slot: usize,
+    },
+    Answered {
+        reply: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    auth: [u8; 16],
+    state: State,
+    /// Bumped on replacement so stale expiry records are ignored.
+    generation: u64,
+}
+
+/// What the cache says about an incoming request.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    New,
+    Answered(&'a [u8]),
+    InFlight,
+    /// Same key, new authenticator: the old request (maybe still in flight) is superseded.
+    Replaced {
+        old_slot: Option<usize>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct DuplicateCache {
+    entries: HashMap<Key, Entry>,
+    /// Entries in expiry order (the lifetime is constant, so insertion order).
+    expiry: VecDeque<(Instant, Key, u64)>,
+    lifetime: Duration,
+    generation: u64,
+}
+
+impl DuplicateCache {
+    pub fn new(lifetime: Duration) -> Self {
+        DuplicateCache {
+            lifetime,
+            ..Default::default()
+        }
+    }
+
+    pub fn lookup(&mut self, key: &Key, auth: &[u8; 16]) -> Lookup<'_> {
+        let replaced = match self.entries.get(key) {
+            None => return Lookup::New,
+            Some(e) if &e.auth != auth => match e.state {
+                State::InFlight { slot } => Some(slot),
+                State::Answered { .. } => None,
+            },
+            Some(_) => {
+                return match &self.entries[key].state {
+                    State::Answered { reply } => Lookup::Answered(reply),
+                    State::InFlight { .. } => Lookup::InFlight,
+                };
+            }
+        };
+        self.entries.remove(key);
+        Lookup::Replaced { old_slot: replaced }
+    }
+
+    /// Records a request as forwarded.
+    pub fn insert_in_flight(&mut self, key: Key, auth: [u8; 16], slot: usize) {
+        self.generation += 1;
+        self.entries.insert(
+            key,
+            Entry {
+                auth,
+                state: State::InFlight { slot },
+                generation: self.generation,
+            },
+        );
+    }
+
+    /// Stores the reply for a request and starts its lifetime.
+    pub fn answer(&mut self, now: Instant, key: Key, auth: [u8; 16], reply: Vec<u8>) {
+        self.generation += 1;
+        let generation = self.generation;
+        self.entries.insert(
+            key,
+            Entry {
+                auth,
+                state: State::Answered { reply },
+                generation,
+            },
+        );
+        self.expiry
+            .push_back((now + self.lifetime, key, generation));
+    }
+
+    /// Forgets an in-flight request that got no answer, so a retransmission is retried.
+    pub fn forget_in_flight(&mut self, key: &Key, slot: usize) {
+        if let Some(Entry {
+            state: State::InFlight { slot: s },
+            ..
+        }) = self.entries.get(key)
+        {
+            if *s == slot {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.expiry.front().map(|e| e.0)
+    }
+
+    pub fn expire(&mut self, now: Instant) {
+        while let Some(&(at, key, generation)) = self.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_front();
+            if self
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.generation == generation)
+            {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        (Listener::Auth, "127.0.0.1:5000".parse().unwrap(), 7)
+    }
+
+    #[test]
+    fn answered_duplicate_gets_cached_reply_until_expiry() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(Duration::from_secs(5));
+        assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::New));
+        c.insert_in_flight(key(), [1; 16], 3);
+        assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::InFlight));
+        c.answer(t0, key(), [1; 16], vec![9, 9]);
+        assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::Answered(r) if r == [9, 9]));
+        c.expire(t0 + Duration::from_secs(4));
+        assert_eq!(c.len(), 1);
+        c.expire(t0 + Duration::from_secs(5));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn new_authenticator_replaces() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(Duration::from_secs(5));
+        c.insert_in_flight(key(), [1; 16], 3);
+        assert!(matches!(
+            c.lookup(&key(), &[2; 16]),
+            Lookup::Replaced { old_slot: Some(3) }
+        ));
+        c.answer(t0, key(), [2; 16], vec![1]);
+        // A stale expiry record of a replaced entry must not remove the new one.
+        c.insert_in_flight(key(), [3; 16], 4);
+        c.expire(t0 + Duration::from_secs(6));
+        assert!(matches!(c.lookup(&key(), &[3; 16]), Lookup::InFlight));
+    }
+}

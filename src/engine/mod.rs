@@ -1,0 +1,855 @@
+//! The sans-IO proxy core. It owns no socket and reads no clock: the driver passes
+//! `now` and datagrams in, and takes transmits and events out (`poll_transmit`,
+//! `poll_event`, `poll_timeout`), like quinn-proto. That keeps every protocol decision
+//! (verification, duplicate detection, failover, classification, rewrite) testable with
+//! simulated time and no network.
+//!
+//! One way through: NAS request -> verify -> duplicate? -> upstream copy -> AAA reply ->
+//! verify -> Accept/Challenge relayed, Reject classified and maybe rewritten -> cached ->
+//! NAS. No reply from any upstream means no reply to the NAS: never an invented Accept.
+
+mod build;
+mod dedup;
+mod upstream;
+
+pub use build::AuthMethod;
+pub use upstream::IdSpace;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::config::{Action, Config, GardenAccounting, Tristate};
+use crate::dict::Dictionary;
+use crate::policy::Policy;
+use crate::wire::attr::types;
+use crate::wire::crypto::{self, MaStatus};
+use crate::wire::{Code, Packet};
+use build::Hop;
+use dedup::{DuplicateCache, Lookup};
+use upstream::{Upstream, slot_id, slot_socket};
+
+/// Which NAS-facing socket a packet came in on or goes out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listener {
+    Auth,
+    Acct,
+}
+
+/// Which socket a transmit leaves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Nas(Listener),
+    /// Index of the upstream socket.
+    Upstream(usize),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    pub via: Via,
+    pub dest: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// Why a datagram was dropped; a fixed set, used as a metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    Malformed,
+    UnknownClient,
+    UnexpectedCode,
+    BadAuthenticator,
+    BadMessageAuthenticator,
+    MissingMessageAuthenticator,
+    ProxyStateWithoutMessageAuthenticator,
+    DuplicateInFlight,
+    NoUpstream,
+    IdsExhausted,
+    TooBig,
+    UnknownReply,
+    WrongUpstreamSource,
+    UpstreamBadAuthenticator,
+    UpstreamBadMessageAuthenticator,
+    UpstreamMissingMessageAuthenticator,
+    NoAnswer,
+}
+
+impl Drop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drop::Malformed => "malformed",
+            Drop::UnknownClient => "unknown_client",
+            Drop::UnexpectedCode => "unexpected_code",
+            Drop::BadAuthenticator => "bad_authenticator",
+            Drop::BadMessageAuthenticator => "bad_message_authenticator",
+            Drop::MissingMessageAuthenticator => "missing_message_authenticator",
+            Drop::ProxyStateWithoutMessageAuthenticator => {
+                "proxy_state_without_message_authenticator"
+            }
+            Drop::DuplicateInFlight => "duplicate_in_flight",
+            Drop::NoUpstream => "no_upstream",
+            Drop::IdsExhausted => "ids_exhausted",
+            Drop::TooBig => "too_big",
+            Drop::UnknownReply => "unknown_reply",
+            Drop::WrongUpstreamSource => "wrong_upstream_source",
+            Drop::UpstreamBadAuthenticator => "upstream_bad_authenticator",
+            Drop::UpstreamBadMessageAuthenticator => "upstream_bad_message_authenticator",
+            Drop::UpstreamMissingMessageAuthenticator => "upstream_missing_message_authenticator",
+            Drop::NoAnswer => "no_answer",
+        }
+    }
+}
+
+/// A subscriber let into the walled garden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GardenEntered {
+    /// Random id, also carried in the Class tag, that accounting refers back to.
+    pub garden_id: u64,
+    pub user: String,
+    pub calling_station_id: Option<String>,
+    pub client: String,
+    pub nas_addr: IpAddr,
+    pub nas_identifier: Option<String>,
+    pub nas_port_id: Option<String>,
+    pub cause: String,
+    pub reason: String,
+    pub method: AuthMethod,
+}
+
+/// Accounting for a walled-garden session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GardenAccountingEvent {
+    pub garden_id: u64,
+    pub status: Option<u32>,
+    pub user: String,
+    pub framed_ip: Option<Ipv4Addr>,
+    pub acct_session_id: Option<String>,
+    pub nas_addr: IpAddr,
+}
+
+/// What the engine tells the rest of the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    GardenEntered(GardenEntered),
+    GardenAccounting(GardenAccountingEvent),
+    UpstreamDown {
+        upstream: String,
+    },
+    UpstreamUp {
+        upstream: String,
+    },
+    /// Counted by the driver into metrics.
+    Dropped(Drop),
+    /// A Reject was classified (rewritten or passed).
+    Rejected {
+        cause: String,
+        rewritten: bool,
+        method: AuthMethod,
+    },
+    /// Round trip of an answered upstream request.
+    UpstreamLatency {
+        upstream: usize,
+        rtt: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct Client {
+    name: String,
+    net: IpNet,
+    secret: Vec<u8>,
+    require_ma: Tristate,
+    limit_proxy_state: Tristate,
+    profile: usize,
+    /// NAS addresses (within `net`) that have sent a Message-Authenticator (`auto`).
+    sends_ma: HashSet<IpAddr>,
+}
+
+#[derive(Debug)]
+enum PendingKind {
+    Access,
+    Accounting,
+    Probe,
+}
+
+/// A request forwarded upstream and not yet answered.
+#[derive(Debug)]
+struct Pending {
+    kind: PendingKind,
+    client: usize,
+    listener: Listener,
+    nas: SocketAddr,
+    /// The NAS's request, for re-sending on failover and for building the reply.
+    request: Vec<u8>,
+    upstream: usize,
+    up_auth: [u8; 16],
+    sent_at: Instant,
+    /// Upstreams tried so far, as a bit set over their order.
+    tried: u64,
+    /// Distinguishes this use of the slot from later ones, for stale timers.
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Pending { slot: usize, seq: u64 },
+    Probe { upstream: usize },
+}
+
+/// The proxy core.
+pub struct Engine {
+    dict: Arc<Dictionary>,
+    policy: Arc<Policy>,
+    clients: Vec<Client>,
+    upstreams: Vec<Upstream>,
+    ids: IdSpace,
+    pending: Vec<Option<Pending>>,
+    dedup: DuplicateCache,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    garden_accounting: GardenAccounting,
+    rng: StdRng,
+    seq: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    /// Scratch buffer reused for building packets.
+    scratch: Vec<u8>,
+}
+
+impl Engine {
+    /// Builds the engine from a validated config. `upstream_sockets` is how many sockets
+    /// the driver opened for upstream traffic.
+    pub fn new(cfg: &Config, dict: Arc<Dictionary>, policy: Arc<Policy>, seed: [u8; 32]) -> Engine {
+        let r = &cfg.radius;
+        let clients = r
+            .clients
+            .iter()
+            .map(|c| Client {
+                name: c.name.clone(),
+                net: c.address,
+                secret: c.secret.as_bytes().to_vec(),
+                require_ma: c.require_message_authenticator,
+                limit_proxy_state: c.limit_proxy_state,
+                profile: policy.profile(&c.profile).unwrap_or(0),
+                sends_ma: HashSet::new(),
+            })
+            .collect();
+        let ids = IdSpace::new(r.upstream_sockets);
+        let slots = ids.slots();
+        Engine {
+            dict,
+            policy,
+            clients,
+            upstreams: r.upstreams.iter().map(Upstream::from_config).collect(),
+            ids,
+            pending: (0..slots).map(|_| None).collect(),
+            dedup: DuplicateCache::new(r.duplicate_lifetime),
+            timers: BinaryHeap::new(),
+            garden_accounting: r.garden_accounting,
+            rng: StdRng::from_seed(seed),
+            seq: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch: Vec::with_capacity(4096),
+        }
+    }
+
+    pub fn upstream_sockets(&self) -> usize {
+        self.ids.sockets()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse((at, _))| *at);
+        match (t, self.dedup.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Upstream names and whether each is alive.
+    pub fn upstream_states(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.upstreams.iter().map(|u| (u.name.as_str(), u.alive))
+    }
+
+    /// Entries in the duplicate cache (in flight and answered).
+    pub fn duplicate_cache_len(&self) -> usize {
+        self.dedup.len()
+    }
+
+    pub fn upstream_name(&self, i: usize) -> &str {
+        self.upstreams.get(i).map_or("?", |u| u.name.as_str())
+    }
+
+    fn drop(&mut self, why: Drop) {
+        tracing::debug!(reason = why.as_str(), "dropping packet");
+        self.events.push_back(Event::Dropped(why));
+    }
+
+    fn send(&mut self, via: Via, dest: SocketAddr) {
+        let payload = self.scratch.clone();
+        self.transmits.push_back(Transmit { via, dest, payload });
+    }
+
+    fn client_for(&self, ip: IpAddr) -> Option<usize> {
+        // Most specific block wins, so a single NAS can have its own secret inside a range.
+        self.clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.net.contains(&ip))
+            .max_by_key(|(_, c)| c.net.prefix_len())
+            .map(|(i, _)| i)
+    }
+
+    /// A datagram from a NAS on one of our listeners.
+    pub fn handle_nas(&mut self, now: Instant, listener: Listener, src: SocketAddr, data: &[u8]) {
+        let Ok(pkt) = Packet::new_checked(data) else {
+            return self.drop(Drop::Malformed);
+        };
+        let Some(ci) = self.client_for(src.ip()) else {
+            return self.drop(Drop::UnknownClient);
+        };
+        match (listener, pkt.code()) {
+            (Listener::Auth, Code::AccessRequest) => self.access_request(now, ci, src, &pkt),
+            (Listener::Acct, Code::AccountingRequest) => {
+                self.accounting_request(now, ci, src, &pkt)
+            }
+            (l, Code::StatusServer) => self.status_server(ci, l, src, &pkt),
+            _ => self.drop(Drop::UnexpectedCode),
+        }
+    }
+
+    /// Checks a NAS request's Message-Authenticator against the client's policy.
+    fn check_nas_ma(
+        &mut self,
+        ci: usize,
+        src: SocketAddr,
+        pkt: &Packet<&[u8]>,
+    ) -> Result<(), Drop> {
+        let c = &mut self.clients[ci];
+        match crypto::verify_message_authenticator(pkt.as_bytes(), None, &c.secret) {
+            MaStatus::Invalid => Err(Drop::BadMessageAuthenticator),
+            MaStatus::Valid => {
+                if c.require_ma == Tristate::Auto {
+                    c.sends_ma.insert(src.ip());
+                }
+                Ok(())
+            }
+            MaStatus::Absent => {
+                let required = match c.require_ma {
+                    Tristate::Yes => true,
+                    Tristate::No => false,
+                    Tristate::Auto => c.sends_ma.contains(&src.ip()),
+                };
+                if required {
+                    return Err(Drop::MissingMessageAuthenticator);
+                }
+                // BlastRADIUS: Proxy-State without Message-Authenticator is how the forged
+                // collision is carried; only a client explicitly trusted may send it.
+                let limit = match c.limit_proxy_state {
+                    Tristate::Yes | Tristate::Auto => {
+                        c.require_ma != Tristate::No || c.limit_proxy_state == Tristate::Yes
+                    }
+                    Tristate::No => false,
+                };
+                if limit && pkt.find(types::PROXY_STATE).is_some() {
+                    return Err(Drop::ProxyStateWithoutMessageAuthenticator);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Duplicate handling shared by auth and accounting. Returns true if the request is
+    /// new and should be processed.
+    fn dedup_admit(&mut self, listener: Listener, src: SocketAddr, pkt: &Packet<&[u8]>) -> bool {
+        let key = (listener, src, pkt.identifier());
+        match self.dedup.lookup(&key, pkt.authenticator()) {
+            Lookup::New => true,
+            Lookup::Answered(reply) => {
+                let payload = reply.to_vec();
+                metrics::counter!("radcare_duplicates_total", "state" => "answered").increment(1);
+                self.transmits.push_back(Transmit {
+                    via: Via::Nas(listener),
+                    dest: src,
+                    payload,
+                });
+                false
+            }
+            Lookup::InFlight => {
+                metrics::counter!("radcare_duplicates_total", "state" => "in_flight").increment(1);
+                self.drop(Drop::DuplicateInFlight);
+                false
+            }
+            Lookup::Replaced { old_slot } => {
+                if let Some(slot) = old_slot {
+                    self.release(slot);
+                }
+                true
+            }
+        }
+    }
+
+    fn access_request(&mut self, now: Instant, ci: usize, src: SocketAddr, pkt: &Packet<&[u8]>) {
+        if let Err(d) = self.check_nas_ma(ci, src, pkt) {
+            return self.drop(d);
+        }
+        if !self.dedup_admit(Listener::Auth, src, pkt) {
+            return;
+        }
+        self.forward(
+            now,
+            ci,
+            Listener::Auth,
+            src,
+            pkt.as_bytes().to_vec(),
+            PendingKind::Access,
+            0,
+        );
+    }
+
+    fn accounting_request(
+        &mut self,
+        now: Instant,
+        ci: usize,
+        src: SocketAddr,
+        pkt: &Packet<&[u8]>,
+    ) {
+        let secret = &self.clients[ci].secret;
+        if !crypto::verify_hashed_request(pkt.as_bytes(), secret) {
+            return self.drop(Drop::BadAuthenticator);
+        }
+        if crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) == MaStatus::Invalid {
+            return self.drop(Drop::BadMessageAuthenticator);
+        }
+        if !self.dedup_admit(Listener::Acct, src, pkt) {
+            return;
+        }
+        if let Some(garden_id) = garden_class(pkt) {
+            self.events
+                .push_back(Event::GardenAccounting(GardenAccountingEvent {
+                    garden_id,
+                    status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
+                    user: text(pkt, types::USER_NAME).unwrap_or_default(),
+                    framed_ip: pkt
+                        .find(types::FRAMED_IP_ADDRESS)
+                        .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
+                        .map(Ipv4Addr::from),
+                    acct_session_id: text(pkt, types::ACCT_SESSION_ID),
+                    nas_addr: nas_addr(pkt, src),
+                }));
+            if self.garden_accounting == GardenAccounting::Answer {
+                // The AAA rejected this user; it has no session to account for.
+                let secret = self.clients[ci].secret.clone();
+                if build::accounting_response(pkt, &secret, &mut self.scratch).is_ok() {
+                    let key = (Listener::Acct, src, pkt.identifier());
+                    self.dedup
+                        .answer(now, key, *pkt.authenticator(), self.scratch.clone());
+                    self.send(Via::Nas(Listener::Acct), src);
+                }
+                return;
+            }
+        }
+        self.forward(
+            now,
+            ci,
+            Listener::Acct,
+            src,
+            pkt.as_bytes().to_vec(),
+            PendingKind::Accounting,
+            0,
+        );
+    }
+
+    fn status_server(
+        &mut self,
+        ci: usize,
+        listener: Listener,
+        src: SocketAddr,
+        pkt: &Packet<&[u8]>,
+    ) {
+        // RFC 5997 section 3: a Status-Server without a valid Message-Authenticator is
+        // silently discarded.
+        let secret = self.clients[ci].secret.clone();
+        match crypto::verify_message_authenticator(pkt.as_bytes(), None, &secret) {
+            MaStatus::Valid => {}
+            MaStatus::Absent => return self.drop(Drop::MissingMessageAuthenticator),
+            MaStatus::Invalid => return self.drop(Drop::BadMessageAuthenticator),
+        }
+        let code = match listener {
+            Listener::Auth => Code::AccessAccept,
+            Listener::Acct => Code::AccountingResponse,
+        };
+        if build::status_reply(pkt, code, &secret, &mut self.scratch).is_ok() {
+            self.send(Via::Nas(listener), src);
+        }
+    }
+
+    /// Picks the next upstream to try: the first alive one not yet tried, in config
+    /// order; if all untried ones are dead, the first untried one anyway (a dead mark is
+    /// a guess, and no answer at all is worse).
+    fn choose_upstream(&self, kind: &PendingKind, tried: u64) -> Option<usize> {
+        let usable = |i: usize, u: &Upstream| {
+            tried & (1 << i.min(63)) == 0
+                && match kind {
+                    PendingKind::Accounting => u.acct.is_some(),
+                    _ => true,
+                }
+        };
+        let mut candidates = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter(|(i, u)| usable(*i, u));
+        let first = candidates.clone().next().map(|(i, _)| i);
+        candidates.find(|(_, u)| u.alive).map(|(i, _)| i).or(first)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &mut self,
+        now: Instant,
+        ci: usize,
+        listener: Listener,
+        nas: SocketAddr,
+        request: Vec<u8>,
+        kind: PendingKind,
+        tried: u64,
+    ) {
+        let key = (listener, nas, request[1]);
+        let Some(ui) = self.choose_upstream(&kind, tried) else {
+            return self.drop(if tried == 0 {
+                Drop::NoUpstream
+            } else {
+                Drop::NoAnswer
+            });
+        };
+        let Some(slot) = self.ids.allocate() else {
+            return self.drop(Drop::IdsExhausted);
+        };
+        let u = &self.upstreams[ui];
+        let req = Packet::new_unchecked(&request[..]);
+        let mut up_auth = [0u8; 16];
+        let built = match kind {
+            PendingKind::Access => {
+                self.rng.fill_bytes(&mut up_auth);
+                let hop = Hop {
+                    from_secret: &self.clients[ci].secret,
+                    from_auth: req.authenticator(),
+                    to_secret: &u.secret,
+                    to_auth: &up_auth,
+                };
+                build::upstream_access_request(&req, slot_id(slot), &hop, &mut self.scratch)
+            }
+            PendingKind::Accounting => build::upstream_accounting_request(
+                &req,
+                slot_id(slot),
+                &u.secret,
+                &mut self.scratch,
+            )
+            .map(|a| up_auth = a),
+            PendingKind::Probe => Ok(()),
+        };
+        if built.is_err() {
+            self.ids.release(slot);
+            return self.drop(Drop::TooBig);
+        }
+        let dest = match kind {
+            PendingKind::Accounting => u.acct.unwrap_or(u.auth),
+            _ => u.auth,
+        };
+        let deadline = now + u.response_window;
+        self.seq += 1;
+        let seq = self.seq;
+        self.timers
+            .push(Reverse((deadline, Timer::Pending { slot, seq })));
+        self.dedup.insert_in_flight(key, *req.authenticator(), slot);
+        self.pending[slot] = Some(Pending {
+            kind,
+            client: ci,
+            listener,
+            nas,
+            request,
+            upstream: ui,
+            up_auth,
+            sent_at: now,
+            tried: tried | (1 << ui.min(63)),
+            seq,
+        });
+        self.send(Via::Upstream(slot_socket(slot)), dest);
+    }
+
+    fn release(&mut self, slot: usize) {
+        if self.pending.get_mut(slot).and_then(Option::take).is_some() {
+            self.ids.release(slot);
+        }
+    }
+
+    /// A datagram on upstream socket `socket`.
+    pub fn handle_upstream(&mut self, now: Instant, socket: usize, src: SocketAddr, data: &[u8]) {
+        let Ok(reply) = Packet::new_checked(data) else {
+            return self.drop(Drop::Malformed);
+        };
+        let slot = socket * 256 + reply.identifier() as usize;
+        let Some(p) = self.pending.get(slot).and_then(Option::as_ref) else {
+            return self.drop(Drop::UnknownReply);
+        };
+        let u = &self.upstreams[p.upstream];
+        let expected_src = match p.kind {
+            PendingKind::Accounting => u.acct.unwrap_or(u.auth),
+            _ => u.auth,
+        };
+        if src != expected_src {
+            return self.drop(Drop::WrongUpstreamSource);
+        }
+        if !crypto::verify_response(reply.as_bytes(), &p.up_auth, &u.secret) {
+            return self.drop(Drop::UpstreamBadAuthenticator);
+        }
+        match crypto::verify_message_authenticator(reply.as_bytes(), Some(&p.up_auth), &u.secret) {
+            MaStatus::Invalid => return self.drop(Drop::UpstreamBadMessageAuthenticator),
+            MaStatus::Absent if u.requires_ma() && !matches!(p.kind, PendingKind::Accounting) => {
+                return self.drop(Drop::UpstreamMissingMessageAuthenticator);
+            }
+            MaStatus::Valid => {
+                let ui = p.upstream;
+                if self.upstreams[ui].require_ma == Tristate::Auto {
+                    self.upstreams[ui].sends_ma = true;
+                }
+            }
+            MaStatus::Absent => {}
+        }
+        let Some(p) = self.pending[slot].take() else {
+            return;
+        };
+        self.ids.release(slot);
+        self.upstream_answered(p.upstream);
+        self.events.push_back(Event::UpstreamLatency {
+            upstream: p.upstream,
+            rtt: now.saturating_duration_since(p.sent_at),
+        });
+        match (&p.kind, reply.code()) {
+            (PendingKind::Probe, _) => {}
+            (PendingKind::Access, Code::AccessAccept | Code::AccessChallenge) => {
+                self.relay(now, &p, &reply)
+            }
+            (PendingKind::Access, Code::AccessReject) => self.reject(now, &p, &reply),
+            (PendingKind::Accounting, Code::AccountingResponse) => self.relay(now, &p, &reply),
+            _ => {
+                let key = (p.listener, p.nas, p.request[1]);
+                self.dedup.forget_in_flight(&key, slot);
+                self.drop(Drop::UnexpectedCode);
+            }
+        }
+    }
+
+    fn upstream_answered(&mut self, ui: usize) {
+        let u = &mut self.upstreams[ui];
+        u.timeouts_in_a_row = 0;
+        if !u.alive {
+            u.alive = true;
+            u.next_probe = None;
+            tracing::info!(upstream = %u.name, "upstream is alive again");
+            self.events.push_back(Event::UpstreamUp {
+                upstream: u.name.clone(),
+            });
+        }
+    }
+
+    fn finish(&mut self, now: Instant, p: &Pending) {
+        let req = Packet::new_unchecked(&p.request[..]);
+        let key = (p.listener, p.nas, req.identifier());
+        self.dedup
+            .answer(now, key, *req.authenticator(), self.scratch.clone());
+        self.send(Via::Nas(p.listener), p.nas);
+    }
+
+    fn relay(&mut self, now: Instant, p: &Pending, reply: &Packet<&[u8]>) {
+        let req = Packet::new_unchecked(&p.request[..]);
+        let u = &self.upstreams[p.upstream];
+        let c = &self.clients[p.client];
+        let hop = Hop {
+            from_secret: &u.secret,
+            from_auth: &p.up_auth,
+            to_secret: &c.secret,
+            to_auth: req.authenticator(),
+        };
+        if build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch).is_err() {
+            return self.drop(Drop::TooBig);
+        }
+        self.finish(now, p);
+    }
+
+    fn reject(&mut self, now: Instant, p: &Pending, reply: &Packet<&[u8]>) {
+        let req = Packet::new_unchecked(&p.request[..]);
+        let method = AuthMethod::of(&req);
+        let class = self.policy.classify(reply.as_bytes(), &self.dict);
+        let rewrite = class.action == Action::Rewrite && method.allows_rewrite();
+        self.events.push_back(Event::Rejected {
+            cause: class.id.clone(),
+            rewritten: rewrite,
+            method,
+        });
+        if !rewrite {
+            return self.relay(now, p, reply);
+        }
+        let garden_id = self.rng.next_u64() | 1;
+        let tag = format!("radcare;cause={};g={garden_id:016x}", class.id);
+        let c = &self.clients[p.client];
+        let g = build::GardenAccept {
+            nas_id: req.identifier(),
+            nas_auth: req.authenticator(),
+            nas_secret: &c.secret,
+            profile: &self.policy.profiles[c.profile].encoded,
+            session_timeout: self.policy.garden_session_timeout,
+            class: tag.as_bytes(),
+            request: &req,
+        };
+        if build::garden_accept(&g, &mut self.scratch).is_err() {
+            return self.drop(Drop::TooBig);
+        }
+        self.events.push_back(Event::GardenEntered(GardenEntered {
+            garden_id,
+            user: text(&req, types::USER_NAME).unwrap_or_default(),
+            calling_station_id: text(&req, types::CALLING_STATION_ID),
+            client: c.name.clone(),
+            nas_addr: nas_addr(&req, p.nas),
+            nas_identifier: text(&req, types::NAS_IDENTIFIER),
+            nas_port_id: text(&req, types::NAS_PORT_ID),
+            cause: class.id,
+            reason: class.reason,
+            method,
+        }));
+        self.finish(now, p);
+    }
+
+    /// Runs expired timers: upstream timeouts (failover), probes, cache expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.dedup.expire(now);
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Pending { slot, seq } => self.pending_timeout(now, slot, seq),
+                Timer::Probe { upstream } => self.probe(now, upstream),
+            }
+        }
+    }
+
+    fn pending_timeout(&mut self, now: Instant, slot: usize, seq: u64) {
+        if self.pending[slot].as_ref().is_none_or(|p| p.seq != seq) {
+            return;
+        }
+        let Some(p) = self.pending[slot].take() else {
+            return;
+        };
+        self.ids.release(slot);
+        let ui = p.upstream;
+        if !matches!(p.kind, PendingKind::Probe) {
+            let u = &mut self.upstreams[ui];
+            u.timeouts_in_a_row += 1;
+            if u.alive && u.timeouts_in_a_row >= u.dead_after {
+                u.alive = false;
+                tracing::warn!(upstream = %u.name, "upstream is not answering; marking it dead");
+                self.events.push_back(Event::UpstreamDown {
+                    upstream: u.name.clone(),
+                });
+                let at = now + u.probe_interval;
+                self.timers
+                    .push(Reverse((at, Timer::Probe { upstream: ui })));
+            }
+        }
+        match p.kind {
+            PendingKind::Probe => {
+                let at = now + self.upstreams[ui].probe_interval;
+                self.timers
+                    .push(Reverse((at, Timer::Probe { upstream: ui })));
+            }
+            kind => {
+                let key = (p.listener, p.nas, p.request[1]);
+                self.dedup.forget_in_flight(&key, slot);
+                self.forward(now, p.client, p.listener, p.nas, p.request, kind, p.tried);
+            }
+        }
+    }
+
+    fn probe(&mut self, now: Instant, ui: usize) {
+        if self.upstreams[ui].alive {
+            return;
+        }
+        let Some(slot) = self.ids.allocate() else {
+            let at = now + self.upstreams[ui].probe_interval;
+            self.timers
+                .push(Reverse((at, Timer::Probe { upstream: ui })));
+            return;
+        };
+        let mut auth = [0u8; 16];
+        self.rng.fill_bytes(&mut auth);
+        let u = &self.upstreams[ui];
+        if build::status_probe(slot_id(slot), &auth, &u.secret, &mut self.scratch).is_err() {
+            self.ids.release(slot);
+            return;
+        }
+        let dest = u.auth;
+        self.seq += 1;
+        let seq = self.seq;
+        let deadline = now + u.response_window;
+        self.timers
+            .push(Reverse((deadline, Timer::Pending { slot, seq })));
+        self.pending[slot] = Some(Pending {
+            kind: PendingKind::Probe,
+            client: 0,
+            listener: Listener::Auth,
+            nas: dest,
+            request: Vec::new(),
+            upstream: ui,
+            up_auth: auth,
+            sent_at: now,
+            tried: 0,
+            seq,
+        });
+        self.send(Via::Upstream(slot_socket(slot)), dest);
+    }
+}
+
+/// The garden id in a `radcare;...;g=<hex>` Class attribute.
+fn garden_class(pkt: &Packet<&[u8]>) -> Option<u64> {
+    pkt.attrs()
+        .filter(|a| a.typ == types::CLASS && a.value.starts_with(b"radcare;"))
+        .find_map(|a| {
+            let s = std::str::from_utf8(a.value).ok()?;
+            let g = s.split(';').find_map(|kv| kv.strip_prefix("g="))?;
+            u64::from_str_radix(g, 16).ok()
+        })
+}
+
+fn text(pkt: &Packet<&[u8]>, typ: u8) -> Option<String> {
+    pkt.find(typ)
+        .map(|a| String::from_utf8_lossy(a.value).into_owned())
+}
+
+/// The NAS's own address: NAS-IP-Address if it sent one, else the packet's source.
+fn nas_addr(pkt: &Packet<&[u8]>, src: SocketAddr) -> IpAddr {
+    pkt.find(types::NAS_IP_ADDRESS)
+        .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
+        .map(|b| IpAddr::V4(b.into()))
+        .unwrap_or(src.ip())
+}
+
+#[cfg(test)]
+mod tests;

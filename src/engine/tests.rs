@@ -1,0 +1,548 @@
+//! The engine against a simulated NAS and AAA, with simulated time.
+
+use super::*;
+use crate::config::{ClientConfig, Secret, UpstreamConfig};
+use crate::wire::crypto::{MAX_PASSWORD_LEN, hide_password, unhide_password};
+use crate::wire::{Builder, crypto};
+
+const NAS_SECRET: &[u8] = b"nas-secret";
+const AAA_SECRET: &[u8] = b"aaa-secret";
+
+fn nas() -> SocketAddr {
+    "127.0.0.9:40000".parse().unwrap()
+}
+
+fn config(upstreams: usize) -> Config {
+    let mut cfg = Config::default();
+    cfg.radius.clients.push(ClientConfig {
+        name: "bras".into(),
+        address: "127.0.0.0/8".parse().unwrap(),
+        secret: Secret("nas-secret".into()),
+        require_message_authenticator: Tristate::Auto,
+        limit_proxy_state: Tristate::Auto,
+        profile: "filter-id".into(),
+        coa_port: 3799,
+    });
+    for i in 0..upstreams {
+        cfg.radius.upstreams.push(UpstreamConfig {
+            name: format!("aaa-{}", i + 1),
+            auth: format!("127.0.1.{}:1812", i + 1).parse().unwrap(),
+            acct: Some(format!("127.0.1.{}:1813", i + 1).parse().unwrap()),
+            secret: Secret("aaa-secret".into()),
+            require_message_authenticator: Tristate::Auto,
+            response_window: Duration::from_secs(2),
+            dead_after: 1,
+            probe_interval: Duration::from_secs(5),
+        });
+    }
+    cfg
+}
+
+fn engine(upstreams: usize) -> Engine {
+    let cfg = config(upstreams);
+    let dict = Arc::new(Dictionary::builtin().unwrap());
+    let policy = Arc::new(Policy::compile(&cfg, &dict).unwrap());
+    Engine::new(&cfg, dict, policy, [7; 32])
+}
+
+struct Req {
+    id: u8,
+    auth: [u8; 16],
+    bytes: Vec<u8>,
+}
+
+fn pap(id: u8, user: &str, password: &str, extra: impl FnOnce(&mut Builder)) -> Req {
+    let auth = [id.wrapping_add(1); 16];
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccessRequest, id, &auth);
+    b.message_authenticator().unwrap();
+    b.attr(types::USER_NAME, user.as_bytes()).unwrap();
+    let mut hidden = [0u8; MAX_PASSWORD_LEN];
+    let n = hide_password(password.as_bytes(), NAS_SECRET, &auth, &mut hidden).unwrap();
+    b.attr(types::USER_PASSWORD, &hidden[..n]).unwrap();
+    b.attr(types::NAS_IP_ADDRESS, &[10, 0, 0, 1]).unwrap();
+    b.attr(types::CALLING_STATION_ID, b"aa-bb-cc-dd-ee-ff")
+        .unwrap();
+    extra(&mut b);
+    crypto::sign_access_request(&mut buf, NAS_SECRET);
+    Req {
+        id,
+        auth,
+        bytes: buf,
+    }
+}
+
+/// A simulated AAA: checks what the proxy sent and answers like a billing system.
+fn aaa_answer(request: &[u8], with_ma: bool) -> Vec<u8> {
+    let p = Packet::new_checked(request).unwrap();
+    assert_eq!(p.code(), Code::AccessRequest);
+    assert_eq!(
+        crypto::verify_message_authenticator(request, None, AAA_SECRET),
+        MaStatus::Valid,
+        "proxy signs upstream requests with the upstream secret"
+    );
+    assert_eq!(
+        p.attrs().next().unwrap().typ,
+        types::MESSAGE_AUTHENTICATOR,
+        "MA first"
+    );
+    let user = String::from_utf8_lossy(p.find(types::USER_NAME).unwrap().value).into_owned();
+    let password = p.find(types::USER_PASSWORD).map(|a| {
+        let mut out = [0u8; MAX_PASSWORD_LEN];
+        let n = unhide_password(a.value, AAA_SECRET, p.authenticator(), &mut out).unwrap();
+        String::from_utf8_lossy(&out[..n]).into_owned()
+    });
+    let (code, msg): (Code, Option<&str>) = match (user.as_str(), password.as_deref()) {
+        ("alice", Some("alice-pass")) => (Code::AccessAccept, Some("welcome")),
+        ("carol", _) => (Code::AccessReject, Some("欠费停机 arrears")),
+        ("nobody", _) => (Code::AccessReject, Some("user not found")),
+        _ => (Code::AccessReject, Some("wrong password")),
+    };
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, code, p.identifier(), &[0; 16]);
+    if with_ma {
+        b.message_authenticator().unwrap();
+    }
+    if let Some(m) = msg {
+        b.attr(types::REPLY_MESSAGE, m.as_bytes()).unwrap();
+    }
+    if code == Code::AccessAccept {
+        b.attr_u32(types::SESSION_TIMEOUT, 3600).unwrap();
+    }
+    for a in p.attrs().filter(|a| a.typ == types::PROXY_STATE) {
+        b.attr(types::PROXY_STATE, a.value).unwrap();
+    }
+    crypto::sign_response(&mut buf, p.authenticator(), AAA_SECRET);
+    buf
+}
+
+fn upstream_socket(t: &Transmit) -> usize {
+    match t.via {
+        Via::Upstream(s) => s,
+        other => panic!("expected an upstream transmit, got {other:?}"),
+    }
+}
+
+/// Sends a request through the engine and the simulated AAA; returns the NAS reply.
+fn round_trip(e: &mut Engine, now: Instant, req: &Req) -> Vec<u8> {
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    let up = e.poll_transmit().expect("forwarded upstream");
+    let answer = aaa_answer(&up.payload, false);
+    e.handle_upstream(now, upstream_socket(&up), up.dest, &answer);
+    let down = e.poll_transmit().expect("answered to the NAS");
+    assert_eq!((down.via, down.dest), (Via::Nas(Listener::Auth), nas()));
+    down.payload
+}
+
+fn verify_for_nas(reply: &[u8], req: &Req) {
+    let p = Packet::new_checked(reply).unwrap();
+    assert_eq!(p.identifier(), req.id);
+    assert!(
+        crypto::verify_response(reply, &req.auth, NAS_SECRET),
+        "response authenticator"
+    );
+    assert_eq!(
+        crypto::verify_message_authenticator(reply, Some(&req.auth), NAS_SECRET),
+        MaStatus::Valid
+    );
+    assert_eq!(
+        p.attrs().next().unwrap().typ,
+        types::MESSAGE_AUTHENTICATOR,
+        "MA first"
+    );
+}
+
+fn events(e: &mut Engine) -> Vec<Event> {
+    std::iter::from_fn(|| e.poll_event())
+        .filter(|ev| !matches!(ev, Event::UpstreamLatency { .. }))
+        .collect()
+}
+
+#[test]
+fn good_user_gets_the_aaa_accept_resigned() {
+    let mut e = engine(1);
+    let req = pap(1, "alice", "alice-pass", |_| {});
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    verify_for_nas(&reply, &req);
+    let p = Packet::new_checked(&reply[..]).unwrap();
+    assert_eq!(p.code(), Code::AccessAccept);
+    assert_eq!(p.find(types::REPLY_MESSAGE).unwrap().value, b"welcome");
+    assert_eq!(p.find(types::SESSION_TIMEOUT).unwrap().as_u32(), Some(3600));
+    assert!(p.find(types::FILTER_ID).is_none());
+}
+
+#[test]
+fn wrong_password_becomes_garden_accept() {
+    let mut e = engine(1);
+    let req = pap(2, "bob", "nope", |b| {
+        b.attr(types::PROXY_STATE, b"ps-1").unwrap();
+        b.attr(types::PROXY_STATE, b"ps-2").unwrap();
+    });
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    verify_for_nas(&reply, &req);
+    let p = Packet::new_checked(&reply[..]).unwrap();
+    assert_eq!(p.code(), Code::AccessAccept);
+    assert_eq!(p.find(types::FILTER_ID).unwrap().value, b"radcare-garden");
+    assert_eq!(p.find(types::SESSION_TIMEOUT).unwrap().as_u32(), Some(300));
+    let class = String::from_utf8(p.find(types::CLASS).unwrap().value.to_vec()).unwrap();
+    assert!(
+        class.starts_with("radcare;cause=wrong-password;g="),
+        "{class}"
+    );
+    assert!(p.find(types::REPLY_MESSAGE).is_none());
+    let ps: Vec<_> = p
+        .attrs()
+        .filter(|a| a.typ == types::PROXY_STATE)
+        .map(|a| a.value)
+        .collect();
+    assert_eq!(
+        ps,
+        vec![&b"ps-1"[..], b"ps-2"],
+        "Proxy-State copied back in order"
+    );
+    let evs = events(&mut e);
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Rejected { cause, rewritten: true, .. } if cause == "wrong-password")));
+    let entered = evs.iter().find_map(|ev| match ev {
+        Event::GardenEntered(g) => Some(g.clone()),
+        _ => None,
+    });
+    let g = entered.expect("garden event");
+    assert_eq!(g.user, "bob");
+    assert_eq!(g.calling_station_id.as_deref(), Some("aa-bb-cc-dd-ee-ff"));
+    assert_eq!(g.nas_addr, "10.0.0.1".parse::<IpAddr>().unwrap());
+    assert!(class.ends_with(&format!("{:016x}", g.garden_id)));
+}
+
+#[test]
+fn user_unknown_passes_as_reject() {
+    let mut e = engine(1);
+    let req = pap(3, "nobody", "x", |_| {});
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    verify_for_nas(&reply, &req);
+    let p = Packet::new_checked(&reply[..]).unwrap();
+    assert_eq!(p.code(), Code::AccessReject);
+    assert_eq!(
+        p.find(types::REPLY_MESSAGE).unwrap().value,
+        b"user not found"
+    );
+}
+
+#[test]
+fn mschapv2_reject_is_never_rewritten() {
+    let mut e = engine(1);
+    let req = pap(4, "carol", "x", |b| {
+        b.vsa(311, 11, &[0; 16]).unwrap();
+        b.vsa(311, 25, &[0; 50]).unwrap();
+    });
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    let p = Packet::new_checked(&reply[..]).unwrap();
+    assert_eq!(p.code(), Code::AccessReject);
+    assert!(events(&mut e).iter().any(|ev| matches!(
+        ev,
+        Event::Rejected {
+            rewritten: false,
+            method: AuthMethod::MsChapV2,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn retransmission_gets_identical_reply_and_reaches_aaa_once() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let req = pap(5, "carol", "x", |_| {});
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    let up = e.poll_transmit().unwrap();
+    // Retransmitted while in flight: dropped, not forwarded again.
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    assert!(e.poll_transmit().is_none());
+    e.handle_upstream(
+        now,
+        upstream_socket(&up),
+        up.dest,
+        &aaa_answer(&up.payload, false),
+    );
+    let first = e.poll_transmit().unwrap().payload;
+    e.handle_nas(
+        now + Duration::from_secs(1),
+        Listener::Auth,
+        nas(),
+        &req.bytes,
+    );
+    let again = e.poll_transmit().expect("cached reply");
+    assert_eq!(again.payload, first, "byte-identical");
+    assert_eq!(again.via, Via::Nas(Listener::Auth));
+    assert!(e.poll_transmit().is_none(), "not forwarded again");
+    // After the lifetime the entry is gone and the request is new again.
+    e.handle_timeout(now + Duration::from_secs(11));
+    e.handle_nas(
+        now + Duration::from_secs(11),
+        Listener::Auth,
+        nas(),
+        &req.bytes,
+    );
+    assert!(matches!(e.poll_transmit().unwrap().via, Via::Upstream(_)));
+}
+
+#[test]
+fn no_answer_means_no_reply_then_failover_to_second_upstream() {
+    let mut e = engine(2);
+    let t0 = Instant::now();
+    let req = pap(6, "alice", "alice-pass", |_| {});
+    e.handle_nas(t0, Listener::Auth, nas(), &req.bytes);
+    let first = e.poll_transmit().unwrap();
+    assert_eq!(first.dest, "127.0.1.1:1812".parse().unwrap());
+    assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+    e.handle_timeout(t0 + Duration::from_secs(2));
+    let second = e.poll_transmit().expect("failover");
+    assert_eq!(second.dest, "127.0.1.2:1812".parse().unwrap());
+    assert!(events(&mut e).contains(&Event::UpstreamDown {
+        upstream: "aaa-1".into()
+    }));
+    // A late answer from the first upstream is no longer accepted.
+    e.handle_upstream(
+        t0,
+        upstream_socket(&first),
+        first.dest,
+        &aaa_answer(&first.payload, false),
+    );
+    assert!(e.poll_transmit().is_none());
+    e.handle_upstream(
+        t0,
+        upstream_socket(&second),
+        second.dest,
+        &aaa_answer(&second.payload, false),
+    );
+    let reply = e.poll_transmit().unwrap().payload;
+    verify_for_nas(&reply, &req);
+    assert_eq!(reply[0], 2);
+}
+
+#[test]
+fn all_upstreams_silent_gives_nothing() {
+    let mut e = engine(1);
+    let t0 = Instant::now();
+    let req = pap(7, "bob", "x", |_| {});
+    e.handle_nas(t0, Listener::Auth, nas(), &req.bytes);
+    let _ = e.poll_transmit().unwrap();
+    e.handle_timeout(t0 + Duration::from_secs(3));
+    assert!(e.poll_transmit().is_none(), "never an invented reply");
+    assert!(events(&mut e).contains(&Event::Dropped(Drop::NoAnswer)));
+    // The dead upstream is probed with Status-Server and comes back when it answers.
+    let t1 = t0 + Duration::from_secs(8);
+    e.handle_timeout(t1);
+    let probe = e.poll_transmit().expect("status-server probe");
+    assert_eq!(probe.payload[0], 12);
+    assert_eq!(
+        crypto::verify_message_authenticator(&probe.payload, None, AAA_SECRET),
+        MaStatus::Valid
+    );
+    let mut ans = Vec::new();
+    let mut b = Builder::new(&mut ans, Code::AccessAccept, probe.payload[1], &[0; 16]);
+    b.message_authenticator().unwrap();
+    let auth: [u8; 16] = probe.payload[4..20].try_into().unwrap();
+    crypto::sign_response(&mut ans, &auth, AAA_SECRET);
+    e.handle_upstream(t1, upstream_socket(&probe), probe.dest, &ans);
+    assert!(events(&mut e).contains(&Event::UpstreamUp {
+        upstream: "aaa-1".into()
+    }));
+}
+
+#[test]
+fn bad_input_is_counted_and_dropped() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let good = pap(8, "alice", "alice-pass", |_| {});
+    // Truncated.
+    e.handle_nas(now, Listener::Auth, nas(), &good.bytes[..30]);
+    // Wrong secret: Message-Authenticator fails.
+    let mut bad = good.bytes.clone();
+    bad[25] ^= 0xff;
+    e.handle_nas(now, Listener::Auth, nas(), &bad);
+    // Unknown client.
+    e.handle_nas(
+        now,
+        Listener::Auth,
+        "192.0.2.1:1".parse().unwrap(),
+        &good.bytes,
+    );
+    // Accounting code on the auth port.
+    let mut acct = good.bytes.clone();
+    acct[0] = 4;
+    e.handle_nas(now, Listener::Auth, nas(), &acct);
+    // Garbage reply on an upstream socket.
+    e.handle_upstream(now, 0, "127.0.1.1:1812".parse().unwrap(), &[2, 0, 0]);
+    assert!(e.poll_transmit().is_none());
+    let drops: Vec<_> = events(&mut e)
+        .into_iter()
+        .filter_map(|ev| match ev {
+            Event::Dropped(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        drops,
+        vec![
+            Drop::Malformed,
+            Drop::BadMessageAuthenticator,
+            Drop::UnknownClient,
+            Drop::UnexpectedCode,
+            Drop::Malformed
+        ]
+    );
+    // Still serving.
+    let reply = round_trip(&mut e, now, &good);
+    verify_for_nas(&reply, &good);
+}
+
+#[test]
+fn message_authenticator_learnt_then_required() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let _ = round_trip(&mut e, now, &pap(9, "alice", "alice-pass", |_| {}));
+    // Same NAS now sends a request without Message-Authenticator: refused (auto).
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccessRequest, 10, &[3; 16]);
+    b.attr(types::USER_NAME, b"alice").unwrap();
+    e.handle_nas(now, Listener::Auth, nas(), &buf);
+    assert!(e.poll_transmit().is_none());
+    assert!(events(&mut e).contains(&Event::Dropped(Drop::MissingMessageAuthenticator)));
+}
+
+#[test]
+fn proxy_state_without_message_authenticator_is_refused() {
+    let mut e = engine(1);
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccessRequest, 11, &[3; 16]);
+    b.attr(types::USER_NAME, b"alice").unwrap();
+    b.attr(types::PROXY_STATE, b"x").unwrap();
+    e.handle_nas(Instant::now(), Listener::Auth, nas(), &buf);
+    assert!(e.poll_transmit().is_none());
+    assert!(events(&mut e).contains(&Event::Dropped(Drop::ProxyStateWithoutMessageAuthenticator)));
+}
+
+#[test]
+fn upstream_message_authenticator_auto_learnt() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let req = pap(12, "alice", "alice-pass", |_| {});
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    let up = e.poll_transmit().unwrap();
+    e.handle_upstream(
+        now,
+        upstream_socket(&up),
+        up.dest,
+        &aaa_answer(&up.payload, true),
+    );
+    assert!(e.poll_transmit().is_some());
+    // Now a reply without MA from that upstream is refused.
+    let req = pap(13, "alice", "alice-pass", |_| {});
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    let up = e.poll_transmit().unwrap();
+    e.handle_upstream(
+        now,
+        upstream_socket(&up),
+        up.dest,
+        &aaa_answer(&up.payload, false),
+    );
+    assert!(e.poll_transmit().is_none());
+    assert!(events(&mut e).contains(&Event::Dropped(Drop::UpstreamMissingMessageAuthenticator)));
+}
+
+#[test]
+fn chap_challenge_is_preserved_upstream() {
+    let mut e = engine(1);
+    let auth = [0x42; 16];
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccessRequest, 14, &auth);
+    b.message_authenticator().unwrap();
+    b.attr(types::USER_NAME, b"alice").unwrap();
+    b.attr(types::CHAP_PASSWORD, &[1; 17]).unwrap();
+    crypto::sign_access_request(&mut buf, NAS_SECRET);
+    e.handle_nas(Instant::now(), Listener::Auth, nas(), &buf);
+    let up = e.poll_transmit().unwrap();
+    let p = Packet::new_checked(&up.payload[..]).unwrap();
+    assert_eq!(p.find(types::CHAP_CHALLENGE).unwrap().value, &auth);
+    assert_eq!(p.find(types::CHAP_PASSWORD).unwrap().value, &[1; 17]);
+    assert_ne!(p.authenticator(), &auth, "fresh upstream authenticator");
+}
+
+fn accounting(id: u8, class: Option<&[u8]>, status: u32) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccountingRequest, id, &[0; 16]);
+    b.attr(types::USER_NAME, b"bob").unwrap();
+    b.attr_u32(types::ACCT_STATUS_TYPE, status).unwrap();
+    b.attr(types::ACCT_SESSION_ID, b"sess-1").unwrap();
+    b.attr(types::FRAMED_IP_ADDRESS, &[127, 0, 0, 42]).unwrap();
+    if let Some(c) = class {
+        b.attr(types::CLASS, c).unwrap();
+    }
+    crypto::sign_hashed_request(&mut buf, NAS_SECRET);
+    buf
+}
+
+#[test]
+fn garden_accounting_is_answered_and_learnt() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let req = accounting(20, Some(b"radcare;cause=arrears;g=00000000000000ab"), 1);
+    e.handle_nas(now, Listener::Acct, nas(), &req);
+    let t = e.poll_transmit().expect("answered here");
+    assert_eq!(t.via, Via::Nas(Listener::Acct));
+    let auth: [u8; 16] = req[4..20].try_into().unwrap();
+    assert_eq!(t.payload[0], 5);
+    assert!(crypto::verify_response(&t.payload, &auth, NAS_SECRET));
+    let ev = events(&mut e);
+    assert!(ev.contains(&Event::GardenAccounting(GardenAccountingEvent {
+        garden_id: 0xab,
+        status: Some(1),
+        user: "bob".into(),
+        framed_ip: Some(Ipv4Addr::new(127, 0, 0, 42)),
+        acct_session_id: Some("sess-1".into()),
+        nas_addr: nas().ip(),
+    })));
+}
+
+#[test]
+fn other_accounting_is_acknowledged_only_after_the_aaa() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let req = accounting(21, None, 1);
+    e.handle_nas(now, Listener::Acct, nas(), &req);
+    let up = e.poll_transmit().unwrap();
+    assert_eq!(up.dest, "127.0.1.1:1813".parse().unwrap());
+    assert!(crypto::verify_hashed_request(&up.payload, AAA_SECRET));
+    assert!(e.poll_transmit().is_none(), "no ack before the AAA's");
+    let mut ans = Vec::new();
+    Builder::new(&mut ans, Code::AccountingResponse, up.payload[1], &[0; 16]);
+    let up_auth: [u8; 16] = up.payload[4..20].try_into().unwrap();
+    crypto::sign_response(&mut ans, &up_auth, AAA_SECRET);
+    e.handle_upstream(now, upstream_socket(&up), up.dest, &ans);
+    let down = e.poll_transmit().unwrap();
+    let auth: [u8; 16] = req[4..20].try_into().unwrap();
+    assert!(crypto::verify_response(&down.payload, &auth, NAS_SECRET));
+    // Wrong secret on accounting: dropped.
+    let mut bad = accounting(22, None, 1);
+    bad[30] ^= 1;
+    e.handle_nas(now, Listener::Acct, nas(), &bad);
+    assert!(e.poll_transmit().is_none());
+}
+
+#[test]
+fn more_than_256_requests_in_flight() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let mut sent = 0;
+    for i in 0..600u32 {
+        let src: SocketAddr = format!("127.0.0.{}:{}", 10 + i / 256, 1000 + i)
+            .parse()
+            .unwrap();
+        let r = pap((i % 256) as u8, "alice", "alice-pass", |_| {});
+        e.handle_nas(now, Listener::Auth, src, &r.bytes);
+        while e.poll_transmit().is_some() {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 600);
+}

@@ -1,0 +1,329 @@
+//! Walled-garden subscriber state: who was let in, why, from which NAS, at which IP.
+//! In memory (dashmap) for the portal's per-request lookups, written behind to the
+//! store by one task that consumes the engine's events, so the packet path never waits
+//! for SQL. With PostgreSQL, a miss in memory falls back to the store, so any node's
+//! portal finds any node's subscribers.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::engine::{Event, GardenAccountingEvent, GardenEntered};
+use crate::store::{GardenRow, Store};
+
+/// Acct-Status-Type Stop (RFC 2866 section 5.1).
+const ACCT_STOP: u32 = 2;
+
+/// A subscriber in the garden, as the portal sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GardenEntry {
+    pub id: u64,
+    pub user: String,
+    pub calling_station_id: Option<String>,
+    pub client: String,
+    pub nas_addr: String,
+    pub nas_identifier: Option<String>,
+    pub nas_port_id: Option<String>,
+    pub cause: String,
+    pub reason: String,
+    pub method: String,
+    pub entered_at_ms: i64,
+    pub framed_ip: Option<Ipv4Addr>,
+    pub acct_session_id: Option<String>,
+    pub acct_status: Option<u32>,
+    pub updated_at_ms: i64,
+}
+
+impl GardenEntry {
+    fn from_entered(g: &GardenEntered, now: i64) -> Self {
+        GardenEntry {
+            id: g.garden_id,
+            user: g.user.clone(),
+            calling_station_id: g.calling_station_id.clone(),
+            client: g.client.clone(),
+            nas_addr: g.nas_addr.to_string(),
+            nas_identifier: g.nas_identifier.clone(),
+            nas_port_id: g.nas_port_id.clone(),
+            cause: g.cause.clone(),
+            reason: g.reason.clone(),
+            method: g.method.as_str().into(),
+            entered_at_ms: now,
+            framed_ip: None,
+            acct_session_id: None,
+            acct_status: None,
+            updated_at_ms: now,
+        }
+    }
+
+    fn to_row(&self) -> GardenRow {
+        GardenRow {
+            id: self.id,
+            user_name: self.user.clone(),
+            calling_station_id: self.calling_station_id.clone(),
+            client: self.client.clone(),
+            nas_addr: self.nas_addr.clone(),
+            nas_identifier: self.nas_identifier.clone(),
+            nas_port_id: self.nas_port_id.clone(),
+            cause: self.cause.clone(),
+            reason: self.reason.clone(),
+            method: self.method.clone(),
+            entered_at: self.entered_at_ms,
+            framed_ip: self.framed_ip.map(|i| i.to_string()),
+            acct_session_id: self.acct_session_id.clone(),
+            acct_status: self.acct_status.map(|s| s as i32),
+            updated_at: self.updated_at_ms,
+        }
+    }
+
+    fn from_row(r: GardenRow) -> Self {
+        GardenEntry {
+            id: r.id,
+            user: r.user_name,
+            calling_station_id: r.calling_station_id,
+            client: r.client,
+            nas_addr: r.nas_addr,
+            nas_identifier: r.nas_identifier,
+            nas_port_id: r.nas_port_id,
+            cause: r.cause,
+            reason: r.reason,
+            method: r.method,
+            entered_at_ms: r.entered_at,
+            framed_ip: r.framed_ip.and_then(|s| s.parse().ok()),
+            acct_session_id: r.acct_session_id,
+            acct_status: r.acct_status.map(|s| s as u32),
+            updated_at_ms: r.updated_at,
+        }
+    }
+
+    /// Whether the session is still online (no Stop seen).
+    pub fn is_online(&self) -> bool {
+        self.framed_ip.is_some() && self.acct_status != Some(ACCT_STOP)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The garden: shared by the portal (reads) and the writer task (writes).
+#[derive(Debug, Clone)]
+pub struct Garden {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    by_id: DashMap<u64, GardenEntry>,
+    by_ip: DashMap<IpAddr, u64>,
+    store: Option<Store>,
+}
+
+impl Garden {
+    pub fn new(store: Option<Store>) -> Garden {
+        Garden {
+            inner: Arc::new(Inner {
+                by_id: DashMap::new(),
+                by_ip: DashMap::new(),
+                store,
+            }),
+        }
+    }
+
+    /// Loads entries updated recently from the store (after a restart).
+    pub async fn warm(&self, since_ms: i64) -> usize {
+        let Some(store) = &self.inner.store else {
+            return 0;
+        };
+        match store.garden_since(since_ms).await {
+            Ok(rows) => {
+                let n = rows.len();
+                for r in rows {
+                    self.put(GardenEntry::from_row(r));
+                }
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the garden from the store");
+                0
+            }
+        }
+    }
+
+    fn put(&self, e: GardenEntry) {
+        if let Some(ip) = e.framed_ip {
+            if e.is_online() {
+                self.inner.by_ip.insert(IpAddr::V4(ip), e.id);
+            } else {
+                self.inner
+                    .by_ip
+                    .remove_if(&IpAddr::V4(ip), |_, id| *id == e.id);
+            }
+        }
+        self.inner.by_id.insert(e.id, e);
+    }
+
+    /// Applies one engine event to memory and returns the entry to persist.
+    pub fn apply(&self, ev: &Event) -> Option<GardenEntry> {
+        let now = now_ms();
+        match ev {
+            Event::GardenEntered(g) => {
+                let e = GardenEntry::from_entered(g, now);
+                self.put(e.clone());
+                Some(e)
+            }
+            Event::GardenAccounting(a) => self.accounting(a, now),
+            _ => None,
+        }
+    }
+
+    fn accounting(&self, a: &GardenAccountingEvent, now: i64) -> Option<GardenEntry> {
+        let mut e = match self.inner.by_id.get(&a.garden_id) {
+            Some(e) => e.clone(),
+            // Not ours (another node's, or forgotten): record what accounting tells us.
+            None => GardenEntry {
+                id: a.garden_id,
+                user: a.user.clone(),
+                calling_station_id: None,
+                client: String::new(),
+                nas_addr: a.nas_addr.to_string(),
+                nas_identifier: None,
+                nas_port_id: None,
+                cause: "unknown".into(),
+                reason: String::new(),
+                method: "other".into(),
+                entered_at_ms: now,
+                framed_ip: None,
+                acct_session_id: None,
+                acct_status: None,
+                updated_at_ms: now,
+            },
+        };
+        if let Some(ip) = a.framed_ip {
+            if let Some(old) = e.framed_ip.filter(|old| *old != ip) {
+                self.inner
+                    .by_ip
+                    .remove_if(&IpAddr::V4(old), |_, id| *id == e.id);
+            }
+            e.framed_ip = Some(ip);
+        }
+        if a.acct_session_id.is_some() {
+            e.acct_session_id = a.acct_session_id.clone();
+        }
+        e.acct_status = a.status.or(e.acct_status);
+        e.updated_at_ms = now;
+        self.put(e.clone());
+        Some(e)
+    }
+
+    /// The online garden subscriber at an address: memory first, then the store.
+    pub async fn by_ip(&self, ip: IpAddr) -> Option<GardenEntry> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if let Some(id) = self.inner.by_ip.get(&ip).map(|r| *r) {
+            return self.inner.by_id.get(&id).map(|e| e.clone());
+        }
+        let store = self.inner.store.as_ref()?;
+        match store.garden_by_ip(ip).await {
+            Ok(Some(r)) => Some(GardenEntry::from_row(r)).filter(GardenEntry::is_online),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "garden lookup in the store failed");
+                None
+            }
+        }
+    }
+
+    pub fn by_id(&self, id: u64) -> Option<GardenEntry> {
+        self.inner.by_id.get(&id).map(|e| e.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.by_id.is_empty()
+    }
+
+    /// The writer task: applies events in order and persists each before the next.
+    pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
+        while let Some(ev) = events.recv().await {
+            let Some(entry) = self.apply(&ev) else {
+                continue;
+            };
+            metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
+            if let Some(store) = &self.inner.store {
+                if let Err(e) = store.upsert_garden(&entry.to_row()).await {
+                    metrics::counter!("radcare_store_errors_total").increment(1);
+                    tracing::warn!(error = %e, garden_id = entry.id, "cannot persist garden entry");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::AuthMethod;
+
+    fn entered(id: u64) -> Event {
+        Event::GardenEntered(GardenEntered {
+            garden_id: id,
+            user: "bob".into(),
+            calling_station_id: None,
+            client: "bras".into(),
+            nas_addr: "10.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费".into(),
+            method: AuthMethod::Pap,
+        })
+    }
+
+    fn acct(id: u64, status: u32, ip: [u8; 4]) -> Event {
+        Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: id,
+            status: Some(status),
+            user: "bob".into(),
+            framed_ip: Some(ip.into()),
+            acct_session_id: Some("s1".into()),
+            nas_addr: "10.0.0.1".parse().unwrap(),
+        })
+    }
+
+    #[tokio::test]
+    async fn accounting_teaches_the_address_and_stop_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let g = Garden::new(Some(store.clone()));
+        let (tx, rx) = mpsc::channel(16);
+        let writer = tokio::spawn(g.clone().run_writer(rx));
+        tx.send(entered(7)).await.unwrap();
+        tx.send(acct(7, 1, [127, 0, 0, 42])).await.unwrap();
+        let ip: IpAddr = "127.0.0.42".parse().unwrap();
+        // Another node (same store, empty memory) finds it once it is written.
+        let other = Garden::new(Some(store.clone()));
+        while other.by_ip(ip).await.is_none() {
+            tokio::task::yield_now().await;
+        }
+        let e = g.by_ip(ip).await.unwrap();
+        assert_eq!((e.user.as_str(), e.cause.as_str()), ("bob", "arrears"));
+        assert_eq!(e.acct_session_id.as_deref(), Some("s1"));
+        assert_eq!(other.by_ip(ip).await.unwrap().id, 7);
+        tx.send(acct(7, ACCT_STOP, [127, 0, 0, 42])).await.unwrap();
+        drop(tx);
+        writer.await.unwrap();
+        assert!(g.by_ip(ip).await.is_none());
+        assert!(other.by_ip(ip).await.is_none(), "the stop is persisted too");
+    }
+}

@@ -1,0 +1,7 @@
+//! The only code that touches sockets and clocks. `udp` drives the sans-IO engine with
+//! tokio UDP sockets; events leave it over a bounded channel so that the packet path
+//! never waits for a database.
+
+pub mod udp;
+
+pub use udp::{ProxyDriver, ProxySockets};

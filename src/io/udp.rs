@@ -1,0 +1,230 @@
+//! The UDP driver around `engine::Engine`: NAS-facing auth and accounting sockets, a set
+//! of upstream sockets, and the engine's timers, all on one task. One task is enough
+//! here: the engine is a few microseconds per packet and the kernel's UDP path dominates,
+//! and a single owner needs no locks on the packet path.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::engine::{Engine, Event, Listener, Transmit, Via};
+
+/// The sockets, bound before the driver starts so that bind errors are reported at once.
+pub struct ProxySockets {
+    pub auth: UdpSocket,
+    pub acct: UdpSocket,
+    pub upstream: Vec<UdpSocket>,
+}
+
+impl ProxySockets {
+    pub async fn bind(cfg: &Config) -> std::io::Result<ProxySockets> {
+        let r = &cfg.radius;
+        let bind = |addr: SocketAddr| async move {
+            UdpSocket::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))
+        };
+        let auth = bind(r.auth_listen).await?;
+        let acct = bind(r.acct_listen).await?;
+        let mut upstream = Vec::with_capacity(r.upstream_sockets);
+        for _ in 0..r.upstream_sockets {
+            upstream.push(bind(SocketAddr::new(r.upstream_bind, 0)).await?);
+        }
+        Ok(ProxySockets {
+            auth,
+            acct,
+            upstream,
+        })
+    }
+
+    pub fn auth_addr(&self) -> std::io::Result<SocketAddr> {
+        self.auth.local_addr()
+    }
+
+    pub fn acct_addr(&self) -> std::io::Result<SocketAddr> {
+        self.acct.local_addr()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Auth,
+    Acct,
+    Upstream(usize),
+}
+
+enum Input {
+    Nas(Listener, SocketAddr, usize),
+    Upstream(usize, SocketAddr, usize),
+    Timer,
+    Shutdown,
+}
+
+pub struct ProxyDriver {
+    engine: Engine,
+    sockets: ProxySockets,
+    events: mpsc::Sender<Event>,
+}
+
+impl ProxyDriver {
+    pub fn new(engine: Engine, sockets: ProxySockets, events: mpsc::Sender<Event>) -> Self {
+        ProxyDriver {
+            engine,
+            sockets,
+            events,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        "radius-proxy"
+    }
+
+    /// Runs until `shutdown` turns true. Never returns an error for bad input: malformed
+    /// packets are the engine's to count and drop.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut buf = vec![0u8; 65536];
+        for (name, up) in self.engine.upstream_states() {
+            metrics::gauge!("radcare_upstream_up", "upstream" => name.to_string()).set(if up {
+                1.0
+            } else {
+                0.0
+            });
+        }
+        loop {
+            let deadline = self.engine.poll_timeout();
+            let input = {
+                let s = &self.sockets;
+                let sleep = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                // Readiness of every socket in one future; the read happens below into
+                // the one shared buffer.
+                let ready = poll_fn(|cx| {
+                    for (which, sock) in [(Which::Auth, &s.auth), (Which::Acct, &s.acct)] {
+                        if sock.poll_recv_ready(cx).is_ready() {
+                            return Poll::Ready(which);
+                        }
+                    }
+                    for (i, sock) in s.upstream.iter().enumerate() {
+                        if sock.poll_recv_ready(cx).is_ready() {
+                            return Poll::Ready(Which::Upstream(i));
+                        }
+                    }
+                    Poll::Pending
+                });
+                tokio::select! {
+                    which = ready => {
+                        let sock = match which {
+                            Which::Auth => &s.auth,
+                            Which::Acct => &s.acct,
+                            Which::Upstream(i) => &s.upstream[i],
+                        };
+                        match (which, sock.try_recv_from(&mut buf)) {
+                            (Which::Auth, Ok((n, src))) => Input::Nas(Listener::Auth, src, n),
+                            (Which::Acct, Ok((n, src))) => Input::Nas(Listener::Acct, src, n),
+                            (Which::Upstream(i), Ok((n, src))) => Input::Upstream(i, src, n),
+                            (_, Err(e)) => {
+                                if e.kind() != std::io::ErrorKind::WouldBlock {
+                                    tracing::debug!(error = %e, "receive error");
+                                }
+                                continue;
+                            }
+                        }
+                    },
+                    _ = sleep => Input::Timer,
+                    _ = shutdown.changed() => Input::Shutdown,
+                }
+            };
+            let now = Instant::now();
+            match input {
+                Input::Nas(l, src, n) => {
+                    metrics::counter!("radcare_requests_total", "listener" => listener_label(l))
+                        .increment(1);
+                    self.engine.handle_nas(now, l, src, &buf[..n]);
+                }
+                Input::Upstream(i, src, n) => self.engine.handle_upstream(now, i, src, &buf[..n]),
+                Input::Timer => self.engine.handle_timeout(now),
+                Input::Shutdown => break,
+            }
+            self.flush().await;
+        }
+        tracing::info!("radius proxy stopped");
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            self.send(t).await;
+        }
+        metrics::gauge!("radcare_duplicate_cache_entries")
+            .set(self.engine.duplicate_cache_len() as f64);
+        while let Some(ev) = self.engine.poll_event() {
+            match &ev {
+                Event::Dropped(d) => {
+                    metrics::counter!("radcare_drops_total", "reason" => d.as_str()).increment(1);
+                    continue;
+                }
+                Event::Rejected {
+                    cause,
+                    rewritten,
+                    method,
+                } => {
+                    let action = if *rewritten { "rewrite" } else { "pass" };
+                    metrics::counter!("radcare_rejects_total", "cause" => cause.clone(), "action" => action, "method" => method.as_str()).increment(1);
+                    continue;
+                }
+                Event::UpstreamLatency { upstream, rtt } => {
+                    let name = self.engine.upstream_name(*upstream).to_string();
+                    metrics::histogram!("radcare_upstream_latency_seconds", "upstream" => name)
+                        .record(rtt.as_secs_f64());
+                    continue;
+                }
+                Event::UpstreamUp { upstream } => {
+                    metrics::gauge!("radcare_upstream_up", "upstream" => upstream.clone()).set(1.0);
+                }
+                Event::UpstreamDown { upstream } => {
+                    metrics::gauge!("radcare_upstream_up", "upstream" => upstream.clone()).set(0.0);
+                }
+                Event::GardenEntered(_) | Event::GardenAccounting(_) => {}
+            }
+            if self.events.try_send(ev).is_err() {
+                // The garden writer is behind: better to lose a record than stall RADIUS.
+                metrics::counter!("radcare_events_lost_total").increment(1);
+                tracing::warn!("event channel full; garden event lost");
+            }
+        }
+    }
+
+    async fn send(&self, t: Transmit) {
+        let sock = match t.via {
+            Via::Nas(Listener::Auth) => &self.sockets.auth,
+            Via::Nas(Listener::Acct) => &self.sockets.acct,
+            Via::Upstream(i) => match self.sockets.upstream.get(i) {
+                Some(s) => s,
+                None => return,
+            },
+        };
+        if let Via::Nas(_) = t.via {
+            let code = crate::wire::Code::from(t.payload[0]);
+            metrics::counter!("radcare_replies_total", "code" => code.name()).increment(1);
+        }
+        if let Err(e) = sock.send_to(&t.payload, t.dest).await {
+            metrics::counter!("radcare_send_errors_total").increment(1);
+            tracing::debug!(dest = %t.dest, error = %e, "send failed");
+        }
+    }
+}
+
+fn listener_label(l: Listener) -> &'static str {
+    match l {
+        Listener::Auth => "auth",
+        Listener::Acct => "acct",
+    }
+}

@@ -1,0 +1,54 @@
+//! Policy: which Reject is which cause (the cause table), and what a walled-garden
+//! Accept carries (profiles). Compiled once from config and the dictionary, then
+//! shared read-only by the packet path.
+
+mod cause;
+mod profile;
+
+pub use cause::{BUILTIN_CAUSES, CauseRule, Classification, Why, builtin_causes};
+pub use profile::{BUILTIN_PROFILES, Profile};
+
+use crate::config::{Config, Seg};
+use crate::dict::Dictionary;
+
+/// The compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub causes: Vec<CauseRule>,
+    pub profiles: Vec<Profile>,
+    /// Session-Timeout of walled-garden Accepts, in seconds.
+    pub garden_session_timeout: u32,
+}
+
+impl Policy {
+    /// Compiles the cause table and profiles; errors carry the config path they are about.
+    pub fn compile(cfg: &Config, dict: &Dictionary) -> Result<Policy, Vec<(Vec<Seg>, String)>> {
+        let mut errors = Vec::new();
+        let causes = cause::compile(&cfg.policy, dict, &mut errors);
+        let profiles = profile::compile(cfg, dict, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Policy {
+            causes,
+            profiles,
+            garden_session_timeout: cfg
+                .policy
+                .garden_session_timeout
+                .as_secs()
+                .min(u32::MAX as u64) as u32,
+        })
+    }
+
+    pub fn classify(&self, reject: &[u8], dict: &Dictionary) -> Classification {
+        cause::classify(&self.causes, reject, dict)
+    }
+
+    pub fn profile(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+
+    pub fn cause_ids(&self) -> impl Iterator<Item = &str> {
+        self.causes.iter().map(|c| c.id.as_str())
+    }
+}

@@ -1,0 +1,265 @@
+//! Durable state in SQL: SQLite for one node (the embedded default), PostgreSQL when
+//! several nodes share state (any node's portal finds any node's garden entries).
+//! Queries are plain SQL that both accept, run through sqlx's `Any` driver; the schema
+//! is applied at start by [`Store::migrate`], one numbered step at a time.
+
+use std::net::IpAddr;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("unsupported store url `{0}` (use sqlite://FILE or postgres://...)")]
+    BadUrl(String),
+}
+
+/// Schema steps, applied in order once each. Types are the common subset of SQLite and
+/// PostgreSQL; times are Unix milliseconds.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE garden_entry (
+        id TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        calling_station_id TEXT,
+        client TEXT NOT NULL,
+        nas_addr TEXT NOT NULL,
+        nas_identifier TEXT,
+        nas_port_id TEXT,
+        cause TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        method TEXT NOT NULL,
+        entered_at BIGINT NOT NULL,
+        framed_ip TEXT,
+        acct_session_id TEXT,
+        acct_status INTEGER,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX garden_entry_framed_ip ON garden_entry (framed_ip, updated_at)",
+];
+
+/// A garden entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GardenRow {
+    pub id: u64,
+    pub user_name: String,
+    pub calling_station_id: Option<String>,
+    pub client: String,
+    pub nas_addr: String,
+    pub nas_identifier: Option<String>,
+    pub nas_port_id: Option<String>,
+    pub cause: String,
+    pub reason: String,
+    pub method: String,
+    pub entered_at: i64,
+    pub framed_ip: Option<String>,
+    pub acct_session_id: Option<String>,
+    pub acct_status: Option<i32>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies the schema.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let url = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let mut u = format!("sqlite:{rest}");
+            if !rest.contains("mode=") && !rest.contains(":memory:") {
+                u.push_str(if rest.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+            u
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            url.to_string()
+        } else {
+            return Err(StoreError::BadUrl(url.into()));
+        };
+        // SQLite allows one writer; one connection avoids "database is locked" under load.
+        let max = if url.starts_with("sqlite:") { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS radcare_schema (step INTEGER PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
+        let done: i64 = sqlx::query("SELECT COUNT(*) FROM radcare_schema")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(step).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO radcare_schema (step) VALUES ($1)")
+                .bind(i as i32)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces a garden entry; returns once committed.
+    pub async fn upsert_garden(&self, r: &GardenRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr,
+                nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip,
+                acct_session_id, acct_status, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip,
+                acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status,
+                updated_at = excluded.updated_at",
+        )
+        .bind(format!("{:016x}", r.id))
+        .bind(&r.user_name)
+        .bind(&r.calling_station_id)
+        .bind(&r.client)
+        .bind(&r.nas_addr)
+        .bind(&r.nas_identifier)
+        .bind(&r.nas_port_id)
+        .bind(&r.cause)
+        .bind(&r.reason)
+        .bind(&r.method)
+        .bind(r.entered_at)
+        .bind(&r.framed_ip)
+        .bind(&r.acct_session_id)
+        .bind(r.acct_status)
+        .bind(r.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The most recently updated garden entry holding an address.
+    pub async fn garden_by_ip(&self, ip: IpAddr) -> Result<Option<GardenRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM garden_entry WHERE framed_ip = $1 ORDER BY updated_at DESC LIMIT 1"
+        ))
+        .bind(ip.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| garden_row(&r)).transpose()
+    }
+
+    pub async fn garden_by_id(&self, id: u64) -> Result<Option<GardenRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM garden_entry WHERE id = $1"))
+            .bind(format!("{id:016x}"))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| garden_row(&r)).transpose()
+    }
+
+    /// Entries updated since `since_ms`, newest last, to warm the in-memory garden.
+    pub async fn garden_since(&self, since_ms: i64) -> Result<Vec<GardenRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM garden_entry WHERE updated_at >= $1 ORDER BY updated_at"
+        ))
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(garden_row).collect()
+    }
+}
+
+const COLUMNS: &str = "id, user_name, calling_station_id, client, nas_addr, nas_identifier, \
+    nas_port_id, cause, reason, method, entered_at, framed_ip, acct_session_id, acct_status, \
+    updated_at";
+
+fn garden_row(r: &sqlx::any::AnyRow) -> Result<GardenRow, StoreError> {
+    let id: String = r.try_get(0)?;
+    Ok(GardenRow {
+        id: u64::from_str_radix(&id, 16).unwrap_or(0),
+        user_name: r.try_get(1)?,
+        calling_station_id: r.try_get(2)?,
+        client: r.try_get(3)?,
+        nas_addr: r.try_get(4)?,
+        nas_identifier: r.try_get(5)?,
+        nas_port_id: r.try_get(6)?,
+        cause: r.try_get(7)?,
+        reason: r.try_get(8)?,
+        method: r.try_get(9)?,
+        entered_at: r.try_get(10)?,
+        framed_ip: r.try_get(11)?,
+        acct_session_id: r.try_get(12)?,
+        acct_status: r.try_get(13)?,
+        updated_at: r.try_get(14)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64) -> GardenRow {
+        GardenRow {
+            id,
+            user_name: "bob".into(),
+            calling_station_id: Some("aa-bb".into()),
+            client: "bras-1".into(),
+            nas_addr: "10.0.0.1".into(),
+            nas_identifier: None,
+            nas_port_id: Some("eth0/1".into()),
+            cause: "arrears".into(),
+            reason: "欠费".into(),
+            method: "pap".into(),
+            entered_at: 1000,
+            framed_ip: None,
+            acct_session_id: None,
+            acct_status: None,
+            updated_at: 1000,
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let s = Store::open(&url).await.unwrap();
+        let mut r = row(0xfeed_beef_0000_0001);
+        s.upsert_garden(&r).await.unwrap();
+        r.framed_ip = Some("127.0.0.42".into());
+        r.acct_status = Some(1);
+        r.updated_at = 2000;
+        s.upsert_garden(&r).await.unwrap();
+        drop(s);
+        let s = Store::open(&url).await.unwrap();
+        let got = s
+            .garden_by_ip("127.0.0.42".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, r);
+        assert_eq!(s.garden_by_id(r.id).await.unwrap().unwrap().reason, "欠费");
+        assert_eq!(s.garden_since(1500).await.unwrap().len(), 1);
+        assert!(
+            s.garden_by_ip("127.0.0.43".parse().unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_url_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let e = rt.block_on(Store::open("mysql://x")).unwrap_err();
+        assert!(matches!(e, StoreError::BadUrl(_)));
+    }
+}
