@@ -400,6 +400,13 @@ impl Config {
         if problems.is_empty() {
             return Ok(cfg);
         }
+        Err(locate_errors(file, text, problems))
+    }
+}
+
+/// Turns problems found by path into errors with file, line and column.
+pub fn locate_errors(file: &str, text: &str, problems: Vec<(Vec<Seg>, String)>) -> ConfigErrors {
+    {
         let mut errors: Vec<ConfigError> = problems
             .into_iter()
             .map(|(path, message)| {
@@ -413,9 +420,11 @@ impl Config {
             })
             .collect();
         errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(errors))
+        ConfigErrors(errors)
     }
+}
 
+impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {

@@ -13,10 +13,12 @@
 //! - `wire`: zero-copy RADIUS packet views, builder and crypto.
 
 pub mod config;
+pub mod demo;
 pub mod dict;
 pub mod engine;
 pub mod garden;
 pub mod io;
 pub mod policy;
+pub mod server;
 pub mod store;
 pub mod wire;

@@ -1,1 +1,379 @@
-fn main() {}
+//! The `radcare` command line: `serve` runs the middlebox; the rest are operator tools
+//! that use the same code (config check, dictionary check, packet decode, classify).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::routing::get;
+use clap::{Parser, Subcommand};
+
+use radcare::dict::{Dictionary, VENDOR_NONE};
+use radcare::server::{self, Options, ServeError};
+use radcare::wire::crypto::{self, MaStatus};
+use radcare::wire::{Code, Packet};
+
+#[derive(Parser)]
+#[command(
+    name = "radcare",
+    version,
+    about = "Inline RADIUS middlebox: explains and fixes dial failures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy, the portal and the terminal services.
+    Serve {
+        /// Config file (TOML); without it, the embedded defaults (loopback, SQLite).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also start a built-in demo AAA with sample subscribers.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Validate a config file: exit 0, or print every error and exit 2.
+    CheckConfig { file: PathBuf },
+    /// Dictionary tools.
+    Dict {
+        #[command(subcommand)]
+        command: DictCommand,
+    },
+    /// Decode a RADIUS packet given as hex, verifying its authenticators.
+    Decode {
+        /// Shared secret, to verify authenticators.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The request's authenticator (hex), to verify a reply.
+        #[arg(long)]
+        request_authenticator: Option<String>,
+        /// Dictionary tree to use instead of the built-in one.
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
+        hex: String,
+    },
+    /// Classify an Access-Reject (hex) with the cause table.
+    Classify {
+        /// Config whose cause table to use; the built-in one otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, requires = "request_authenticator")]
+        secret: Option<String>,
+        #[arg(long, requires = "secret")]
+        request_authenticator: Option<String>,
+        hex: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DictCommand {
+    /// Load a dictionary tree (ours if no PATH) and print its counts.
+    Check { path: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, demo } => serve(config, demo),
+        Command::CheckConfig { file } => match server::load_file(Some(&file)) {
+            Ok(l) => {
+                println!(
+                    "{}: ok ({} clients, {} upstreams, {} causes, {} profiles)",
+                    file.display(),
+                    l.config.radius.clients.len(),
+                    l.config.radius.upstreams.len(),
+                    l.policy.causes.len(),
+                    l.policy.profiles.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Dict {
+            command: DictCommand::Check { path },
+        } => {
+            let d = match &path {
+                Some(p) => Dictionary::load(p),
+                None => Dictionary::builtin(),
+            };
+            match d {
+                Ok(d) => {
+                    let c = d.counts();
+                    println!(
+                        "attributes={} values={} vendors={}",
+                        c.attributes, c.values, c.vendors
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Decode {
+            secret,
+            request_authenticator,
+            dictionary,
+            hex,
+        } => decode(secret, request_authenticator, dictionary, &hex),
+        Command::Classify {
+            config,
+            secret,
+            request_authenticator,
+            hex,
+        } => classify(config, secret, request_authenticator, &hex),
+    }
+}
+
+fn serve(config: Option<PathBuf>, demo: bool) -> Result<ExitCode> {
+    let loaded = match server::load_file(config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    rt.block_on(async move {
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        let routes = Router::new().route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        );
+        let running = match server::start(loaded, Options { demo }, routes).await {
+            Ok(r) => r,
+            Err(ServeError::Bind(e)) => bail!("{e}"),
+            Err(e) => bail!("{e}"),
+        };
+        if let Some(d) = running.demo_addr {
+            eprintln!(
+                "demo AAA on {d}; try: radtest carol carol-pass {} 0 testing123",
+                running.auth_addr
+            );
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown(Duration::from_secs(5)).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>> {
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let clean = clean.strip_prefix("0x").unwrap_or(&clean);
+    hex::decode(clean).context("not valid hex")
+}
+
+fn parse_auth(s: &str) -> Result<[u8; 16]> {
+    parse_hex(s)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a request authenticator is 16 octets (32 hex digits)"))
+}
+
+fn decode(
+    secret: Option<String>,
+    request_auth: Option<String>,
+    dictionary: Option<PathBuf>,
+    hex: &str,
+) -> Result<ExitCode> {
+    let bytes = parse_hex(hex)?;
+    let p = Packet::new_checked(&bytes[..]).context("not a RADIUS packet")?;
+    let dict = match dictionary {
+        Some(path) => Dictionary::load(&path)?,
+        None => Dictionary::builtin()?,
+    };
+    let req_auth = request_auth.as_deref().map(parse_auth).transpose()?;
+    println!(
+        "code={} id={} length={}",
+        p.code().name(),
+        p.identifier(),
+        p.length()
+    );
+    if let Some(secret) = &secret {
+        let s = secret.as_bytes();
+        let auth = if p.code().has_hashed_request_authenticator() {
+            verdict(crypto::verify_hashed_request(p.as_bytes(), s))
+        } else if p.code().is_response() {
+            match &req_auth {
+                Some(ra) => verdict(crypto::verify_response(p.as_bytes(), ra, s)),
+                None => "unverified (give --request-authenticator)",
+            }
+        } else {
+            "nonce (a request authenticator is random)"
+        };
+        println!("authenticator={auth}");
+        let ma = crypto::verify_message_authenticator(p.as_bytes(), req_auth.as_ref(), s);
+        let ma = match (ma, p.code().is_response(), &req_auth) {
+            (MaStatus::Absent, ..) => "absent",
+            (_, true, None) => "unverified (give --request-authenticator)",
+            (m, ..) => m.as_str(),
+        };
+        println!("message-authenticator={ma}");
+    }
+    for a in p.attrs() {
+        if let Some(vsa) = a.vsa() {
+            for s in vsa.subs() {
+                match s {
+                    Ok(s) => println!(
+                        "{}",
+                        describe(&dict, vsa.vendor, s.typ, s.value, &p, secret.as_deref())
+                    ),
+                    Err(_) => println!("Vendor-Specific = 0x{} (malformed)", hex::encode(a.value)),
+                }
+            }
+        } else {
+            println!(
+                "{}",
+                describe(
+                    &dict,
+                    VENDOR_NONE,
+                    u32::from(a.typ),
+                    a.value,
+                    &p,
+                    secret.as_deref()
+                )
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "valid" } else { "invalid" }
+}
+
+fn describe(
+    dict: &Dictionary,
+    vendor: u32,
+    typ: u32,
+    value: &[u8],
+    p: &Packet<&[u8]>,
+    secret: Option<&str>,
+) -> String {
+    let Some(def) = dict.attr(vendor, typ) else {
+        let name = if vendor == VENDOR_NONE {
+            format!("Attr-{typ}")
+        } else {
+            format!("Attr-26.{vendor}.{typ}")
+        };
+        return format!("{name} = 0x{}", hex::encode(value));
+    };
+    if vendor == VENDOR_NONE && typ == u32::from(radcare::wire::attr::types::USER_PASSWORD) {
+        // Never print a password; say whether it un-hides to text with this secret.
+        let note = match secret {
+            Some(s) if p.code() == Code::AccessRequest => {
+                let mut out = [0u8; crypto::MAX_PASSWORD_LEN];
+                match crypto::unhide_password(value, s.as_bytes(), p.authenticator(), &mut out) {
+                    Ok(n)
+                        if std::str::from_utf8(&out[..n])
+                            .is_ok_and(|t| !t.chars().any(char::is_control)) =>
+                    {
+                        format!("<hidden, {n} characters>")
+                    }
+                    _ => "<hidden, does not un-hide to text with this secret>".into(),
+                }
+            }
+            _ => format!("<hidden, {} octets>", value.len()),
+        };
+        return format!("{} = {note}", def.name);
+    }
+    format!("{} = {}", def.name, dict.format_value(def, value))
+}
+
+fn classify(
+    config: Option<PathBuf>,
+    secret: Option<String>,
+    request_auth: Option<String>,
+    hex: &str,
+) -> Result<ExitCode> {
+    let loaded = match server::load_file(config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let bytes = parse_hex(hex)?;
+    let p = Packet::new_checked(&bytes[..]).context("not a RADIUS packet")?;
+    let c = loaded.policy.classify(p.as_bytes(), &loaded.dict);
+    println!("cause={}", c.id);
+    println!(
+        "action={}",
+        match c.action {
+            radcare::config::Action::Rewrite => "rewrite",
+            radcare::config::Action::Pass => "pass",
+        }
+    );
+    println!("why={}", c.why);
+    if !c.reason.is_empty() {
+        println!("reason={:?}", c.reason);
+    }
+    if p.code() != Code::AccessReject {
+        println!("note=packet is a {}, not an Access-Reject", p.code().name());
+    }
+    if let (Some(s), Some(ra)) = (secret, request_auth) {
+        let ra = parse_auth(&ra)?;
+        println!(
+            "authenticator={}",
+            verdict(crypto::verify_response(p.as_bytes(), &ra, s.as_bytes()))
+        );
+        let ma = crypto::verify_message_authenticator(p.as_bytes(), Some(&ra), s.as_bytes());
+        println!("message-authenticator={}", ma.as_str());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,224 @@
+//! Starting and stopping the whole process: load and check everything, bind every
+//! socket, then spawn the long-running parts (RADIUS proxy, garden writer, HTTP, demo
+//! AAA) on the one tokio runtime, and stop them together on shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigErrors, locate_errors};
+use crate::dict::Dictionary;
+use crate::engine::Engine;
+use crate::garden::Garden;
+use crate::io::{ProxyDriver, ProxySockets};
+use crate::policy::Policy;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("dictionary: {0}")]
+    Dictionary(#[from] crate::dict::DictError),
+    #[error("{0}")]
+    Bind(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Everything loaded and checked, nothing bound yet.
+pub struct Loaded {
+    pub config: Config,
+    pub dict: Arc<Dictionary>,
+    pub policy: Arc<Policy>,
+}
+
+/// Loads the dictionary and compiles the policy for a parsed config; errors are located
+/// in `text` (the config's source) when they are about it.
+pub fn load(config: Config, file: &str, text: &str) -> Result<Loaded, ServeError> {
+    let dict = match &config.dictionary {
+        Some(p) => Dictionary::load(p)?,
+        None => Dictionary::builtin()?,
+    };
+    let policy = Policy::compile(&config, &dict).map_err(|p| locate_errors(file, text, p))?;
+    Ok(Loaded {
+        config,
+        dict: Arc::new(dict),
+        policy: Arc::new(policy),
+    })
+}
+
+/// Reads, parses and checks a config file (or the embedded default).
+pub fn load_file(path: Option<&Path>) -> Result<Loaded, ServeError> {
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![crate::config::ConfigError {
+                    file: p.display().to_string(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read: {e}"),
+                }])
+            })?,
+        ),
+        None => (
+            "<embedded>".to_string(),
+            crate::config::DEFAULT_CONFIG.to_string(),
+        ),
+    };
+    let config = Config::parse(&name, &text)?;
+    load(config, &name, &text)
+}
+
+/// Extra HTTP routes the caller serves beside ours (the metrics exporter lives in main,
+/// because a process has one recorder).
+pub type HttpRoutes = Router;
+
+/// A running radcare.
+pub struct Running {
+    pub auth_addr: SocketAddr,
+    pub acct_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub demo_addr: Option<SocketAddr>,
+    pub garden: Garden,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Running {
+    /// Signals every part to stop and waits for them, at most `deadline`.
+    pub async fn shutdown(self, deadline: Duration) {
+        let _ = self.shutdown.send(true);
+        let wait = async {
+            for (name, t) in self.tasks {
+                if let Err(e) = t.await {
+                    tracing::warn!(task = name, error = %e, "task ended abnormally");
+                }
+            }
+        };
+        if tokio::time::timeout(deadline, wait).await.is_err() {
+            tracing::warn!("shutdown deadline passed; some tasks were still running");
+        }
+    }
+}
+
+/// Options beside the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Also start the built-in demo AAA.
+    pub demo: bool,
+}
+
+/// Binds every socket (so errors come before anything runs), then starts all parts.
+pub async fn start(
+    loaded: Loaded,
+    opts: Options,
+    extra_routes: HttpRoutes,
+) -> Result<Running, ServeError> {
+    let Loaded {
+        config,
+        dict,
+        policy,
+    } = loaded;
+    let cfg = Arc::new(config);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
+
+    let demo_sockets = if opts.demo {
+        let auth = UdpSocket::bind(cfg.demo.listen)
+            .await
+            .map_err(|e| bind_error(cfg.demo.listen, e))?;
+        let acct_addr = SocketAddr::new(
+            cfg.demo.listen.ip(),
+            auth.local_addr()?.port().wrapping_add(1),
+        );
+        let acct = UdpSocket::bind(acct_addr)
+            .await
+            .map_err(|e| bind_error(acct_addr, e))?;
+        Some((auth, acct))
+    } else {
+        None
+    };
+    let sockets = ProxySockets::bind(&cfg).await?;
+    let http = TcpListener::bind(cfg.portal.listen)
+        .await
+        .map_err(|e| bind_error(cfg.portal.listen, e))?;
+    let store = Store::open(&cfg.store.url).await?;
+    let garden = Garden::new(Some(store));
+    let warmed = garden
+        .warm(crate::garden::now_ms() - 24 * 3600 * 1000)
+        .await;
+
+    let auth_addr = sockets.auth_addr()?;
+    let acct_addr = sockets.acct_addr()?;
+    let http_addr = http.local_addr()?;
+    let mut demo_addr = None;
+    if let Some((auth, acct)) = demo_sockets {
+        demo_addr = Some(auth.local_addr()?);
+        let secret = cfg.demo.secret.as_bytes().to_vec();
+        tasks.push((
+            "demo-aaa",
+            tokio::spawn(crate::demo::run(auth, acct, secret, shutdown_rx.clone())),
+        ));
+    }
+
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let engine = Engine::new(&cfg, dict, policy, seed);
+    let (events_tx, events_rx) = mpsc::channel(16 * 1024);
+    let driver = ProxyDriver::new(engine, sockets, events_tx);
+    tasks.push((driver.name(), tokio::spawn(driver.run(shutdown_rx.clone()))));
+    tasks.push((
+        "garden-writer",
+        tokio::spawn(garden.clone().run_writer(events_rx)),
+    ));
+
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(extra_routes)
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut http_shutdown = shutdown_rx.clone();
+    tasks.push((
+        "http",
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = http_shutdown.changed().await;
+            };
+            if let Err(e) = axum::serve(http, router).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }),
+    ));
+
+    tracing::info!(
+        auth = %auth_addr,
+        acct = %acct_addr,
+        http = %http_addr,
+        demo = ?demo_addr,
+        clients = cfg.radius.clients.len(),
+        upstreams = cfg.radius.upstreams.len(),
+        garden_warmed = warmed,
+        "radcare is serving"
+    );
+    Ok(Running {
+        auth_addr,
+        acct_addr,
+        http_addr,
+        demo_addr,
+        garden,
+        shutdown,
+        tasks,
+    })
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot bind {addr}: {e}"))
+}
