@@ -149,7 +149,8 @@ pub fn upstream_accounting_request(
 }
 
 /// Writes the NAS copy of an upstream reply: same code and attributes, our
-/// Message-Authenticator first, salted attributes re-encrypted, signed for the NAS.
+/// Message-Authenticator first (not in an Accounting-Response, see
+/// [`accounting_response`]), salted attributes re-encrypted, signed for the NAS.
 pub fn relay_reply(
     reply: &Packet<&[u8]>,
     nas_id: u8,
@@ -157,7 +158,9 @@ pub fn relay_reply(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut b = Builder::new(out, reply.code(), nas_id, &[0; 16]);
-    b.message_authenticator()?;
+    if reply.code() != Code::AccountingResponse {
+        b.message_authenticator()?;
+    }
     for a in reply
         .attrs()
         .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
@@ -233,7 +236,10 @@ pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<(), Erro
     Ok(())
 }
 
-/// Writes an Accounting-Response we answer ourselves (walled-garden sessions).
+/// Writes an Accounting-Response we answer ourselves (walled-garden sessions). No
+/// Message-Authenticator: RFC 2866 defines none for accounting, and implementations
+/// disagree on how to compute one (FreeRADIUS zeroes the authenticator), so adding it
+/// would make NASes drop the answer.
 pub fn accounting_response(
     request: &Packet<&[u8]>,
     secret: &[u8],
@@ -245,7 +251,6 @@ pub fn accounting_response(
         request.identifier(),
         &[0; 16],
     );
-    b.message_authenticator()?;
     for a in request.attrs().filter(|a| a.typ == types::PROXY_STATE) {
         b.attr(types::PROXY_STATE, a.value)?;
     }

@@ -2,7 +2,7 @@
 //!
 //! A rule matches on the MS-CHAP-Error `E=` code, on Reply-Message (a regular expression
 //! that knows Chinese and English phrasing), or on any dictionary attribute's value.
-//! The built-in table follows the causes in docs/causes.md; config rules go in front.
+//! The built-in table is documented in docs/causes.md; config rules go in front.
 
 use regex::Regex;
 

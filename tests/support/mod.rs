@@ -18,6 +18,8 @@
 //! Only std, `tempfile`, and the crate's own `hmac`/`md-5` dependencies.
 #![allow(dead_code)]
 
+pub mod radcare;
+
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
 use std::fs;

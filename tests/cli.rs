@@ -1,0 +1,162 @@
+//! The command line as an operator uses it.
+
+mod support;
+
+use std::process::Command;
+
+fn radcare(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn counts(line: &str) -> (usize, usize, usize) {
+    let get = |k: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+    };
+    (get("attributes="), get("values="), get("vendors="))
+}
+
+#[test]
+fn dict_check_ours_and_debians() {
+    let (code, out, _) = radcare(&["dict", "check"]);
+    assert_eq!(code, 0);
+    let (a, v, n) = counts(out.trim());
+    assert!(a > 500 && v > 200 && n >= 8, "{out}");
+    if !support::require_peer("freeradius") {
+        return;
+    }
+    let (code, out, err) = radcare(&["dict", "check", "/usr/share/freeradius/dictionary"]);
+    assert_eq!(code, 0, "{err}");
+    let (a, _, n) = counts(out.trim());
+    assert!(a > 5000 && n > 100, "thousands of attributes: {out}");
+}
+
+#[test]
+fn dict_check_reports_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("dictionary");
+    std::fs::write(
+        &f,
+        "ATTRIBUTE Good 1 string\nATTRIBUTE Broken notanumber string\n",
+    )
+    .unwrap();
+    let (code, _, err) = radcare(&["dict", "check", f.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("dictionary:2:"), "{err}");
+}
+
+#[test]
+fn decode_prints_names_and_verdicts() {
+    let hex =
+        std::fs::read_to_string(support::packets_fixture_dir().join("pap-request.hex")).unwrap();
+    let (code, out, _) = radcare(&["decode", "--secret", "testing123", hex.trim()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("code=Access-Request"), "{out}");
+    assert!(out.contains("message-authenticator=valid"), "{out}");
+    assert!(out.contains("User-Name = alice"), "{out}");
+    assert!(
+        !out.contains("alice-pass"),
+        "a password is never printed: {out}"
+    );
+    let req =
+        std::fs::read_to_string(support::packets_fixture_dir().join("reject-request.hex")).unwrap();
+    let rej = std::fs::read_to_string(support::packets_fixture_dir().join("reject.hex")).unwrap();
+    let ra = &req.trim()[8..40];
+    let (_, out, _) = radcare(&[
+        "decode",
+        "--secret",
+        "testing123",
+        "--request-authenticator",
+        ra,
+        rej.trim(),
+    ]);
+    assert!(out.contains("authenticator=valid"), "{out}");
+    assert!(out.contains("Reply-Message = wrong password"), "{out}");
+    let (_, out, _) = radcare(&[
+        "decode",
+        "--secret",
+        "nope",
+        "--request-authenticator",
+        ra,
+        rej.trim(),
+    ]);
+    assert!(out.contains("authenticator=invalid"), "{out}");
+}
+
+#[test]
+fn classify_prints_the_cause_and_why() {
+    let rej =
+        std::fs::read_to_string(support::packets_fixture_dir().join("arrears-reject.hex")).unwrap();
+    let req = std::fs::read_to_string(support::packets_fixture_dir().join("arrears-request.hex"))
+        .unwrap();
+    let (code, out, _) = radcare(&[
+        "classify",
+        "--secret",
+        "testing123",
+        "--request-authenticator",
+        &req.trim()[8..40],
+        rej.trim(),
+    ]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("cause=arrears"));
+    assert!(out.contains("why=Reply-Message matched"), "{out}");
+    assert!(out.contains("authenticator=valid"), "{out}");
+    let rej = std::fs::read_to_string(support::packets_fixture_dir().join("mschapv2-reject.hex"))
+        .unwrap();
+    let (_, out, _) = radcare(&["classify", rej.trim()]);
+    assert!(out.starts_with("cause=wrong-password\n"), "{out}");
+    assert!(out.contains("why=MS-CHAP-Error E=691"), "{out}");
+}
+
+#[test]
+fn check_config_reports_every_error_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "[radius]\nauth_listen = \"127.0.0.1:1812\"\n\n[[radius.client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"\"\nprofile = \"nope\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = radcare(&["check-config", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let name = f.display().to_string();
+    assert!(
+        err.contains(&format!("{name}:7:1: client `a`: secret must not be empty")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{name}:8:1: client `a`: unknown walled-garden profile `nope`"
+        )),
+        "{err}"
+    );
+    std::fs::write(&f, "[radius]\nauth_listen = 5\n").unwrap();
+    let (code, _, err) = radcare(&["check-config", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{name}:2:15:")), "{err}");
+    let example = support::repo_root().join("docs/radcare.example.toml");
+    let (code, out, err) = radcare(&["check-config", example.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok"));
+}
+
+#[test]
+fn serve_refuses_bad_config_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[policy]\nnonsense = 1\n").unwrap();
+    let (code, _, err) = radcare(&["serve", "--config", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `nonsense`"), "{err}");
+}

@@ -1,0 +1,144 @@
+//! radcare itself as a process under test: the real binary, a config written to a
+//! temp dir, ports chosen free, killed on drop (its log kept as an artifact on failure).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{artifacts_dir, free_tcp_port, free_udp_port, status_server};
+
+pub const NAS_SECRET: &str = "testing123";
+
+pub struct Radcare {
+    pub auth: SocketAddr,
+    pub acct: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: TempDir,
+    child: Child,
+}
+
+/// One `[[radius.upstream]]` entry.
+pub struct Upstream {
+    pub name: &'static str,
+    pub auth: SocketAddr,
+    pub acct: SocketAddr,
+    pub secret: String,
+}
+
+impl Radcare {
+    /// Starts radcare with one NAS client (`client_net`, secret `testing123`), the given
+    /// upstreams, and `extra` TOML appended (more sections).
+    pub fn start(client_net: &str, upstreams: &[Upstream], extra: &str) -> Radcare {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let mut cfg = format!(
+            "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n\n\
+             [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
+        );
+        for u in upstreams {
+            cfg.push_str(&format!(
+                "[[radius.upstream]]\nname = \"{}\"\nauth = \"{}\"\nacct = \"{}\"\nsecret = \"{}\"\nresponse_window = \"1s\"\n\n",
+                u.name, u.auth, u.acct, u.secret
+            ));
+        }
+        cfg.push_str(&format!(
+            "[portal]\nlisten = \"{http}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+            dir.path().join("radcare.db").display()
+        ));
+        let cfg_path = dir.path().join("radcare.toml");
+        fs::write(&cfg_path, &cfg).expect("writing config");
+        let log = fs::File::create(dir.path().join("radcare.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_radcare"))
+            .args(["serve", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "radcare=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning radcare");
+        let r = Radcare {
+            auth,
+            acct,
+            http,
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !status_server(auth, NAS_SECRET, 1, Duration::from_millis(200)) {
+            assert!(
+                Instant::now() < deadline,
+                "radcare did not start:\n{}",
+                r.log()
+            );
+        }
+        r
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("radcare.db")
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("radcare.log")).unwrap_or_default()
+    }
+
+    /// GET a path on the HTTP listener; returns (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(self.http).expect("connect http");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read http");
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of one metric line (exact name with labels as rendered), or 0.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse().ok()).flatten()
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Radcare {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let dest = artifacts_dir().join(format!("radcare-{}.log", self.auth.port()));
+            let _ = fs::write(&dest, self.log());
+            eprintln!("radcare log tail:\n{}", tail(&self.log(), 40));
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
