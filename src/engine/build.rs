@@ -8,7 +8,7 @@ use crate::wire::crypto;
 use crate::wire::{Builder, Code, Error, Packet};
 
 /// How the subscriber authenticated: decides whether a Reject may become an Accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
     Pap,
     Chap,

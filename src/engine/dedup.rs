@@ -2,7 +2,8 @@
 //! from the same source, on the same listener, with the same ID and the same
 //! authenticator. An answered duplicate gets the cached reply byte for byte; one still
 //! in flight is dropped (the upstream will answer once). A new authenticator with the
-//! same ID replaces the entry: the NAS has moved on.
+//! same ID replaces the entry: the NAS has moved on. Reply buffers are handed back to
+//! the caller when they leave the cache, so they can be reused.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -37,9 +38,11 @@ pub enum Lookup<'a> {
     New,
     Answered(&'a [u8]),
     InFlight,
-    /// Same key, new authenticator: the old request (maybe still in flight) is superseded.
+    /// Same key, new authenticator: the old request is superseded; its slot (if still
+    /// in flight) or its reply's buffer is handed back.
     Replaced {
         old_slot: Option<usize>,
+        old_reply: Option<Vec<u8>>,
     },
 }
 
@@ -61,21 +64,27 @@ impl DuplicateCache {
     }
 
     pub fn lookup(&mut self, key: &Key, auth: &[u8; 16]) -> Lookup<'_> {
-        let replaced = match self.entries.get(key) {
+        match self.entries.get(key) {
             None => return Lookup::New,
-            Some(e) if &e.auth != auth => match e.state {
-                State::InFlight { slot } => Some(slot),
-                State::Answered { .. } => None,
-            },
-            Some(_) => {
+            Some(e) if &e.auth == auth => {
                 return match &self.entries[key].state {
                     State::Answered { reply } => Lookup::Answered(reply),
                     State::InFlight { .. } => Lookup::InFlight,
                 };
             }
-        };
-        self.entries.remove(key);
-        Lookup::Replaced { old_slot: replaced }
+            Some(_) => {}
+        }
+        match self.entries.remove(key).map(|e| e.state) {
+            Some(State::InFlight { slot }) => Lookup::Replaced {
+                old_slot: Some(slot),
+                old_reply: None,
+            },
+            Some(State::Answered { reply }) => Lookup::Replaced {
+                old_slot: None,
+                old_reply: Some(reply),
+            },
+            None => Lookup::New,
+        }
     }
 
     /// Records a request as forwarded.
@@ -91,11 +100,18 @@ impl DuplicateCache {
         );
     }
 
-    /// Stores the reply for a request and starts its lifetime.
-    pub fn answer(&mut self, now: Instant, key: Key, auth: [u8; 16], reply: Vec<u8>) {
+    /// Stores the reply for a request and starts its lifetime; returns the buffer of a
+    /// reply it replaces.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        key: Key,
+        auth: [u8; 16],
+        reply: Vec<u8>,
+    ) -> Option<Vec<u8>> {
         self.generation += 1;
         let generation = self.generation;
-        self.entries.insert(
+        let old = self.entries.insert(
             key,
             Entry {
                 auth,
@@ -105,6 +121,10 @@ impl DuplicateCache {
         );
         self.expiry
             .push_back((now + self.lifetime, key, generation));
+        match old.map(|e| e.state) {
+            Some(State::Answered { reply }) => Some(reply),
+            _ => None,
+        }
     }
 
     /// Forgets an in-flight request that got no answer, so a retransmission is retried.
@@ -124,7 +144,8 @@ impl DuplicateCache {
         self.expiry.front().map(|e| e.0)
     }
 
-    pub fn expire(&mut self, now: Instant) {
+    /// Drops entries past their lifetime, handing their reply buffers to `free`.
+    pub fn expire(&mut self, now: Instant, mut free: impl FnMut(Vec<u8>)) {
         while let Some(&(at, key, generation)) = self.expiry.front() {
             if at > now {
                 break;
@@ -135,7 +156,10 @@ impl DuplicateCache {
                 .get(&key)
                 .is_some_and(|e| e.generation == generation)
             {
-                self.entries.remove(&key);
+                if let Some(State::Answered { reply }) = self.entries.remove(&key).map(|e| e.state)
+                {
+                    free(reply);
+                }
             }
         }
     }
@@ -160,12 +184,14 @@ mod tests {
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::New));
         c.insert_in_flight(key(), [1; 16], 3);
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::InFlight));
-        c.answer(t0, key(), [1; 16], vec![9, 9]);
+        assert!(c.answer(t0, key(), [1; 16], vec![9, 9]).is_none());
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::Answered(r) if r == [9, 9]));
-        c.expire(t0 + Duration::from_secs(4));
+        c.expire(t0 + Duration::from_secs(4), drop);
         assert_eq!(c.len(), 1);
-        c.expire(t0 + Duration::from_secs(5));
+        let mut freed = Vec::new();
+        c.expire(t0 + Duration::from_secs(5), |b| freed.push(b));
         assert_eq!(c.len(), 0);
+        assert_eq!(freed, vec![vec![9, 9]], "the reply buffer comes back");
     }
 
     #[test]
@@ -175,12 +201,22 @@ mod tests {
         c.insert_in_flight(key(), [1; 16], 3);
         assert!(matches!(
             c.lookup(&key(), &[2; 16]),
-            Lookup::Replaced { old_slot: Some(3) }
+            Lookup::Replaced {
+                old_slot: Some(3),
+                old_reply: None
+            }
         ));
         c.answer(t0, key(), [2; 16], vec![1]);
+        assert!(matches!(
+            c.lookup(&key(), &[4; 16]),
+            Lookup::Replaced {
+                old_slot: None,
+                old_reply: Some(_)
+            }
+        ));
         // A stale expiry record of a replaced entry must not remove the new one.
         c.insert_in_flight(key(), [3; 16], 4);
-        c.expire(t0 + Duration::from_secs(6));
+        c.expire(t0 + Duration::from_secs(6), drop);
         assert!(matches!(c.lookup(&key(), &[3; 16]), Lookup::InFlight));
     }
 }

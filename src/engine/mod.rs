@@ -60,7 +60,7 @@ pub struct Transmit {
 }
 
 /// Why a datagram was dropped; a fixed set, used as a metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Drop {
     Malformed,
     UnknownClient,
@@ -147,11 +147,16 @@ pub enum Event {
     },
     /// Counted by the driver into metrics.
     Dropped(Drop),
-    /// A Reject was classified (rewritten or passed).
+    /// A Reject was classified (rewritten or passed); `cause` indexes the cause table
+    /// (`Engine::cause_id`), so the event costs no allocation.
     Rejected {
-        cause: String,
+        cause: usize,
         rewritten: bool,
         method: AuthMethod,
+    },
+    /// A retransmitted request: answered from the cache, or dropped while in flight.
+    Duplicate {
+        answered: bool,
     },
     /// Round trip of an answered upstream request.
     UpstreamLatency {
@@ -186,8 +191,6 @@ struct Pending {
     client: usize,
     listener: Listener,
     nas: SocketAddr,
-    /// The NAS's request, for re-sending on failover and for building the reply.
-    request: Vec<u8>,
     upstream: usize,
     up_auth: [u8; 16],
     sent_at: Instant,
@@ -196,6 +199,11 @@ struct Pending {
     /// Distinguishes this use of the slot from later ones, for stale timers.
     seq: u64,
 }
+
+/// Spare buffers kept for reuse; beyond this, returned buffers are freed.
+const POOL_MAX: usize = 4096;
+/// Capacity of a fresh packet buffer: any RADIUS packet fits.
+const BUF_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -211,6 +219,11 @@ pub struct Engine {
     upstreams: Vec<Upstream>,
     ids: IdSpace,
     pending: Vec<Option<Pending>>,
+    /// The NAS request of each slot, for failover and for building the reply; kept
+    /// and reused so that forwarding does not allocate.
+    requests: Vec<Vec<u8>>,
+    /// Spare packet buffers: transmits and cached replies come from here and return.
+    pool: Vec<Vec<u8>>,
     dedup: DuplicateCache,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     garden_accounting: GardenAccounting,
@@ -249,6 +262,8 @@ impl Engine {
             upstreams: r.upstreams.iter().map(Upstream::from_config).collect(),
             ids,
             pending: (0..slots).map(|_| None).collect(),
+            requests: (0..slots).map(|_| Vec::new()).collect(),
+            pool: Vec::new(),
             dedup: DuplicateCache::new(r.duplicate_lifetime),
             timers: BinaryHeap::new(),
             garden_accounting: r.garden_accounting,
@@ -266,6 +281,35 @@ impl Engine {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Gives a sent transmit's buffer back, so the next one needs no allocation.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < POOL_MAX {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
+    /// A pooled copy of `scratch`.
+    fn scratch_copy(&mut self) -> Vec<u8> {
+        let mut buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUF_CAPACITY));
+        buf.clear();
+        buf.extend_from_slice(&self.scratch);
+        buf
+    }
+
+    /// The cause id of an index in `Event::Rejected`.
+    pub fn cause_id(&self, index: usize) -> &str {
+        self.policy.cause_id(index)
+    }
+
+    /// How many causes there are (for metrics handles by index).
+    pub fn cause_count(&self) -> usize {
+        self.policy.causes.len()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -301,7 +345,7 @@ impl Engine {
     }
 
     fn send(&mut self, via: Via, dest: SocketAddr) {
-        let payload = self.scratch.clone();
+        let payload = self.scratch_copy();
         self.transmits.push_back(Transmit { via, dest, payload });
     }
 
@@ -381,23 +425,26 @@ impl Engine {
         match self.dedup.lookup(&key, pkt.authenticator()) {
             Lookup::New => true,
             Lookup::Answered(reply) => {
-                let payload = reply.to_vec();
-                metrics::counter!("radcare_duplicates_total", "state" => "answered").increment(1);
-                self.transmits.push_back(Transmit {
-                    via: Via::Nas(listener),
-                    dest: src,
-                    payload,
-                });
+                self.scratch.clear();
+                self.scratch.extend_from_slice(reply);
+                self.events.push_back(Event::Duplicate { answered: true });
+                self.send(Via::Nas(listener), src);
                 false
             }
             Lookup::InFlight => {
-                metrics::counter!("radcare_duplicates_total", "state" => "in_flight").increment(1);
+                self.events.push_back(Event::Duplicate { answered: false });
                 self.drop(Drop::DuplicateInFlight);
                 false
             }
-            Lookup::Replaced { old_slot } => {
+            Lookup::Replaced {
+                old_slot,
+                old_reply,
+            } => {
                 if let Some(slot) = old_slot {
                     self.release(slot);
+                }
+                if let Some(buf) = old_reply {
+                    self.recycle(buf);
                 }
                 true
             }
@@ -416,7 +463,7 @@ impl Engine {
             ci,
             Listener::Auth,
             src,
-            pkt.as_bytes().to_vec(),
+            pkt.as_bytes(),
             PendingKind::Access,
             0,
         );
@@ -457,8 +504,7 @@ impl Engine {
                 let secret = self.clients[ci].secret.clone();
                 if build::accounting_response(pkt, &secret, &mut self.scratch).is_ok() {
                     let key = (Listener::Acct, src, pkt.identifier());
-                    self.dedup
-                        .answer(now, key, *pkt.authenticator(), self.scratch.clone());
+                    self.cache_reply(now, key, *pkt.authenticator());
                     self.send(Via::Nas(Listener::Acct), src);
                 }
                 return;
@@ -469,7 +515,7 @@ impl Engine {
             ci,
             Listener::Acct,
             src,
-            pkt.as_bytes().to_vec(),
+            pkt.as_bytes(),
             PendingKind::Accounting,
             0,
         );
@@ -526,7 +572,7 @@ impl Engine {
         ci: usize,
         listener: Listener,
         nas: SocketAddr,
-        request: Vec<u8>,
+        request: &[u8],
         kind: PendingKind,
         tried: u64,
     ) {
@@ -542,7 +588,7 @@ impl Engine {
             return self.drop(Drop::IdsExhausted);
         };
         let u = &self.upstreams[ui];
-        let req = Packet::new_unchecked(&request[..]);
+        let req = Packet::new_unchecked(request);
         let mut up_auth = [0u8; 16];
         let built = match kind {
             PendingKind::Access => {
@@ -583,13 +629,15 @@ impl Engine {
             client: ci,
             listener,
             nas,
-            request,
             upstream: ui,
             up_auth,
             sent_at: now,
             tried: tried | (1 << ui.min(63)),
             seq,
         });
+        let kept = &mut self.requests[slot];
+        kept.clear();
+        kept.extend_from_slice(request);
         self.send(Via::Upstream(slot_socket(slot)), dest);
     }
 
@@ -635,7 +683,7 @@ impl Engine {
         let Some(p) = self.pending[slot].take() else {
             return;
         };
-        self.ids.release(slot);
+        let request = std::mem::take(&mut self.requests[slot]);
         self.upstream_answered(p.upstream);
         self.events.push_back(Event::UpstreamLatency {
             upstream: p.upstream,
@@ -644,15 +692,28 @@ impl Engine {
         match (&p.kind, reply.code()) {
             (PendingKind::Probe, _) => {}
             (PendingKind::Access, Code::AccessAccept | Code::AccessChallenge) => {
-                self.relay(now, &p, &reply)
+                self.relay(now, &p, &request, &reply)
             }
-            (PendingKind::Access, Code::AccessReject) => self.reject(now, &p, &reply),
-            (PendingKind::Accounting, Code::AccountingResponse) => self.relay(now, &p, &reply),
+            (PendingKind::Access, Code::AccessReject) => self.reject(now, &p, &request, &reply),
+            (PendingKind::Accounting, Code::AccountingResponse) => {
+                self.relay(now, &p, &request, &reply)
+            }
             _ => {
-                let key = (p.listener, p.nas, p.request[1]);
+                let key = (p.listener, p.nas, request[1]);
                 self.dedup.forget_in_flight(&key, slot);
                 self.drop(Drop::UnexpectedCode);
             }
+        }
+        // The slot is free again only now, with its buffer back.
+        self.requests[slot] = request;
+        self.ids.release(slot);
+    }
+
+    /// Caches `scratch` as the reply to a request (RFC 5080).
+    fn cache_reply(&mut self, now: Instant, key: dedup::Key, auth: [u8; 16]) {
+        let copy = self.scratch_copy();
+        if let Some(old) = self.dedup.answer(now, key, auth, copy) {
+            self.recycle(old);
         }
     }
 
@@ -669,16 +730,15 @@ impl Engine {
         }
     }
 
-    fn finish(&mut self, now: Instant, p: &Pending) {
-        let req = Packet::new_unchecked(&p.request[..]);
+    fn finish(&mut self, now: Instant, p: &Pending, request: &[u8]) {
+        let req = Packet::new_unchecked(request);
         let key = (p.listener, p.nas, req.identifier());
-        self.dedup
-            .answer(now, key, *req.authenticator(), self.scratch.clone());
+        self.cache_reply(now, key, *req.authenticator());
         self.send(Via::Nas(p.listener), p.nas);
     }
 
-    fn relay(&mut self, now: Instant, p: &Pending, reply: &Packet<&[u8]>) {
-        let req = Packet::new_unchecked(&p.request[..]);
+    fn relay(&mut self, now: Instant, p: &Pending, request: &[u8], reply: &Packet<&[u8]>) {
+        let req = Packet::new_unchecked(request);
         let u = &self.upstreams[p.upstream];
         let c = &self.clients[p.client];
         let hop = Hop {
@@ -690,24 +750,34 @@ impl Engine {
         if build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch).is_err() {
             return self.drop(Drop::TooBig);
         }
-        self.finish(now, p);
+        self.finish(now, p, request);
     }
 
-    fn reject(&mut self, now: Instant, p: &Pending, reply: &Packet<&[u8]>) {
-        let req = Packet::new_unchecked(&p.request[..]);
+    fn reject(&mut self, now: Instant, p: &Pending, request: &[u8], reply: &Packet<&[u8]>) {
+        let req = Packet::new_unchecked(request);
         let method = AuthMethod::of(&req);
-        let class = self.policy.classify(reply.as_bytes(), &self.dict);
-        let rewrite = class.action == Action::Rewrite && method.allows_rewrite();
+        let verdict = self.policy.verdict(reply.as_bytes(), &self.dict);
+        let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
         self.events.push_back(Event::Rejected {
-            cause: class.id.clone(),
+            cause: verdict.index,
             rewritten: rewrite,
             method,
         });
         if !rewrite {
-            return self.relay(now, p, reply);
+            return self.relay(now, p, request, reply);
         }
         let garden_id = self.rng.next_u64() | 1;
-        let tag = format!("radcare;cause={};g={garden_id:016x}", class.id);
+        // The Class tag, written on the stack: the packet path does not allocate.
+        let mut tag = [0u8; 253];
+        let tag_len = {
+            use std::io::Write;
+            let mut cur = &mut tag[..];
+            let cause = self.policy.cause_id(verdict.index);
+            if write!(cur, "radcare;cause={cause};g={garden_id:016x}").is_err() {
+                return self.drop(Drop::TooBig);
+            }
+            253 - cur.len()
+        };
         let c = &self.clients[p.client];
         let g = build::GardenAccept {
             nas_id: req.identifier(),
@@ -715,7 +785,7 @@ impl Engine {
             nas_secret: &c.secret,
             profile: &self.policy.profiles[c.profile].encoded,
             session_timeout: self.policy.garden_session_timeout,
-            class: tag.as_bytes(),
+            class: &tag[..tag_len],
             request: &req,
         };
         if build::garden_accept(&g, &mut self.scratch).is_err() {
@@ -729,16 +799,21 @@ impl Engine {
             nas_addr: nas_addr(&req, p.nas),
             nas_identifier: text(&req, types::NAS_IDENTIFIER),
             nas_port_id: text(&req, types::NAS_PORT_ID),
-            cause: class.id,
-            reason: class.reason,
+            cause: self.policy.cause_id(verdict.index).to_string(),
+            reason: crate::policy::reason_text(reply.as_bytes()),
             method,
         }));
-        self.finish(now, p);
+        self.finish(now, p, request);
     }
 
     /// Runs expired timers: upstream timeouts (failover), probes, cache expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.dedup.expire(now);
+        let pool = &mut self.pool;
+        self.dedup.expire(now, |buf| {
+            if pool.len() < POOL_MAX {
+                pool.push(buf);
+            }
+        });
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -758,7 +833,6 @@ impl Engine {
         let Some(p) = self.pending[slot].take() else {
             return;
         };
-        self.ids.release(slot);
         let ui = p.upstream;
         if !matches!(p.kind, PendingKind::Probe) {
             let u = &mut self.upstreams[ui];
@@ -776,14 +850,19 @@ impl Engine {
         }
         match p.kind {
             PendingKind::Probe => {
+                self.ids.release(slot);
                 let at = now + self.upstreams[ui].probe_interval;
                 self.timers
                     .push(Reverse((at, Timer::Probe { upstream: ui })));
             }
             kind => {
-                let key = (p.listener, p.nas, p.request[1]);
+                let request = std::mem::take(&mut self.requests[slot]);
+                let key = (p.listener, p.nas, request[1]);
                 self.dedup.forget_in_flight(&key, slot);
-                self.forward(now, p.client, p.listener, p.nas, p.request, kind, p.tried);
+                // Forward before freeing this slot, so the failover gets another one.
+                self.forward(now, p.client, p.listener, p.nas, &request, kind, p.tried);
+                self.requests[slot] = request;
+                self.ids.release(slot);
             }
         }
     }
@@ -816,7 +895,6 @@ impl Engine {
             client: 0,
             listener: Listener::Auth,
             nas: dest,
-            request: Vec::new(),
             upstream: ui,
             up_auth: auth,
             sent_at: now,

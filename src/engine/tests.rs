@@ -201,7 +201,7 @@ fn wrong_password_becomes_garden_accept() {
         "Proxy-State copied back in order"
     );
     let evs = events(&mut e);
-    assert!(evs.iter().any(|ev| matches!(ev, Event::Rejected { cause, rewritten: true, .. } if cause == "wrong-password")));
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Rejected { cause, rewritten: true, .. } if e.cause_id(*cause) == "wrong-password")));
     let entered = evs.iter().find_map(|ev| match ev {
         Event::GardenEntered(g) => Some(g.clone()),
         _ => None,

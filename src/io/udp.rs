@@ -12,7 +12,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::engine::{Engine, Event, Listener, Transmit, Via};
+use std::collections::HashMap;
+
+use metrics::{Counter, Gauge, Histogram};
+
+use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, Transmit, Via};
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 pub struct ProxySockets {
@@ -69,6 +73,7 @@ pub struct ProxyDriver {
     engine: Engine,
     sockets: ProxySockets,
     events: mpsc::Sender<Event>,
+    metrics: ProxyMetrics,
 }
 
 impl ProxyDriver {
@@ -77,6 +82,7 @@ impl ProxyDriver {
             engine,
             sockets,
             events,
+            metrics: ProxyMetrics::new(),
         }
     }
 
@@ -146,8 +152,7 @@ impl ProxyDriver {
             let now = Instant::now();
             match input {
                 Input::Nas(l, src, n) => {
-                    metrics::counter!("radcare_requests_total", "listener" => listener_label(l))
-                        .increment(1);
+                    self.metrics.request(l).increment(1);
                     self.engine.handle_nas(now, l, src, &buf[..n]);
                 }
                 Input::Upstream(i, src, n) => self.engine.handle_upstream(now, i, src, &buf[..n]),
@@ -161,14 +166,20 @@ impl ProxyDriver {
 
     async fn flush(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
-            self.send(t).await;
+            self.send(&t).await;
+            self.engine.recycle(t.payload);
         }
-        metrics::gauge!("radcare_duplicate_cache_entries")
+        self.metrics
+            .dedup_entries
             .set(self.engine.duplicate_cache_len() as f64);
         while let Some(ev) = self.engine.poll_event() {
             match &ev {
                 Event::Dropped(d) => {
-                    metrics::counter!("radcare_drops_total", "reason" => d.as_str()).increment(1);
+                    self.metrics.drop(*d).increment(1);
+                    continue;
+                }
+                Event::Duplicate { answered } => {
+                    self.metrics.duplicates[usize::from(*answered)].increment(1);
                     continue;
                 }
                 Event::Rejected {
@@ -176,13 +187,16 @@ impl ProxyDriver {
                     rewritten,
                     method,
                 } => {
-                    let action = if *rewritten { "rewrite" } else { "pass" };
-                    metrics::counter!("radcare_rejects_total", "cause" => cause.clone(), "action" => action, "method" => method.as_str()).increment(1);
+                    let name = self.engine.cause_id(*cause);
+                    self.metrics
+                        .reject(*cause, name, *rewritten, *method)
+                        .increment(1);
                     continue;
                 }
                 Event::UpstreamLatency { upstream, rtt } => {
-                    let name = self.engine.upstream_name(*upstream).to_string();
-                    metrics::histogram!("radcare_upstream_latency_seconds", "upstream" => name)
+                    let name = self.engine.upstream_name(*upstream);
+                    self.metrics
+                        .latency(*upstream, name)
                         .record(rtt.as_secs_f64());
                     continue;
                 }
@@ -202,7 +216,7 @@ impl ProxyDriver {
         }
     }
 
-    async fn send(&self, t: Transmit) {
+    async fn send(&mut self, t: &Transmit) {
         let sock = match t.via {
             Via::Nas(Listener::Auth) => &self.sockets.auth,
             Via::Nas(Listener::Acct) => &self.sockets.acct,
@@ -212,19 +226,86 @@ impl ProxyDriver {
             },
         };
         if let Via::Nas(_) = t.via {
-            let code = crate::wire::Code::from(t.payload[0]);
-            metrics::counter!("radcare_replies_total", "code" => code.name()).increment(1);
+            self.metrics.reply(t.payload[0]).increment(1);
         }
         if let Err(e) = sock.send_to(&t.payload, t.dest).await {
-            metrics::counter!("radcare_send_errors_total").increment(1);
+            self.metrics.send_errors.increment(1);
             tracing::debug!(dest = %t.dest, error = %e, "send failed");
         }
     }
 }
 
-fn listener_label(l: Listener) -> &'static str {
-    match l {
-        Listener::Auth => "auth",
-        Listener::Acct => "acct",
+/// Metric handles registered once: the `metrics` macros build their label set on every
+/// call, which would allocate per packet, so the packet path keeps handles instead.
+struct ProxyMetrics {
+    requests: [Counter; 2],
+    duplicates: [Counter; 2],
+    dedup_entries: Gauge,
+    send_errors: Counter,
+    replies: HashMap<u8, Counter>,
+    drops: HashMap<Drop, Counter>,
+    rejects: HashMap<(usize, bool, AuthMethod), Counter>,
+    latency: Vec<Option<Histogram>>,
+}
+
+impl ProxyMetrics {
+    fn new() -> Self {
+        ProxyMetrics {
+            requests: [
+                metrics::counter!("radcare_requests_total", "listener" => "auth"),
+                metrics::counter!("radcare_requests_total", "listener" => "acct"),
+            ],
+            duplicates: [
+                metrics::counter!("radcare_duplicates_total", "state" => "in_flight"),
+                metrics::counter!("radcare_duplicates_total", "state" => "answered"),
+            ],
+            dedup_entries: metrics::gauge!("radcare_duplicate_cache_entries"),
+            send_errors: metrics::counter!("radcare_send_errors_total"),
+            replies: HashMap::new(),
+            drops: HashMap::new(),
+            rejects: HashMap::new(),
+            latency: Vec::new(),
+        }
+    }
+
+    fn request(&self, l: Listener) -> &Counter {
+        &self.requests[match l {
+            Listener::Auth => 0,
+            Listener::Acct => 1,
+        }]
+    }
+
+    fn reply(&mut self, code: u8) -> &Counter {
+        self.replies.entry(code).or_insert_with(|| {
+            metrics::counter!("radcare_replies_total", "code" => crate::wire::Code::from(code).name())
+        })
+    }
+
+    fn drop(&mut self, d: Drop) -> &Counter {
+        self.drops
+            .entry(d)
+            .or_insert_with(|| metrics::counter!("radcare_drops_total", "reason" => d.as_str()))
+    }
+
+    fn reject(
+        &mut self,
+        cause: usize,
+        name: &str,
+        rewritten: bool,
+        method: AuthMethod,
+    ) -> &Counter {
+        self.rejects.entry((cause, rewritten, method)).or_insert_with(|| {
+            let action = if rewritten { "rewrite" } else { "pass" };
+            metrics::counter!("radcare_rejects_total", "cause" => name.to_string(), "action" => action, "method" => method.as_str())
+        })
+    }
+
+    fn latency(&mut self, upstream: usize, name: &str) -> &Histogram {
+        if self.latency.len() <= upstream {
+            self.latency.resize_with(upstream + 1, || None);
+        }
+        self.latency[upstream].get_or_insert_with(|| {
+            metrics::histogram!("radcare_upstream_latency_seconds", "upstream" => name.to_string())
+        })
     }
 }

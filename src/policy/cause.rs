@@ -5,6 +5,7 @@
 //! The built-in table is documented in docs/causes.md; config rules go in front.
 
 use regex::Regex;
+use regex::bytes::Regex as BytesRegex;
 
 use crate::config::{Action, PolicyConfig, Seg};
 use crate::dict::{Dictionary, VENDOR_NONE};
@@ -138,7 +139,8 @@ pub struct CauseRule {
     pub id: String,
     pub action: Action,
     ms_chap_error: Vec<u32>,
-    reply_message: Option<Regex>,
+    /// Over bytes, so a Reply-Message is matched where it lies in the packet.
+    reply_message: Option<BytesRegex>,
     attributes: Vec<AttrRule>,
 }
 
@@ -201,7 +203,7 @@ pub(super) fn compile(
                 ms_chap_error: b.ms_chap_error.to_vec(),
                 reply_message: b
                     .reply_message
-                    .map(|r| Regex::new(r).expect("built-in regexes compile")),
+                    .map(|r| BytesRegex::new(r).expect("built-in regexes compile")),
                 attributes: Vec::new(),
             })
             .collect()
@@ -236,7 +238,7 @@ pub(super) fn compile(
         let reply_message = c
             .reply_message
             .as_deref()
-            .and_then(|r| match Regex::new(r) {
+            .and_then(|r| match BytesRegex::new(r) {
                 Ok(re) => Some(re),
                 Err(e) => {
                     errors.push((at("reply_message"), format!("bad regular expression: {e}")));
@@ -295,91 +297,171 @@ pub fn ms_chap_error_code(value: &[u8]) -> Option<u32> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-pub(super) fn classify(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> Classification {
-    let packet = Packet::new_unchecked(reject);
-    let mut reply = Vec::new();
-    for a in packet.attrs().filter(|a| a.typ == types::REPLY_MESSAGE) {
-        reply.extend_from_slice(a.value);
-    }
-    let reply = String::from_utf8_lossy(&reply).into_owned();
-    let ms_error = packet.find_vendor(vendors::MICROSOFT, vendors::MS_CHAP_ERROR);
-    let ms_code = ms_error.and_then(ms_chap_error_code);
-    let reason = if !reply.is_empty() {
-        reply.clone()
-    } else {
-        ms_error
-            .and_then(|v| v.get(1..))
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
+/// What matched, without any text: the packet path's answer, computed without
+/// allocating (unless a config rule matches on a non-string attribute's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    MsChapError(u32),
+    ReplyMessage,
+    /// Index into the rule's attribute matchers.
+    Attribute(usize),
+    NoMatch,
+}
+
+/// The outcome of classifying one Reject, by index into the cause table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub index: usize,
+    pub action: Action,
+    pub matched: Matched,
+    pub ms_chap_error: Option<u32>,
+}
+
+/// All Reply-Message attributes, concatenated (a long message may be split), borrowed
+/// when there is just one.
+fn reply_message<'a>(packet: &'a Packet<&'a [u8]>, buf: &'a mut [u8; 4096]) -> &'a [u8] {
+    let mut msgs = packet.attrs().filter(|a| a.typ == types::REPLY_MESSAGE);
+    let Some(first) = msgs.next() else {
+        return &[];
     };
+    let Some(second) = msgs.next() else {
+        return first.value;
+    };
+    let mut len = 0;
+    for v in [first.value, second.value]
+        .into_iter()
+        .chain(msgs.map(|a| a.value))
+    {
+        let n = v.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&v[..n]);
+        len += n;
+    }
+    &buf[..len]
+}
+
+pub(super) fn verdict(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> Verdict {
+    let packet = Packet::new_unchecked(reject);
+    let mut buf = [0u8; 4096];
+    let reply = reply_message(&packet, &mut buf);
+    let ms_code = packet
+        .find_vendor(vendors::MICROSOFT, vendors::MS_CHAP_ERROR)
+        .and_then(ms_chap_error_code);
     for (index, r) in rules.iter().enumerate() {
-        let why = if let Some(e) = ms_code.filter(|e| r.ms_chap_error.contains(e)) {
-            Some(Why::MsChapError(e))
+        let matched = if let Some(e) = ms_code.filter(|e| r.ms_chap_error.contains(e)) {
+            Some(Matched::MsChapError(e))
         } else if r
             .reply_message
             .as_ref()
-            .is_some_and(|re| !reply.is_empty() && re.is_match(&reply))
+            .is_some_and(|re| !reply.is_empty() && re.is_match(reply))
         {
-            Some(Why::ReplyMessage {
-                pattern: r
-                    .reply_message
-                    .as_ref()
-                    .map(|re| re.as_str().to_string())
-                    .unwrap_or_default(),
-            })
+            Some(Matched::ReplyMessage)
         } else {
-            attribute_match(&r.attributes, &packet, dict)
+            attribute_match(&r.attributes, &packet, dict).map(|(i, _)| Matched::Attribute(i))
         };
-        let why = match why {
-            Some(w) => w,
-            None if r.id == "unknown"
-                && r.ms_chap_error.is_empty()
-                && r.reply_message.is_none()
-                && r.attributes.is_empty() =>
-            {
-                Why::NoMatch
-            }
+        let matched = match matched {
+            Some(m) => m,
+            None if r.is_catch_all() => Matched::NoMatch,
             None => continue,
         };
-        return Classification {
+        return Verdict {
             index,
-            id: r.id.clone(),
             action: r.action,
-            why,
-            reason,
+            matched,
             ms_chap_error: ms_code,
         };
     }
     // Unreachable with a compiled table (it always ends in `unknown`), but never panic.
-    Classification {
+    Verdict {
         index: rules.len().saturating_sub(1),
-        id: "unknown".into(),
         action: Action::Pass,
-        why: Why::NoMatch,
-        reason,
+        matched: Matched::NoMatch,
         ms_chap_error: ms_code,
     }
 }
 
-fn attribute_match(rules: &[AttrRule], packet: &Packet<&[u8]>, dict: &Dictionary) -> Option<Why> {
+/// The AAA's own words: Reply-Message, else the MS-CHAP-Error text.
+pub fn reason_text(reject: &[u8]) -> String {
+    let packet = Packet::new_unchecked(reject);
+    let mut buf = [0u8; 4096];
+    let reply = reply_message(&packet, &mut buf);
+    if !reply.is_empty() {
+        return String::from_utf8_lossy(reply).into_owned();
+    }
+    packet
+        .find_vendor(vendors::MICROSOFT, vendors::MS_CHAP_ERROR)
+        .and_then(|v| v.get(1..))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
+}
+
+/// The verdict with its explanation, for people: the CLI, logs, the console.
+pub(super) fn classify(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> Classification {
+    let v = verdict(rules, reject, dict);
+    let rule = &rules[v.index.min(rules.len().saturating_sub(1))];
+    let why = match v.matched {
+        Matched::MsChapError(e) => Why::MsChapError(e),
+        Matched::ReplyMessage => Why::ReplyMessage {
+            pattern: rule
+                .reply_message
+                .as_ref()
+                .map(|re| re.as_str().to_string())
+                .unwrap_or_default(),
+        },
+        Matched::Attribute(_) => {
+            let packet = Packet::new_unchecked(reject);
+            match attribute_match(&rule.attributes, &packet, dict) {
+                Some((_, why)) => why,
+                None => Why::NoMatch,
+            }
+        }
+        Matched::NoMatch => Why::NoMatch,
+    };
+    Classification {
+        index: v.index,
+        id: rule.id.clone(),
+        action: v.action,
+        why,
+        reason: reason_text(reject),
+        ms_chap_error: v.ms_chap_error,
+    }
+}
+
+impl CauseRule {
+    /// The fallback rule: matches everything that reaches it.
+    fn is_catch_all(&self) -> bool {
+        self.id == "unknown"
+            && self.ms_chap_error.is_empty()
+            && self.reply_message.is_none()
+            && self.attributes.is_empty()
+    }
+}
+
+fn attribute_match(
+    rules: &[AttrRule],
+    packet: &Packet<&[u8]>,
+    dict: &Dictionary,
+) -> Option<(usize, Why)> {
     if rules.is_empty() {
         return None;
     }
     for a in packet.attrs() {
         let check = |vendor: u32, code: u32, value: &[u8]| {
-            for r in rules
-                .iter()
-                .filter(|r| r.vendor == vendor && r.code == code)
-            {
+            for (i, r) in rules.iter().enumerate() {
+                if r.vendor != vendor || r.code != code {
+                    continue;
+                }
                 let text = match dict.attr(vendor, code) {
                     Some(def) => dict.format_value(def, value),
                     None => String::from_utf8_lossy(value).into_owned(),
                 };
                 if r.value.is_match(&text) {
-                    return Some(Why::Attribute {
-                        name: r.name.clone(),
-                        value: text,
-                    });
+                    return Some((
+                        i,
+                        Why::Attribute {
+                            name: r.name.clone(),
+                            value: text,
+                        },
+                    ));
                 }
             }
             None

@@ -5,7 +5,9 @@
 mod cause;
 mod profile;
 
-pub use cause::{BUILTIN_CAUSES, CauseRule, Classification, Why, builtin_causes};
+pub use cause::{
+    BUILTIN_CAUSES, CauseRule, Classification, Matched, Verdict, Why, builtin_causes, reason_text,
+};
 pub use profile::{BUILTIN_PROFILES, Profile};
 
 use crate::config::{Config, Seg};
@@ -40,8 +42,18 @@ impl Policy {
         })
     }
 
+    /// Classifies a Reject with its explanation (allocates; for people).
     pub fn classify(&self, reject: &[u8], dict: &Dictionary) -> Classification {
         cause::classify(&self.causes, reject, dict)
+    }
+
+    /// Classifies a Reject on the packet path: no text, no allocation.
+    pub fn verdict(&self, reject: &[u8], dict: &Dictionary) -> Verdict {
+        cause::verdict(&self.causes, reject, dict)
+    }
+
+    pub fn cause_id(&self, index: usize) -> &str {
+        self.causes.get(index).map_or("unknown", |c| c.id.as_str())
     }
 
     pub fn profile(&self, name: &str) -> Option<usize> {
