@@ -5,6 +5,8 @@
 //! - `config`: the typed configuration tree, validated before any socket is bound.
 //! - `io`: the only code touching sockets and clocks: the UDP driver around `engine`.
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
+//! - `portal`: the captive portal (axum + askama): the page that explains a refused
+//!   dial-up login, OS probe answers, RFC 8908 API, and the RFC 5176 reconnect.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
 //! - `store`: SQLite / PostgreSQL persistence.
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
@@ -18,5 +20,6 @@ pub mod engine;
 pub mod garden;
 pub mod io;
 pub mod policy;
+pub mod portal;
 pub mod store;
 pub mod wire;
