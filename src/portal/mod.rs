@@ -310,6 +310,18 @@ impl Visitor {
     }
 }
 
+/// Slack for the NAS's Session-Timeout and for clocks of other nodes sharing the store.
+const GARDEN_EXPIRY_SLACK: Duration = Duration::from_secs(60);
+
+/// Whether a garden entry can still be online. Every garden Accept carries
+/// Session-Timeout = `garden_session_timeout`, so past that the NAS has ended the
+/// session even if its Accounting Stop was lost, and the address may already be
+/// someone else's: their page must not show the old subscriber's account.
+fn still_in_garden(e: &GardenEntry, session_timeout: Duration, now_ms: i64) -> bool {
+    let limit = (session_timeout + GARDEN_EXPIRY_SLACK).as_millis() as i64;
+    now_ms.saturating_sub(e.entered_at_ms) <= limit
+}
+
 /// Picks the language: `?lang=`, then Accept-Language by quality, then the default.
 fn negotiate(query_lang: Option<&str>, accept: Option<&str>, default: Lang) -> Lang {
     if let Some(l) = query_lang.and_then(Lang::from_tag) {
@@ -348,11 +360,12 @@ impl FromRequestParts<Arc<Portal>> for Visitor {
             .map(|q: Query<Vec<(String, String)>>| q.0)
             .unwrap_or_default();
         let source = portal.identification.source(peer, &parts.headers, &query);
+        let timeout = portal.config.policy.garden_session_timeout;
         let entry = match source.ip {
             Some(ip) => portal.garden.by_ip(ip).await,
             None => None,
         }
-        .filter(|e| source.accepts(e));
+        .filter(|e| source.accepts(e) && still_in_garden(e, timeout, crate::garden::now_ms()));
         let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let query_lang = query
             .iter()

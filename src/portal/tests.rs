@@ -781,3 +781,56 @@ fn documented_portal_keys_parse() {
         "您的账户余额不足，服务已暂停。"
     );
 }
+
+#[tokio::test]
+async fn requests_are_counted_by_page_with_fixed_labels() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    // The test runtime has one thread: the thread-local recorder sees every handler.
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let r = portal();
+    get(&r, BOB_IP, "/", &[("user-agent", IPHONE)]).await;
+    get(&r, BOB_IP, "/generate_204", &[]).await;
+    get(&r, STRANGER, "/generate_204", &[]).await;
+    get(
+        &r,
+        STRANGER,
+        "/?userip=100.64.0.7",
+        &[("user-agent", IPHONE)],
+    )
+    .await;
+    post_reconnect(&r, STRANGER, "", IPHONE).await;
+    let text = handle.render();
+    for line in [
+        r#"radcare_portal_requests_total{page="cause"} 1"#,
+        r#"radcare_portal_requests_total{page="probe_redirect"} 1"#,
+        r#"radcare_portal_requests_total{page="probe_online"} 1"#,
+        r#"radcare_portal_requests_total{page="generic"} 1"#,
+        r#"radcare_portal_requests_total{page="reconnect"} 1"#,
+        r#"radcare_portal_reconnects_total{outcome="not_in_garden"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+    assert!(
+        !text.contains("100.64") && !text.contains("bob"),
+        "no addresses or users"
+    );
+}
+
+#[test]
+fn garden_entries_expire_with_their_session_timeout() {
+    let garden = Garden::new(None);
+    admit(&garden, 1, "old", "arrears", "", BOB_IP);
+    let e = garden.by_id(1).unwrap();
+    let timeout = Duration::from_secs(300);
+    let at = e.entered_at_ms;
+    assert!(still_in_garden(&e, timeout, at));
+    assert!(
+        still_in_garden(&e, timeout, at + 359_000),
+        "within timeout + slack"
+    );
+    assert!(
+        !still_in_garden(&e, timeout, at + 361_000),
+        "the NAS has ended it by now"
+    );
+}
