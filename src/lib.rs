@@ -3,8 +3,11 @@
 //!
 //! Module map (imports only point down):
 //! - `config`: the typed configuration tree, validated before any socket is bound.
+//! - `server`: loads and checks everything, binds every socket, runs and stops the parts.
 //! - `io`: the only code touching sockets and clocks: the UDP driver around `engine`.
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
+//! - `portal`: the captive portal (axum + askama): the page that explains a refused
+//!   dial-up login, OS probe answers, RFC 8908 API, and the RFC 5176 reconnect.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
 //! - `store`: SQLite / PostgreSQL persistence.
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
@@ -19,6 +22,7 @@ pub mod engine;
 pub mod garden;
 pub mod io;
 pub mod policy;
+pub mod portal;
 pub mod server;
 pub mod store;
 pub mod wire;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -181,8 +180,9 @@ pub async fn start(
         tokio::spawn(garden.clone().run_writer(events_rx)),
     ));
 
-    let router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    // The portal (with /healthz) and the caller's routes (/metrics) on one listener.
+    let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
+    let router = crate::portal::router(portal)
         .merge(extra_routes)
         .into_make_service_with_connect_info::<SocketAddr>();
     let mut http_shutdown = shutdown_rx.clone();
