@@ -3,7 +3,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use radcare::dict::Dictionary;
+use radcare::dict::{AttrDef, AttrType, Dictionary, Encrypt};
+
+/// RFC 2868: on a tagged (non-integer, unencrypted) attribute a 0x00 tag octet in front
+/// of a value that cannot be mistaken for a tag means the same as no tag octet, and
+/// `format_value` deliberately drops it (`:0 vpn` and `vpn` both show as `vpn`, see the
+/// dict tests `tags_and_encryption`). Round trips are compared modulo that octet.
+fn untag0<'a>(a: &AttrDef, v: &'a [u8]) -> &'a [u8] {
+    if !a.has_tag || a.encrypt != Encrypt::None || a.ty == AttrType::Integer {
+        return v;
+    }
+    match v {
+        [0, rest @ ..] if rest.first().is_none_or(|&b| b > 0x1f) => rest,
+        _ => v,
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(d) = Dictionary::parse_bytes("fuzz", data) else {
@@ -47,7 +61,8 @@ fuzz_target!(|data: &[u8]| {
                 let shown = d.format_value(a, &wire);
                 match d.parse_value(a, &shown) {
                     Ok(again) => assert_eq!(
-                        again, wire,
+                        untag0(a, &again),
+                        untag0(a, &wire),
                         "{} ({:?}): {t:?} -> {wire:02x?} -> {shown:?} -> {again:02x?}",
                         a.name, a.ty
                     ),
