@@ -18,6 +18,7 @@
 //! Only std, `tempfile`, and the crate's own `hmac`/`md-5` dependencies.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod radcare;
 
 use std::collections::HashSet;

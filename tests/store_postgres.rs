@@ -1,0 +1,70 @@
+//! The store on a real PostgreSQL, and two radcare nodes sharing it: what one node's
+//! garden writer commits, the other node's portal finds.
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use radcare::engine::{AuthMethod, Event, GardenAccountingEvent, GardenEntered};
+use radcare::garden::Garden;
+use radcare::store::Store;
+use support::postgres::Postgres;
+
+#[test]
+fn two_nodes_share_the_garden_through_postgres() {
+    if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
+        return;
+    }
+    let pg = Postgres::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let node_a = Garden::new(Some(Store::open(&pg.url).await.expect("connect, migrate")));
+        // Opening again runs no migration twice.
+        let node_b = Garden::new(Some(Store::open(&pg.url).await.unwrap()));
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let writer = tokio::spawn(node_a.clone().run_writer(rx));
+        tx.send(Event::GardenEntered(GardenEntered {
+            garden_id: 0xabcdef,
+            user: "carol".into(),
+            calling_station_id: Some("02-00-00-00-00-01".into()),
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: Some("eth 0/1/0:100".into()),
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: AuthMethod::Pap,
+        }))
+        .await
+        .unwrap();
+        tx.send(Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: 0xabcdef,
+            status: Some(1),
+            user: "carol".into(),
+            framed_ip: Some("10.9.8.7".parse().unwrap()),
+            acct_session_id: Some("pg-1".into()),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+        }))
+        .await
+        .unwrap();
+        drop(tx);
+        writer.await.unwrap();
+        let ip: IpAddr = "10.9.8.7".parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let entry = loop {
+            if let Some(e) = node_b.by_ip(ip).await {
+                break e;
+            }
+            assert!(Instant::now() < deadline, "node B never saw node A's entry");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(entry.user, "carol");
+        assert_eq!(entry.cause, "arrears");
+        assert_eq!(entry.reason, "欠费停机");
+        assert_eq!(entry.acct_session_id.as_deref(), Some("pg-1"));
+    });
+}
