@@ -9,7 +9,10 @@
 pub mod attr;
 pub mod builder;
 pub mod crypto;
+pub mod ether;
+pub mod ip;
 pub mod packet;
+pub mod pppoe;
 
 pub use attr::{Attr, AttrIter, Vsa, VsaIter};
 pub use builder::Builder;
