@@ -3,6 +3,7 @@
 //!
 //! Module map (imports only point down):
 //! - `config`: the typed configuration tree, validated before any socket is bound.
+//! - `bridge`: the layer-2 bump-in-the-wire mode (sans-IO; `io::bridge` drives it).
 //! - `server`: loads and checks everything, binds every socket, runs and stops the parts.
 //! - `io`: the only code touching sockets and clocks: the UDP driver around `engine`.
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
@@ -15,6 +16,7 @@
 //! - `dict`: the FreeRADIUS-format dictionary loader.
 //! - `wire`: zero-copy RADIUS packet views, builder and crypto.
 
+pub mod bridge;
 pub mod config;
 pub mod demo;
 pub mod dict;

@@ -8,7 +8,7 @@
 //! verify -> Accept/Challenge relayed, Reject classified and maybe rewritten -> cached ->
 //! NAS. No reply from any upstream means no reply to the NAS: never an invented Accept.
 
-mod build;
+pub(crate) mod build;
 mod dedup;
 mod upstream;
 
@@ -486,19 +486,8 @@ impl Engine {
         if !self.dedup_admit(Listener::Acct, src, pkt) {
             return;
         }
-        if let Some(garden_id) = garden_class(pkt) {
-            self.events
-                .push_back(Event::GardenAccounting(GardenAccountingEvent {
-                    garden_id,
-                    status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
-                    user: text(pkt, types::USER_NAME).unwrap_or_default(),
-                    framed_ip: pkt
-                        .find(types::FRAMED_IP_ADDRESS)
-                        .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
-                        .map(Ipv4Addr::from),
-                    acct_session_id: text(pkt, types::ACCT_SESSION_ID),
-                    nas_addr: nas_addr(pkt, src),
-                }));
+        if let Some(ev) = GardenAccountingEvent::of(pkt, src) {
+            self.events.push_back(Event::GardenAccounting(ev));
             if self.garden_accounting == GardenAccounting::Answer {
                 // The AAA rejected this user; it has no session to account for.
                 let secret = self.clients[ci].secret.clone();
@@ -769,14 +758,9 @@ impl Engine {
         let garden_id = self.rng.next_u64() | 1;
         // The Class tag, written on the stack: the packet path does not allocate.
         let mut tag = [0u8; 253];
-        let tag_len = {
-            use std::io::Write;
-            let mut cur = &mut tag[..];
-            let cause = self.policy.cause_id(verdict.index);
-            if write!(cur, "radcare;cause={cause};g={garden_id:016x}").is_err() {
-                return self.drop(Drop::TooBig);
-            }
-            253 - cur.len()
+        let Some(tag_len) = class_tag(&mut tag, self.policy.cause_id(verdict.index), garden_id)
+        else {
+            return self.drop(Drop::TooBig);
         };
         let c = &self.clients[p.client];
         let g = build::GardenAccept {
@@ -791,18 +775,16 @@ impl Engine {
         if build::garden_accept(&g, &mut self.scratch).is_err() {
             return self.drop(Drop::TooBig);
         }
-        self.events.push_back(Event::GardenEntered(GardenEntered {
-            garden_id,
-            user: text(&req, types::USER_NAME).unwrap_or_default(),
-            calling_station_id: text(&req, types::CALLING_STATION_ID),
-            client: c.name.clone(),
-            nas_addr: nas_addr(&req, p.nas),
-            nas_identifier: text(&req, types::NAS_IDENTIFIER),
-            nas_port_id: text(&req, types::NAS_PORT_ID),
-            cause: self.policy.cause_id(verdict.index).to_string(),
-            reason: crate::policy::reason_text(reply.as_bytes()),
-            method,
-        }));
+        self.events
+            .push_back(Event::GardenEntered(GardenEntered::new(
+                garden_id,
+                &req,
+                p.nas,
+                &c.name,
+                self.policy.cause_id(verdict.index),
+                crate::policy::reason_text(reply.as_bytes()),
+                method,
+            )));
         self.finish(now, p, request);
     }
 
@@ -903,6 +885,59 @@ impl Engine {
         });
         self.send(Via::Upstream(slot_socket(slot)), dest);
     }
+}
+
+impl GardenEntered {
+    /// The event for a rewritten request (its text fields are the only allocation of
+    /// the rewrite path).
+    pub(crate) fn new(
+        garden_id: u64,
+        req: &Packet<&[u8]>,
+        nas: SocketAddr,
+        client: &str,
+        cause: &str,
+        reason: String,
+        method: AuthMethod,
+    ) -> GardenEntered {
+        GardenEntered {
+            garden_id,
+            user: text(req, types::USER_NAME).unwrap_or_default(),
+            calling_station_id: text(req, types::CALLING_STATION_ID),
+            client: client.to_string(),
+            nas_addr: nas_addr(req, nas),
+            nas_identifier: text(req, types::NAS_IDENTIFIER),
+            nas_port_id: text(req, types::NAS_PORT_ID),
+            cause: cause.to_string(),
+            reason,
+            method,
+        }
+    }
+}
+
+impl GardenAccountingEvent {
+    /// The event for an Accounting-Request of a walled-garden session (tagged Class).
+    pub(crate) fn of(pkt: &Packet<&[u8]>, src: SocketAddr) -> Option<GardenAccountingEvent> {
+        Some(GardenAccountingEvent {
+            garden_id: garden_class(pkt)?,
+            status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
+            user: text(pkt, types::USER_NAME).unwrap_or_default(),
+            framed_ip: pkt
+                .find(types::FRAMED_IP_ADDRESS)
+                .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
+                .map(Ipv4Addr::from),
+            acct_session_id: text(pkt, types::ACCT_SESSION_ID),
+            nas_addr: nas_addr(pkt, src),
+        })
+    }
+}
+
+/// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
+/// does not fit an attribute.
+pub(crate) fn class_tag(buf: &mut [u8; 253], cause: &str, garden_id: u64) -> Option<usize> {
+    use std::io::Write;
+    let mut cur = &mut buf[..];
+    write!(cur, "radcare;cause={cause};g={garden_id:016x}").ok()?;
+    Some(253 - cur.len())
 }
 
 /// The garden id in a `radcare;...;g=<hex>` Class attribute.
