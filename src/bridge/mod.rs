@@ -166,7 +166,7 @@ impl Bridge {
         let dst = SocketAddr::new(udp.dst, udp.dst_port);
         match side {
             Side::Nas if self.aaa.contains(&dst) => {
-                self.from_nas(
+                self.on_nas_packet(
                     now,
                     src,
                     dst,
@@ -174,12 +174,12 @@ impl Bridge {
                 );
                 Outcome::Unchanged
             }
-            Side::Aaa if self.aaa.contains(&src) => self.from_aaa(src, dst, frame, l3, &udp),
+            Side::Aaa if self.aaa.contains(&src) => self.on_aaa_packet(src, dst, frame, l3, &udp),
             _ => Outcome::Unchanged,
         }
     }
 
-    fn from_nas(&mut self, now: Instant, nas: SocketAddr, aaa: SocketAddr, data: &[u8]) {
+    fn on_nas_packet(&mut self, now: Instant, nas: SocketAddr, aaa: SocketAddr, data: &[u8]) {
         let Ok(pkt) = Packet::new_checked(data) else {
             self.stats.malformed += 1;
             return;
@@ -203,18 +203,18 @@ impl Bridge {
                 seen.request.extend_from_slice(pkt.as_bytes());
                 seen.at = now;
             }
-            Code::AccountingRequest => {
-                if crypto::verify_hashed_request(pkt.as_bytes(), &self.clients[ci].secret) {
-                    if let Some(ev) = GardenAccountingEvent::of(&pkt, nas) {
-                        self.events.push_back(Event::GardenAccounting(ev));
-                    }
+            Code::AccountingRequest
+                if crypto::verify_hashed_request(pkt.as_bytes(), &self.clients[ci].secret) =>
+            {
+                if let Some(ev) = GardenAccountingEvent::of(&pkt, nas) {
+                    self.events.push_back(Event::GardenAccounting(ev));
                 }
             }
             _ => {}
         }
     }
 
-    fn from_aaa(
+    fn on_aaa_packet(
         &mut self,
         aaa: SocketAddr,
         nas: SocketAddr,
