@@ -6,7 +6,9 @@
 #   scripts/install-peers.sh           freeradius, freeradius-utils (radclient,
 #                                      radtest), tshark, chromium (+ fonts for
 #                                      the portal's screenshots, Latin and CJK),
-#                                      postgresql, sqlite3
+#                                      postgresql, sqlite3, and iproute2,
+#                                      ethtool, ping, nc for the bridge's
+#                                      network-namespace test
 #   scripts/install-peers.sh --bench   the same, plus radsecproxy
 #
 # Debian starts the freeradius service when it is installed; the tests run
@@ -47,7 +49,7 @@ root() {
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
-	fonts-liberation fonts-wqy-zenhei)
+	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd)
 if ((bench)); then
 	packages+=(radsecproxy)
 fi

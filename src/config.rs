@@ -25,6 +25,18 @@ pub struct Config {
     pub store: StoreConfig,
     /// Built-in demo AAA (for `serve --demo`); off unless asked for.
     pub demo: DemoConfig,
+    /// Layer-2 bridge mode: absent unless configured.
+    pub bridge: Option<BridgeConfig>,
+}
+
+/// The two interfaces of the bump in the wire.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// Interface towards the BRAS / NAS.
+    pub nas_side: String,
+    /// Interface towards the AAA servers.
+    pub aaa_side: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -865,6 +877,14 @@ impl Config {
                         format!("bad regular expression for {}: {e}", a.name),
                     ));
                 }
+            }
+        }
+        if let Some(b) = &self.bridge {
+            if b.nas_side.is_empty() || b.aaa_side.is_empty() || b.nas_side == b.aaa_side {
+                out.push((
+                    vec![Key("bridge"), Key("nas_side")],
+                    "bridge needs two different interfaces, nas_side and aaa_side".into(),
+                ));
             }
         }
         if self.policy.garden_session_timeout.is_zero() {

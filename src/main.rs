@@ -37,6 +37,12 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run as a transparent layer-2 bridge (the config's [bridge] section), with the
+    /// portal and the rest beside it; needs CAP_NET_RAW.
+    Bridge {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Validate a config file: exit 0, or print every error and exit 2.
     CheckConfig { file: PathBuf },
     /// Dictionary tools.
@@ -97,6 +103,20 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve { config, demo } => serve(config, demo),
+        Command::Bridge { config } => match server::load_file(Some(&config)) {
+            Ok(l) if l.config.bridge.is_some() => serve(Some(config), false),
+            Ok(_) => {
+                eprintln!(
+                    "{}: no [bridge] section (nas_side, aaa_side)",
+                    config.display()
+                );
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::CheckConfig { file } => match server::load_file(Some(&file)) {
             Ok(l) => {
                 println!(

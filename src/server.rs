@@ -147,6 +147,10 @@ pub async fn start(
         None
     };
     let sockets = ProxySockets::bind(&cfg).await?;
+    let bridge_ports = match &cfg.bridge {
+        Some(b) => Some(crate::io::bridge::BridgePorts::open(b)?),
+        None => None,
+    };
     let http = TcpListener::bind(cfg.portal.listen)
         .await
         .map_err(|e| bind_error(cfg.portal.listen, e))?;
@@ -171,8 +175,30 @@ pub async fn start(
 
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let engine = Engine::new(&cfg, dict, policy, seed);
+    let engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
     let (events_tx, events_rx) = mpsc::channel(16 * 1024);
+    if let Some(ports) = bridge_ports {
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let core = Arc::new(std::sync::Mutex::new(crate::bridge::Bridge::new(
+            &cfg, dict, policy, seed,
+        )));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = crate::io::bridge::spawn(ports, core, events_tx.clone(), stop.clone())?;
+        let mut rx = shutdown_rx.clone();
+        tasks.push((
+            "bridge",
+            tokio::spawn(async move {
+                let _ = rx.changed().await;
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = tokio::task::spawn_blocking(move || {
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                })
+                .await;
+            }),
+        ));
+    }
     let driver = ProxyDriver::new(engine, sockets, events_tx);
     tasks.push((driver.name(), tokio::spawn(driver.run(shutdown_rx.clone()))));
     tasks.push((
@@ -204,6 +230,7 @@ pub async fn start(
         http = %http_addr,
         demo = ?demo_addr,
         clients = cfg.radius.clients.len(),
+        bridge = cfg.bridge.is_some(),
         upstreams = cfg.radius.upstreams.len(),
         garden_warmed = warmed,
         "radcare is serving"
