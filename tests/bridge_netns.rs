@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use radcare::io::packet_socket::PacketSocket;
 use support::{free_tcp_port, freeradius_fixture_dir, parse_radclient, require_peers};
 
 fn is_root() -> bool {
@@ -41,6 +42,8 @@ fn in_ns(ns: &str, args: &[&str]) -> Command {
 /// The namespaces and processes of one test; everything is removed on drop.
 struct Lab {
     ns: [String; 3],
+    /// The bras-side and aaa-side veth ends (in `bras` and `aaa`).
+    devs: [String; 2],
     children: Vec<Child>,
     dir: tempfile::TempDir,
 }
@@ -93,6 +96,13 @@ fn freeradius_dir(dir: &Path) -> std::path::PathBuf {
     fr
 }
 
+/// Unique per test, also when tests share a process: names of namespaces and veths.
+fn lab_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    (std::process::id() % 10_000) * 10
+        + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10
+}
+
 fn setup() -> Option<Lab> {
     if !is_root() {
         assert!(!support::in_ci(), "the bridge test needs root in CI");
@@ -102,14 +112,17 @@ fn setup() -> Option<Lab> {
     if !require_peers(&["ip", "ethtool", "freeradius", "radclient", "ping", "nc"]) {
         return None;
     }
-    let id = std::process::id() % 100_000;
+    let id = lab_id();
     let ns = [
         format!("rcb{id}-bras"),
         format!("rcb{id}-box"),
         format!("rcb{id}-aaa"),
     ];
+    let (vb0, va0) = (format!("b{id}a"), format!("a{id}a"));
+    let (vb1, va1) = (format!("b{id}b"), format!("a{id}b"));
     let mut lab = Lab {
         ns: ns.clone(),
+        devs: [vb0.clone(), va0.clone()],
         children: Vec::new(),
         dir: tempfile::tempdir().unwrap(),
     };
@@ -118,12 +131,6 @@ fn setup() -> Option<Lab> {
         run(&["ip", "netns", "add", n]);
         run(&["ip", "-n", n, "link", "set", "lo", "up"]);
     }
-    let (vb0, vb1, va0, va1) = (
-        format!("b{id}a"),
-        format!("b{id}b"),
-        format!("a{id}a"),
-        format!("a{id}b"),
-    );
     run(&[
         "ip", "link", "add", &vb0, "netns", bras, "type", "veth", "peer", "name", &vb1, "netns",
         boxns,
@@ -351,4 +358,156 @@ fn bridge_rewrites_rejects_and_passes_everything_else() {
         data,
         "TCP payload crossed the bridge unchanged"
     );
+}
+
+/// radcare's packet socket on `ifname` inside namespace `ns` (opened from a thread that
+/// entered the namespace; the socket stays bound to it).
+fn packet_socket_in(ns: &str, ifname: &str) -> PacketSocket {
+    use std::os::fd::AsRawFd;
+    let (ns, ifname) = (ns.to_string(), ifname.to_string());
+    std::thread::spawn(move || {
+        let f = fs::File::open(format!("/var/run/netns/{ns}")).expect("netns handle");
+        // SAFETY: setns(2) on this thread with a namespace fd we hold open.
+        assert_eq!(
+            unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns"
+        );
+        PacketSocket::open(&ifname, Duration::from_millis(200)).expect("packet socket")
+    })
+    .join()
+    .unwrap()
+}
+
+fn mac_of(ns: &str, dev: &str) -> [u8; 6] {
+    let out = run(&["ip", "-n", ns, "link", "show", "dev", dev]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mac = text
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("mac");
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    bytes.try_into().unwrap()
+}
+
+/// Ethernet with the given tags (TPID, VID) + IPv4 + UDP + payload, checksums filled.
+fn tagged_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    tags: &[(u16, u16)],
+    from: ([u8; 4], u16),
+    to: ([u8; 4], u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&src);
+    for (tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x08, 0x00]);
+    let l3 = f.len();
+    let udp_len = 8 + payload.len();
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&from.0);
+    f.extend_from_slice(&to.0);
+    f.extend_from_slice(&from.1.to_be_bytes());
+    f.extend_from_slice(&to.1.to_be_bytes());
+    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    radcare::wire::ip::fix_ipv4_checksum(&mut f[l3..]);
+    let at = radcare::wire::ip::udp_in_ip(&f[l3..]).unwrap();
+    radcare::wire::ip::fix_udp_checksum(&mut f[l3..], &at);
+    f
+}
+
+/// Waits for a frame on `sock` whose UDP ports are (src, dst).
+fn receive(sock: &PacketSocket, ports: (u16, u16)) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut f = Vec::new();
+    while Instant::now() < deadline {
+        if !sock.recv(&mut f).unwrap() {
+            continue;
+        }
+        let Ok(eth) = radcare::wire::ether::EtherFrame::parse(&f) else {
+            continue;
+        };
+        if eth.ethertype != 0x0800 {
+            continue;
+        }
+        if let Ok(at) = radcare::wire::ip::udp_in_ip(&f[eth.payload_offset..]) {
+            if (at.src_port, at.dst_port) == ports {
+                return f;
+            }
+        }
+    }
+    panic!("no frame with ports {ports:?}");
+}
+
+#[test]
+fn bridge_rewrites_in_vlan_and_qinq_frames() {
+    use radcare::wire::attr::types;
+    use radcare::wire::{Builder, Code, Packet, crypto};
+    let Some(lab) = setup() else { return };
+    let (bras, aaa) = (&lab.ns[0], &lab.ns[2]);
+    let (vb0, va0) = (lab.devs[0].clone(), lab.devs[1].clone());
+    let (bras_mac, aaa_mac) = (mac_of(bras, &vb0), mac_of(aaa, &va0));
+    let (bras_sock, aaa_sock) = (packet_socket_in(bras, &vb0), packet_socket_in(aaa, &va0));
+    let nas = ([10, 78, 0, 1], 40000u16);
+    let server = ([10, 78, 0, 2], 1812u16);
+    for (n, tags) in [
+        (1u8, vec![(0x8100u16, 100u16)]),
+        (2, vec![(0x88a8, 10), (0x8100, 20)]),
+    ] {
+        let auth = [n; 16];
+        let mut req = Vec::new();
+        let mut b = Builder::new(&mut req, Code::AccessRequest, n, &auth);
+        b.message_authenticator().unwrap();
+        b.attr(types::USER_NAME, b"bob").unwrap();
+        let mut h = [0u8; crypto::MAX_PASSWORD_LEN];
+        let len = crypto::hide_password(b"wrong", SECRET.as_bytes(), &auth, &mut h).unwrap();
+        b.attr(types::USER_PASSWORD, &h[..len]).unwrap();
+        crypto::sign_access_request(&mut req, SECRET.as_bytes());
+        let frame = tagged_frame(aaa_mac, bras_mac, &tags, nas, server, &req);
+        bras_sock.send(&frame).unwrap();
+        let seen = receive(&aaa_sock, (40000, 1812));
+        assert_eq!(
+            seen, frame,
+            "the tagged request crosses the bridge unchanged"
+        );
+
+        let mut rej = Vec::new();
+        let mut b = Builder::new(&mut rej, Code::AccessReject, n, &[0; 16]);
+        b.attr(types::REPLY_MESSAGE, "欠费 arrears".as_bytes())
+            .unwrap();
+        crypto::sign_response(&mut rej, &auth, SECRET.as_bytes());
+        let frame = tagged_frame(bras_mac, aaa_mac, &tags, server, nas, &rej);
+        aaa_sock.send(&frame).unwrap();
+        let got = receive(&bras_sock, (1812, 40000));
+        let eth = radcare::wire::ether::EtherFrame::parse(&got).unwrap();
+        let vids: Vec<u16> = tags.iter().map(|t| t.1).collect();
+        assert_eq!(
+            eth.vlans.iter().flatten().copied().collect::<Vec<_>>(),
+            vids,
+            "tags kept"
+        );
+        let l3 = &got[eth.payload_offset..];
+        let at = radcare::wire::ip::udp_in_ip(l3).unwrap();
+        assert!(radcare::wire::ip::udp_checksum_ok(l3, &at), "UDP checksum");
+        let mut hdr = l3[..20].to_vec();
+        radcare::wire::ip::fix_ipv4_checksum(&mut hdr);
+        assert_eq!(hdr, l3[..20], "IPv4 checksum");
+        let radius = &l3[at.payload_offset..at.payload_offset + at.payload_len];
+        let p = Packet::new_checked(radius).unwrap();
+        assert_eq!(p.code(), Code::AccessAccept);
+        assert!(crypto::verify_response(radius, &auth, SECRET.as_bytes()));
+        assert_eq!(p.find(types::FILTER_ID).unwrap().value, b"radcare-garden");
+    }
 }

@@ -3,6 +3,7 @@
 //! never waits for a database.
 
 pub mod bridge;
+pub mod packet_socket;
 pub mod udp;
 
 pub use udp::{ProxyDriver, ProxySockets};
