@@ -1,6 +1,7 @@
 //! Per-packet costs of the proxy path, in ns/packet: parse, verify, classify,
 //! rewrite+sign, and one whole engine round trip (NAS request -> upstream copy -> AAA
-//! reply -> NAS reply). Inputs are the captured fixtures in tests/fixtures/packets.
+//! reply -> NAS reply), and the bridge's in-place rewrite per frame pair. Inputs are the
+//! captured fixtures in tests/fixtures/packets.
 
 use std::hint::black_box;
 use std::sync::Arc;

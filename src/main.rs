@@ -36,6 +36,10 @@ enum Command {
         /// Also start a built-in demo AAA with sample subscribers.
         #[arg(long)]
         demo: bool,
+        /// Shadow mode: proxy every packet unchanged, but classify each Reject and count
+        /// what would have been rewritten (radcare_rejects_total{action="would_rewrite"}).
+        #[arg(long)]
+        shadow: bool,
     },
     /// Run as a transparent layer-2 bridge (the config's [bridge] section), with the
     /// portal and the rest beside it; needs CAP_NET_RAW.
@@ -102,9 +106,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, demo } => serve(config, demo),
+        Command::Serve {
+            config,
+            demo,
+            shadow,
+        } => serve(config, demo, shadow),
         Command::Bridge { config } => match server::load_file(Some(&config)) {
-            Ok(l) if l.config.bridge.is_some() => serve(Some(config), false),
+            Ok(l) if l.config.bridge.is_some() => serve(Some(config), false, false),
             Ok(_) => {
                 eprintln!(
                     "{}: no [bridge] section (nas_side, aaa_side)",
@@ -171,7 +179,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn serve(config: Option<PathBuf>, demo: bool) -> Result<ExitCode> {
+fn serve(config: Option<PathBuf>, demo: bool, shadow: bool) -> Result<ExitCode> {
     let loaded = match server::load_file(config.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -191,7 +199,7 @@ fn serve(config: Option<PathBuf>, demo: bool) -> Result<ExitCode> {
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         );
-        let running = match server::start(loaded, Options { demo }, routes).await {
+        let running = match server::start(loaded, Options { demo, shadow }, routes).await {
             Ok(r) => r,
             Err(ServeError::Bind(e)) => bail!("{e}"),
             Err(e) => bail!("{e}"),

@@ -114,6 +114,8 @@ impl Running {
 pub struct Options {
     /// Also start the built-in demo AAA.
     pub demo: bool,
+    /// Shadow mode: proxy unchanged, count would-be rewrites.
+    pub shadow: bool,
 }
 
 /// Binds every socket (so errors come before anything runs), then starts all parts.
@@ -175,7 +177,8 @@ pub async fn start(
 
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
+    let mut engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
+    engine.set_shadow(opts.shadow);
     let (events_tx, events_rx) = mpsc::channel(16 * 1024);
     if let Some(ports) = bridge_ports {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);

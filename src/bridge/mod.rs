@@ -20,7 +20,7 @@ use rand::{RngCore, SeedableRng};
 use crate::config::{Action, Config};
 use crate::dict::Dictionary;
 use crate::engine::build::{self, AuthMethod};
-use crate::engine::{Event, GardenAccountingEvent, GardenEntered, class_tag};
+use crate::engine::{Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag};
 use crate::policy::Policy;
 use crate::wire::crypto::{self, MaStatus};
 use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
@@ -257,7 +257,11 @@ impl Bridge {
         let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
         self.events.push_back(Event::Rejected {
             cause: verdict.index,
-            rewritten: rewrite,
+            outcome: if rewrite {
+                RejectOutcome::Rewritten
+            } else {
+                RejectOutcome::Passed
+            },
             method,
         });
         if !rewrite {

@@ -107,6 +107,26 @@ impl Drop {
     }
 }
 
+/// What became of a classified Reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectOutcome {
+    Rewritten,
+    /// Passed on as a Reject: the cause says `pass`, or the method forbids a rewrite.
+    Passed,
+    /// Shadow mode: passed on, but would have been rewritten.
+    WouldRewrite,
+}
+
+impl RejectOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectOutcome::Rewritten => "rewrite",
+            RejectOutcome::Passed => "pass",
+            RejectOutcome::WouldRewrite => "would_rewrite",
+        }
+    }
+}
+
 /// A subscriber let into the walled garden.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GardenEntered {
@@ -151,7 +171,7 @@ pub enum Event {
     /// (`Engine::cause_id`), so the event costs no allocation.
     Rejected {
         cause: usize,
-        rewritten: bool,
+        outcome: RejectOutcome,
         method: AuthMethod,
     },
     /// A retransmitted request: answered from the cache, or dropped while in flight.
@@ -233,6 +253,8 @@ pub struct Engine {
     events: VecDeque<Event>,
     /// Scratch buffer reused for building packets.
     scratch: Vec<u8>,
+    /// Shadow mode: classify and count, but pass every Reject on unchanged.
+    shadow: bool,
 }
 
 impl Engine {
@@ -272,7 +294,14 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
+            shadow: false,
         }
+    }
+
+    /// Shadow mode (`serve --shadow`): proxy everything unchanged, but classify each
+    /// Reject and count what would have been rewritten.
+    pub fn set_shadow(&mut self, on: bool) {
+        self.shadow = on;
     }
 
     pub fn upstream_sockets(&self) -> usize {
@@ -747,12 +776,17 @@ impl Engine {
         let method = AuthMethod::of(&req);
         let verdict = self.policy.verdict(reply.as_bytes(), &self.dict);
         let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
+        let outcome = match (rewrite, self.shadow) {
+            (false, _) => RejectOutcome::Passed,
+            (true, true) => RejectOutcome::WouldRewrite,
+            (true, false) => RejectOutcome::Rewritten,
+        };
         self.events.push_back(Event::Rejected {
             cause: verdict.index,
-            rewritten: rewrite,
+            outcome,
             method,
         });
-        if !rewrite {
+        if outcome != RejectOutcome::Rewritten {
             return self.relay(now, p, request, reply);
         }
         let garden_id = self.rng.next_u64() | 1;

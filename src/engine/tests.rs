@@ -201,7 +201,7 @@ fn wrong_password_becomes_garden_accept() {
         "Proxy-State copied back in order"
     );
     let evs = events(&mut e);
-    assert!(evs.iter().any(|ev| matches!(ev, Event::Rejected { cause, rewritten: true, .. } if e.cause_id(*cause) == "wrong-password")));
+    assert!(evs.iter().any(|ev| matches!(ev, Event::Rejected { cause, outcome: RejectOutcome::Rewritten, .. } if e.cause_id(*cause) == "wrong-password")));
     let entered = evs.iter().find_map(|ev| match ev {
         Event::GardenEntered(g) => Some(g.clone()),
         _ => None,
@@ -240,7 +240,7 @@ fn mschapv2_reject_is_never_rewritten() {
     assert!(events(&mut e).iter().any(|ev| matches!(
         ev,
         Event::Rejected {
-            rewritten: false,
+            outcome: RejectOutcome::Passed,
             method: AuthMethod::MsChapV2,
             ..
         }
@@ -545,4 +545,23 @@ fn more_than_256_requests_in_flight() {
         }
     }
     assert_eq!(sent, 600);
+}
+
+#[test]
+fn shadow_mode_relays_the_reject_and_counts_it() {
+    let mut e = engine(1);
+    e.set_shadow(true);
+    let req = pap(30, "carol", "x", |_| {});
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    verify_for_nas(&reply, &req);
+    assert_eq!(reply[0], 3, "still a Reject");
+    let evs = events(&mut e);
+    assert!(evs.iter().any(|ev| matches!(
+        ev,
+        Event::Rejected {
+            outcome: RejectOutcome::WouldRewrite,
+            ..
+        }
+    )));
+    assert!(!evs.iter().any(|ev| matches!(ev, Event::GardenEntered(_))));
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, Transmit, Via};
+use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Transmit, Via};
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 pub struct ProxySockets {
@@ -184,12 +184,12 @@ impl ProxyDriver {
                 }
                 Event::Rejected {
                     cause,
-                    rewritten,
+                    outcome,
                     method,
                 } => {
                     let name = self.engine.cause_id(*cause);
                     self.metrics
-                        .reject(*cause, name, *rewritten, *method)
+                        .reject(*cause, name, *outcome, *method)
                         .increment(1);
                     continue;
                 }
@@ -244,7 +244,7 @@ struct ProxyMetrics {
     send_errors: Counter,
     replies: HashMap<u8, Counter>,
     drops: HashMap<Drop, Counter>,
-    rejects: HashMap<(usize, bool, AuthMethod), Counter>,
+    rejects: HashMap<(usize, RejectOutcome, AuthMethod), Counter>,
     latency: Vec<Option<Histogram>>,
 }
 
@@ -291,12 +291,11 @@ impl ProxyMetrics {
         &mut self,
         cause: usize,
         name: &str,
-        rewritten: bool,
+        outcome: RejectOutcome,
         method: AuthMethod,
     ) -> &Counter {
-        self.rejects.entry((cause, rewritten, method)).or_insert_with(|| {
-            let action = if rewritten { "rewrite" } else { "pass" };
-            metrics::counter!("radcare_rejects_total", "cause" => name.to_string(), "action" => action, "method" => method.as_str())
+        self.rejects.entry((cause, outcome, method)).or_insert_with(|| {
+            metrics::counter!("radcare_rejects_total", "cause" => name.to_string(), "action" => outcome.as_str(), "method" => method.as_str())
         })
     }
 
