@@ -63,11 +63,13 @@ enum Which {
 }
 
 enum Input {
-    Nas(Listener, SocketAddr, usize),
-    Upstream(usize, SocketAddr, usize),
+    Ready(Which),
     Timer,
     Shutdown,
 }
+
+/// Datagrams read from one ready socket before looking at the others again.
+const BATCH: usize = 64;
 
 pub struct ProxyDriver {
     engine: Engine,
@@ -127,36 +129,48 @@ impl ProxyDriver {
                     Poll::Pending
                 });
                 tokio::select! {
-                    which = ready => {
-                        let sock = match which {
-                            Which::Auth => &s.auth,
-                            Which::Acct => &s.acct,
-                            Which::Upstream(i) => &s.upstream[i],
-                        };
-                        match (which, sock.try_recv_from(&mut buf)) {
-                            (Which::Auth, Ok((n, src))) => Input::Nas(Listener::Auth, src, n),
-                            (Which::Acct, Ok((n, src))) => Input::Nas(Listener::Acct, src, n),
-                            (Which::Upstream(i), Ok((n, src))) => Input::Upstream(i, src, n),
-                            (_, Err(e)) => {
-                                if e.kind() != std::io::ErrorKind::WouldBlock {
-                                    tracing::debug!(error = %e, "receive error");
-                                }
-                                continue;
-                            }
-                        }
-                    },
+                    which = ready => Input::Ready(which),
                     _ = sleep => Input::Timer,
                     _ = shutdown.changed() => Input::Shutdown,
                 }
             };
-            let now = Instant::now();
             match input {
-                Input::Nas(l, src, n) => {
-                    self.metrics.request(l).increment(1);
-                    self.engine.handle_nas(now, l, src, &buf[..n]);
+                // Drain what the socket has queued (bounded, so the other sockets and
+                // the timers get their turn), then send everything at once.
+                Input::Ready(which) => {
+                    for _ in 0..BATCH {
+                        let sock = match which {
+                            Which::Auth => &self.sockets.auth,
+                            Which::Acct => &self.sockets.acct,
+                            Which::Upstream(i) => &self.sockets.upstream[i],
+                        };
+                        let (n, src) = match sock.try_recv_from(&mut buf) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if e.kind() != std::io::ErrorKind::WouldBlock {
+                                    tracing::debug!(error = %e, "receive error");
+                                }
+                                break;
+                            }
+                        };
+                        let now = Instant::now();
+                        match which {
+                            Which::Auth | Which::Acct => {
+                                let l = if matches!(which, Which::Auth) {
+                                    Listener::Auth
+                                } else {
+                                    Listener::Acct
+                                };
+                                self.metrics.request(l).increment(1);
+                                self.engine.handle_nas(now, l, src, &buf[..n]);
+                            }
+                            Which::Upstream(i) => {
+                                self.engine.handle_upstream(now, i, src, &buf[..n])
+                            }
+                        }
+                    }
                 }
-                Input::Upstream(i, src, n) => self.engine.handle_upstream(now, i, src, &buf[..n]),
-                Input::Timer => self.engine.handle_timeout(now),
+                Input::Timer => self.engine.handle_timeout(Instant::now()),
                 Input::Shutdown => break,
             }
             self.flush().await;
@@ -228,7 +242,14 @@ impl ProxyDriver {
         if let Via::Nas(_) = t.via {
             self.metrics.reply(t.payload[0]).increment(1);
         }
-        if let Err(e) = sock.send_to(&t.payload, t.dest).await {
+        // The socket buffer nearly always has room: try without a wake-up first.
+        let sent = match sock.try_send_to(&t.payload, t.dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                sock.send_to(&t.payload, t.dest).await.map(drop)
+            }
+            r => r.map(drop),
+        };
+        if let Err(e) = sent {
             self.metrics.send_errors.increment(1);
             tracing::debug!(dest = %t.dest, error = %e, "send failed");
         }
