@@ -382,7 +382,7 @@ fn accounting_start_teaches_the_garden_and_other_accounting_is_forwarded() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(
-        (row.user_name.as_str(), row.cause.as_str()),
+        (row.user.as_str(), row.cause.as_str()),
         ("carol", "arrears")
     );
     assert_eq!(row.acct_session_id.as_deref(), Some("s-77"));

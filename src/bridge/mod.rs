@@ -130,12 +130,7 @@ impl Bridge {
     }
 
     fn client(&self, ip: IpAddr) -> Option<usize> {
-        self.clients
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.net.contains(&ip))
-            .max_by_key(|(_, c)| c.net.prefix_len())
-            .map(|(i, _)| i)
+        crate::engine::most_specific(self.clients.iter().map(|c| &c.net), ip)
     }
 
     /// Looks at one frame from `side`; may rewrite it in place (its length can change).

@@ -379,13 +379,7 @@ impl Engine {
     }
 
     fn client_for(&self, ip: IpAddr) -> Option<usize> {
-        // Most specific block wins, so a single NAS can have its own secret inside a range.
-        self.clients
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.net.contains(&ip))
-            .max_by_key(|(_, c)| c.net.prefix_len())
-            .map(|(i, _)| i)
+        most_specific(self.clients.iter().map(|c| &c.net), ip)
     }
 
     /// A datagram from a NAS on one of our listeners.
@@ -963,6 +957,18 @@ impl GardenAccountingEvent {
             nas_addr: nas_addr(pkt, src),
         })
     }
+}
+
+/// The index of the most specific block containing `ip`: a single NAS can have its own
+/// secret inside a range.
+pub(crate) fn most_specific<'a>(
+    nets: impl Iterator<Item = &'a IpNet>,
+    ip: IpAddr,
+) -> Option<usize> {
+    nets.enumerate()
+        .filter(|(_, n)| n.contains(&ip))
+        .max_by_key(|(_, n)| n.prefix_len())
+        .map(|(i, _)| i)
 }
 
 /// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it

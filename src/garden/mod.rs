@@ -4,7 +4,7 @@
 //! for SQL. With PostgreSQL, a miss in memory falls back to the store, so any node's
 //! portal finds any node's subscribers.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,30 +12,11 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use crate::engine::{Event, GardenAccountingEvent, GardenEntered};
-use crate::store::{GardenRow, Store};
+pub use crate::store::GardenEntry;
+use crate::store::Store;
 
 /// Acct-Status-Type Stop (RFC 2866 section 5.1).
 const ACCT_STOP: u32 = 2;
-
-/// A subscriber in the garden, as the portal sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenEntry {
-    pub id: u64,
-    pub user: String,
-    pub calling_station_id: Option<String>,
-    pub client: String,
-    pub nas_addr: String,
-    pub nas_identifier: Option<String>,
-    pub nas_port_id: Option<String>,
-    pub cause: String,
-    pub reason: String,
-    pub method: String,
-    pub entered_at_ms: i64,
-    pub framed_ip: Option<Ipv4Addr>,
-    pub acct_session_id: Option<String>,
-    pub acct_status: Option<u32>,
-    pub updated_at_ms: i64,
-}
 
 impl GardenEntry {
     fn from_entered(g: &GardenEntered, now: i64) -> Self {
@@ -55,46 +36,6 @@ impl GardenEntry {
             acct_session_id: None,
             acct_status: None,
             updated_at_ms: now,
-        }
-    }
-
-    fn to_row(&self) -> GardenRow {
-        GardenRow {
-            id: self.id,
-            user_name: self.user.clone(),
-            calling_station_id: self.calling_station_id.clone(),
-            client: self.client.clone(),
-            nas_addr: self.nas_addr.clone(),
-            nas_identifier: self.nas_identifier.clone(),
-            nas_port_id: self.nas_port_id.clone(),
-            cause: self.cause.clone(),
-            reason: self.reason.clone(),
-            method: self.method.clone(),
-            entered_at: self.entered_at_ms,
-            framed_ip: self.framed_ip.map(|i| i.to_string()),
-            acct_session_id: self.acct_session_id.clone(),
-            acct_status: self.acct_status.map(|s| s as i32),
-            updated_at: self.updated_at_ms,
-        }
-    }
-
-    fn from_row(r: GardenRow) -> Self {
-        GardenEntry {
-            id: r.id,
-            user: r.user_name,
-            calling_station_id: r.calling_station_id,
-            client: r.client,
-            nas_addr: r.nas_addr,
-            nas_identifier: r.nas_identifier,
-            nas_port_id: r.nas_port_id,
-            cause: r.cause,
-            reason: r.reason,
-            method: r.method,
-            entered_at_ms: r.entered_at,
-            framed_ip: r.framed_ip.and_then(|s| s.parse().ok()),
-            acct_session_id: r.acct_session_id,
-            acct_status: r.acct_status.map(|s| s as u32),
-            updated_at_ms: r.updated_at,
         }
     }
 
@@ -143,7 +84,7 @@ impl Garden {
             Ok(rows) => {
                 let n = rows.len();
                 for r in rows {
-                    self.put(GardenEntry::from_row(r));
+                    self.put(r);
                 }
                 n
             }
@@ -231,7 +172,7 @@ impl Garden {
         }
         let store = self.inner.store.as_ref()?;
         match store.garden_by_ip(ip).await {
-            Ok(Some(r)) => Some(GardenEntry::from_row(r)).filter(GardenEntry::is_online),
+            Ok(Some(r)) => Some(r).filter(GardenEntry::is_online),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "garden lookup in the store failed");
@@ -260,7 +201,7 @@ impl Garden {
             };
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
             if let Some(store) = &self.inner.store {
-                if let Err(e) = store.upsert_garden(&entry.to_row()).await {
+                if let Err(e) = store.upsert_garden(&entry).await {
                     metrics::counter!("radcare_store_errors_total").increment(1);
                     tracing::warn!(error = %e, garden_id = entry.id, "cannot persist garden entry");
                 }

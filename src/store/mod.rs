@@ -3,7 +3,7 @@
 //! Queries are plain SQL that both accept, run through sqlx's `Any` driver; the schema
 //! is applied at start by [`Store::migrate`], one numbered step at a time.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -39,11 +39,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX garden_entry_framed_ip ON garden_entry (framed_ip, updated_at)",
 ];
 
-/// A garden entry as stored.
+/// A subscriber in the walled garden: who, why, from which NAS, at which address.
+/// The garden keeps these in memory; the store keeps them durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenRow {
+pub struct GardenEntry {
     pub id: u64,
-    pub user_name: String,
+    pub user: String,
     pub calling_station_id: Option<String>,
     pub client: String,
     pub nas_addr: String,
@@ -52,11 +53,11 @@ pub struct GardenRow {
     pub cause: String,
     pub reason: String,
     pub method: String,
-    pub entered_at: i64,
-    pub framed_ip: Option<String>,
+    pub entered_at_ms: i64,
+    pub framed_ip: Option<Ipv4Addr>,
     pub acct_session_id: Option<String>,
-    pub acct_status: Option<i32>,
-    pub updated_at: i64,
+    pub acct_status: Option<u32>,
+    pub updated_at_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +116,7 @@ impl Store {
     }
 
     /// Inserts or replaces a garden entry; returns once committed.
-    pub async fn upsert_garden(&self, r: &GardenRow) -> Result<(), StoreError> {
+    pub async fn upsert_garden(&self, r: &GardenEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr,
                 nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip,
@@ -126,7 +127,7 @@ impl Store {
                 updated_at = excluded.updated_at",
         )
         .bind(format!("{:016x}", r.id))
-        .bind(&r.user_name)
+        .bind(&r.user)
         .bind(&r.calling_station_id)
         .bind(&r.client)
         .bind(&r.nas_addr)
@@ -135,18 +136,18 @@ impl Store {
         .bind(&r.cause)
         .bind(&r.reason)
         .bind(&r.method)
-        .bind(r.entered_at)
-        .bind(&r.framed_ip)
+        .bind(r.entered_at_ms)
+        .bind(r.framed_ip.map(|i| i.to_string()))
         .bind(&r.acct_session_id)
-        .bind(r.acct_status)
-        .bind(r.updated_at)
+        .bind(r.acct_status.map(|s| s as i32))
+        .bind(r.updated_at_ms)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// The most recently updated garden entry holding an address.
-    pub async fn garden_by_ip(&self, ip: IpAddr) -> Result<Option<GardenRow>, StoreError> {
+    pub async fn garden_by_ip(&self, ip: IpAddr) -> Result<Option<GardenEntry>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM garden_entry WHERE framed_ip = $1 ORDER BY updated_at DESC LIMIT 1"
         ))
@@ -156,7 +157,7 @@ impl Store {
         row.map(|r| garden_row(&r)).transpose()
     }
 
-    pub async fn garden_by_id(&self, id: u64) -> Result<Option<GardenRow>, StoreError> {
+    pub async fn garden_by_id(&self, id: u64) -> Result<Option<GardenEntry>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM garden_entry WHERE id = $1"))
             .bind(format!("{id:016x}"))
             .fetch_optional(&self.pool)
@@ -165,7 +166,7 @@ impl Store {
     }
 
     /// Entries updated since `since_ms`, newest last, to warm the in-memory garden.
-    pub async fn garden_since(&self, since_ms: i64) -> Result<Vec<GardenRow>, StoreError> {
+    pub async fn garden_since(&self, since_ms: i64) -> Result<Vec<GardenEntry>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM garden_entry WHERE updated_at >= $1 ORDER BY updated_at"
         ))
@@ -180,11 +181,13 @@ const COLUMNS: &str = "id, user_name, calling_station_id, client, nas_addr, nas_
     nas_port_id, cause, reason, method, entered_at, framed_ip, acct_session_id, acct_status, \
     updated_at";
 
-fn garden_row(r: &sqlx::any::AnyRow) -> Result<GardenRow, StoreError> {
+fn garden_row(r: &sqlx::any::AnyRow) -> Result<GardenEntry, StoreError> {
     let id: String = r.try_get(0)?;
-    Ok(GardenRow {
+    let framed_ip: Option<String> = r.try_get(11)?;
+    let acct_status: Option<i32> = r.try_get(13)?;
+    Ok(GardenEntry {
         id: u64::from_str_radix(&id, 16).unwrap_or(0),
-        user_name: r.try_get(1)?,
+        user: r.try_get(1)?,
         calling_station_id: r.try_get(2)?,
         client: r.try_get(3)?,
         nas_addr: r.try_get(4)?,
@@ -193,11 +196,11 @@ fn garden_row(r: &sqlx::any::AnyRow) -> Result<GardenRow, StoreError> {
         cause: r.try_get(7)?,
         reason: r.try_get(8)?,
         method: r.try_get(9)?,
-        entered_at: r.try_get(10)?,
-        framed_ip: r.try_get(11)?,
+        entered_at_ms: r.try_get(10)?,
+        framed_ip: framed_ip.and_then(|s| s.parse().ok()),
         acct_session_id: r.try_get(12)?,
-        acct_status: r.try_get(13)?,
-        updated_at: r.try_get(14)?,
+        acct_status: acct_status.map(|s| s as u32),
+        updated_at_ms: r.try_get(14)?,
     })
 }
 
@@ -205,10 +208,10 @@ fn garden_row(r: &sqlx::any::AnyRow) -> Result<GardenRow, StoreError> {
 mod tests {
     use super::*;
 
-    fn row(id: u64) -> GardenRow {
-        GardenRow {
+    fn row(id: u64) -> GardenEntry {
+        GardenEntry {
             id,
-            user_name: "bob".into(),
+            user: "bob".into(),
             calling_station_id: Some("aa-bb".into()),
             client: "bras-1".into(),
             nas_addr: "10.0.0.1".into(),
@@ -217,11 +220,11 @@ mod tests {
             cause: "arrears".into(),
             reason: "欠费".into(),
             method: "pap".into(),
-            entered_at: 1000,
+            entered_at_ms: 1000,
             framed_ip: None,
             acct_session_id: None,
             acct_status: None,
-            updated_at: 1000,
+            updated_at_ms: 1000,
         }
     }
 
@@ -232,9 +235,9 @@ mod tests {
         let s = Store::open(&url).await.unwrap();
         let mut r = row(0xfeed_beef_0000_0001);
         s.upsert_garden(&r).await.unwrap();
-        r.framed_ip = Some("127.0.0.42".into());
+        r.framed_ip = Some("127.0.0.42".parse().unwrap());
         r.acct_status = Some(1);
-        r.updated_at = 2000;
+        r.updated_at_ms = 2000;
         s.upsert_garden(&r).await.unwrap();
         drop(s);
         let s = Store::open(&url).await.unwrap();
