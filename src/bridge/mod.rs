@@ -22,7 +22,7 @@ use crate::dict::Dictionary;
 use crate::engine::build::{self, AuthMethod};
 use crate::engine::{Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag};
 use crate::policy::Policy;
-use crate::wire::crypto::{self, MaStatus};
+use crate::wire::crypto::{self, MaStatus, SharedSecret};
 use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
 use crate::wire::ip::{self, NotUdp, UdpInIp};
 use crate::wire::{Code, Packet};
@@ -51,7 +51,7 @@ pub enum Outcome {
 struct Client {
     name: String,
     net: IpNet,
-    secret: Vec<u8>,
+    secret: SharedSecret,
     profile: usize,
 }
 
@@ -101,7 +101,7 @@ impl Bridge {
             .map(|c| Client {
                 name: c.name.clone(),
                 net: c.address,
-                secret: c.secret.as_bytes().to_vec(),
+                secret: SharedSecret::new(c.secret.as_bytes()),
                 profile: policy.profile(&c.profile).unwrap_or(0),
             })
             .collect();

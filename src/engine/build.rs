@@ -4,7 +4,7 @@
 //! (the BlastRADIUS defence).
 
 use crate::wire::attr::{types, vendors};
-use crate::wire::crypto;
+use crate::wire::crypto::{self, SharedSecret};
 use crate::wire::{Builder, Code, Error, Packet};
 
 /// How the subscriber authenticated: decides whether a Reject may become an Accept.
@@ -69,9 +69,9 @@ impl AuthMethod {
 
 /// Keys for re-encrypting a packet's hidden attributes for the next hop.
 pub struct Hop<'a> {
-    pub from_secret: &'a [u8],
+    pub from_secret: &'a SharedSecret,
     pub from_auth: &'a [u8; 16],
-    pub to_secret: &'a [u8],
+    pub to_secret: &'a SharedSecret,
     pub to_auth: &'a [u8; 16],
 }
 
@@ -96,9 +96,9 @@ pub fn upstream_access_request(
                 v.copy_from_slice(a.value);
                 crypto::rehide_password(
                     v,
-                    hop.from_secret,
+                    hop.from_secret.as_bytes(),
                     hop.from_auth,
-                    hop.to_secret,
+                    hop.to_secret.as_bytes(),
                     hop.to_auth,
                 )?;
                 b.attr(types::USER_PASSWORD, v)?;
@@ -108,9 +108,9 @@ pub fn upstream_access_request(
                 v.copy_from_slice(a.value);
                 crypto::resalt(
                     &mut v[1..],
-                    hop.from_secret,
+                    hop.from_secret.as_bytes(),
                     hop.from_auth,
-                    hop.to_secret,
+                    hop.to_secret.as_bytes(),
                     hop.to_auth,
                 )?;
                 b.attr(types::TUNNEL_PASSWORD, v)?;
@@ -134,7 +134,7 @@ pub fn upstream_access_request(
 pub fn upstream_accounting_request(
     nas: &Packet<&[u8]>,
     id: u8,
-    secret: &[u8],
+    secret: &SharedSecret,
     out: &mut Vec<u8>,
 ) -> Result<[u8; 16], Error> {
     let mut b = Builder::new(out, Code::AccountingRequest, id, &[0; 16]);
@@ -199,9 +199,9 @@ fn reencrypt_reply_attributes(out: &mut [u8], hop: &Hop<'_>) -> Result<(), Error
     for &(at, len) in &spans[..n] {
         crypto::resalt(
             &mut out[at..at + len],
-            hop.from_secret,
+            hop.from_secret.as_bytes(),
             hop.from_auth,
-            hop.to_secret,
+            hop.to_secret.as_bytes(),
             hop.to_auth,
         )?;
     }
@@ -212,7 +212,7 @@ fn reencrypt_reply_attributes(out: &mut [u8], hop: &Hop<'_>) -> Result<(), Error
 pub struct GardenAccept<'a> {
     pub nas_id: u8,
     pub nas_auth: &'a [u8; 16],
-    pub nas_secret: &'a [u8],
+    pub nas_secret: &'a SharedSecret,
     pub profile: &'a [u8],
     pub session_timeout: u32,
     pub class: &'a [u8],
@@ -242,7 +242,7 @@ pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<(), Erro
 /// would make NASes drop the answer.
 pub fn accounting_response(
     request: &Packet<&[u8]>,
-    secret: &[u8],
+    secret: &SharedSecret,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut b = Builder::new(
@@ -262,7 +262,7 @@ pub fn accounting_response(
 pub fn status_reply(
     request: &Packet<&[u8]>,
     code: Code,
-    secret: &[u8],
+    secret: &SharedSecret,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut b = Builder::new(out, code, request.identifier(), &[0; 16]);
@@ -275,7 +275,7 @@ pub fn status_reply(
 pub fn status_probe(
     id: u8,
     auth: &[u8; 16],
-    secret: &[u8],
+    secret: &SharedSecret,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut b = Builder::new(out, Code::StatusServer, id, auth);

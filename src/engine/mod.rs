@@ -29,7 +29,7 @@ use crate::config::{Action, Config, GardenAccounting, Tristate};
 use crate::dict::Dictionary;
 use crate::policy::Policy;
 use crate::wire::attr::types;
-use crate::wire::crypto::{self, MaStatus};
+use crate::wire::crypto::{self, MaStatus, SharedSecret};
 use crate::wire::{Code, Packet};
 use build::Hop;
 use dedup::{DuplicateCache, Lookup};
@@ -189,7 +189,7 @@ pub enum Event {
 struct Client {
     name: String,
     net: IpNet,
-    secret: Vec<u8>,
+    secret: SharedSecret,
     require_ma: Tristate,
     limit_proxy_state: Tristate,
     profile: usize,
@@ -268,7 +268,7 @@ impl Engine {
             .map(|c| Client {
                 name: c.name.clone(),
                 net: c.address,
-                secret: c.secret.as_bytes().to_vec(),
+                secret: SharedSecret::new(c.secret.as_bytes()),
                 require_ma: c.require_message_authenticator,
                 limit_proxy_state: c.limit_proxy_state,
                 profile: policy.profile(&c.profile).unwrap_or(0),
@@ -513,8 +513,8 @@ impl Engine {
             self.events.push_back(Event::GardenAccounting(ev));
             if self.garden_accounting == GardenAccounting::Answer {
                 // The AAA rejected this user; it has no session to account for.
-                let secret = self.clients[ci].secret.clone();
-                if build::accounting_response(pkt, &secret, &mut self.scratch).is_ok() {
+                let secret = &self.clients[ci].secret;
+                if build::accounting_response(pkt, secret, &mut self.scratch).is_ok() {
                     let key = (Listener::Acct, src, pkt.identifier());
                     self.cache_reply(now, key, *pkt.authenticator());
                     self.send(Via::Nas(Listener::Acct), src);
@@ -542,8 +542,8 @@ impl Engine {
     ) {
         // RFC 5997 section 3: a Status-Server without a valid Message-Authenticator is
         // silently discarded.
-        let secret = self.clients[ci].secret.clone();
-        match crypto::verify_message_authenticator(pkt.as_bytes(), None, &secret) {
+        let secret = &self.clients[ci].secret;
+        match crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) {
             MaStatus::Valid => {}
             MaStatus::Absent => return self.drop(Drop::MissingMessageAuthenticator),
             MaStatus::Invalid => return self.drop(Drop::BadMessageAuthenticator),
@@ -552,7 +552,7 @@ impl Engine {
             Listener::Auth => Code::AccessAccept,
             Listener::Acct => Code::AccountingResponse,
         };
-        if build::status_reply(pkt, code, &secret, &mut self.scratch).is_ok() {
+        if build::status_reply(pkt, code, secret, &mut self.scratch).is_ok() {
             self.send(Via::Nas(listener), src);
         }
     }

@@ -8,13 +8,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::{Tristate, UpstreamConfig};
+use crate::wire::crypto::SharedSecret;
 
 #[derive(Debug)]
 pub struct Upstream {
     pub name: String,
     pub auth: SocketAddr,
     pub acct: Option<SocketAddr>,
-    pub secret: Vec<u8>,
+    pub secret: SharedSecret,
     pub require_ma: Tristate,
     /// `auto`: set once the server has sent a reply with a Message-Authenticator.
     pub sends_ma: bool,
@@ -32,7 +33,7 @@ impl Upstream {
             name: c.name.clone(),
             auth: c.auth,
             acct: c.acct,
-            secret: c.secret.as_bytes().to_vec(),
+            secret: SharedSecret::new(c.secret.as_bytes()),
             require_ma: c.require_message_authenticator,
             sends_ma: false,
             response_window: c.response_window,

@@ -15,6 +15,69 @@ use super::{AUTH_LEN, Error, HEADER_LEN};
 
 type HmacMd5 = Hmac<Md5>;
 
+/// A shared secret with its HMAC-MD5 key schedule done once: every Message-Authenticator
+/// would otherwise hash the padded key twice before the packet.
+#[derive(Clone)]
+pub struct SharedSecret {
+    bytes: Vec<u8>,
+    hmac: HmacMd5,
+}
+
+impl SharedSecret {
+    pub fn new(bytes: &[u8]) -> SharedSecret {
+        SharedSecret {
+            bytes: bytes.to_vec(),
+            hmac: HmacMd5::new_from_slice(bytes).expect("HMAC takes any key length"),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecret(..)")
+    }
+}
+
+/// Anything usable as a shared secret: plain bytes, or a [`SharedSecret`] with its HMAC
+/// key prepared.
+pub trait Secret {
+    fn bytes(&self) -> &[u8];
+    fn hmac(&self) -> HmacMd5 {
+        HmacMd5::new_from_slice(self.bytes()).expect("HMAC takes any key length")
+    }
+}
+
+impl Secret for [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<const N: usize> Secret for [u8; N] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Secret for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Secret for SharedSecret {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    fn hmac(&self) -> HmacMd5 {
+        self.hmac.clone()
+    }
+}
+
 /// Longest User-Password plaintext (RFC 2865 section 5.2).
 pub const MAX_PASSWORD_LEN: usize = 128;
 
@@ -40,24 +103,31 @@ fn md5_with_auth(packet: &[u8], auth: &[u8; AUTH_LEN], secret: &[u8]) -> [u8; AU
 pub fn response_authenticator(
     reply: &[u8],
     request_auth: &[u8; AUTH_LEN],
-    secret: &[u8],
+    secret: &(impl Secret + ?Sized),
 ) -> [u8; AUTH_LEN] {
-    md5_with_auth(reply, request_auth, secret)
+    md5_with_auth(reply, request_auth, secret.bytes())
 }
 
 /// Request Authenticator of an Accounting-, CoA- or Disconnect-Request (RFC 2866, 5176).
-pub fn hashed_request_authenticator(request: &[u8], secret: &[u8]) -> [u8; AUTH_LEN] {
-    md5_with_auth(request, &ZERO_AUTH, secret)
+pub fn hashed_request_authenticator(
+    request: &[u8],
+    secret: &(impl Secret + ?Sized),
+) -> [u8; AUTH_LEN] {
+    md5_with_auth(request, &ZERO_AUTH, secret.bytes())
 }
 
-pub fn verify_response(reply: &[u8], request_auth: &[u8; AUTH_LEN], secret: &[u8]) -> bool {
+pub fn verify_response(
+    reply: &[u8],
+    request_auth: &[u8; AUTH_LEN],
+    secret: &(impl Secret + ?Sized),
+) -> bool {
     ct_eq(
         &response_authenticator(reply, request_auth, secret),
         &reply[4..HEADER_LEN],
     )
 }
 
-pub fn verify_hashed_request(request: &[u8], secret: &[u8]) -> bool {
+pub fn verify_hashed_request(request: &[u8], secret: &(impl Secret + ?Sized)) -> bool {
     ct_eq(
         &hashed_request_authenticator(request, secret),
         &request[4..HEADER_LEN],
@@ -86,9 +156,9 @@ pub fn message_authenticator(
     packet: &[u8],
     auth: &[u8; AUTH_LEN],
     ma_value: usize,
-    secret: &[u8],
+    secret: &(impl Secret + ?Sized),
 ) -> [u8; AUTH_LEN] {
-    let mut mac = HmacMd5::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac = secret.hmac();
     mac.update(&packet[..4]);
     mac.update(auth);
     mac.update(&packet[HEADER_LEN..ma_value]);
@@ -131,7 +201,7 @@ pub fn ma_auth_for(packet: &[u8], request_auth: Option<&[u8; AUTH_LEN]>) -> [u8;
 pub fn verify_message_authenticator(
     packet: &[u8],
     request_auth: Option<&[u8; AUTH_LEN]>,
-    secret: &[u8],
+    secret: &(impl Secret + ?Sized),
 ) -> MaStatus {
     let Some(at) = find_message_authenticator(packet) else {
         return MaStatus::Absent;
@@ -149,7 +219,11 @@ pub fn verify_message_authenticator(
 
 /// Fills in the Message-Authenticator (if the packet has one) and then the authenticator
 /// field of a reply, in that order as RFC 3579 requires.
-pub fn sign_response(reply: &mut [u8], request_auth: &[u8; AUTH_LEN], secret: &[u8]) {
+pub fn sign_response(
+    reply: &mut [u8],
+    request_auth: &[u8; AUTH_LEN],
+    secret: &(impl Secret + ?Sized),
+) {
     if let Some(at) = find_message_authenticator(reply) {
         let ma = message_authenticator(reply, request_auth, at, secret);
         reply[at..at + AUTH_LEN].copy_from_slice(&ma);
@@ -159,7 +233,7 @@ pub fn sign_response(reply: &mut [u8], request_auth: &[u8; AUTH_LEN], secret: &[
 }
 
 /// Signs an Access-Request or Status-Server whose random authenticator is already set.
-pub fn sign_access_request(request: &mut [u8], secret: &[u8]) {
+pub fn sign_access_request(request: &mut [u8], secret: &(impl Secret + ?Sized)) {
     if let Some(at) = find_message_authenticator(request) {
         let auth: [u8; AUTH_LEN] = request[4..HEADER_LEN].try_into().expect("16 octets");
         let ma = message_authenticator(request, &auth, at, secret);
@@ -169,7 +243,7 @@ pub fn sign_access_request(request: &mut [u8], secret: &[u8]) {
 
 /// Signs an Accounting-, CoA- or Disconnect-Request: Message-Authenticator (if present)
 /// over a zero authenticator, then the hashed Request Authenticator.
-pub fn sign_hashed_request(request: &mut [u8], secret: &[u8]) {
+pub fn sign_hashed_request(request: &mut [u8], secret: &(impl Secret + ?Sized)) {
     if let Some(at) = find_message_authenticator(request) {
         let ma = message_authenticator(request, &ZERO_AUTH, at, secret);
         request[at..at + AUTH_LEN].copy_from_slice(&ma);
