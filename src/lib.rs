@@ -5,6 +5,8 @@
 //! - `config`: the typed configuration tree, validated before any socket is bound.
 //! - `io`: the only code touching sockets and clocks: the UDP driver around `engine`.
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
+//! - `replay`: the benchmark kit (load generator, AAA simulator, trivial UDP forward,
+//!   redial storm), with its own batched sockets; not on the proxy's path.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
 //! - `store`: SQLite / PostgreSQL persistence.
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
@@ -19,6 +21,7 @@ pub mod engine;
 pub mod garden;
 pub mod io;
 pub mod policy;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod wire;

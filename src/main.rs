@@ -1,6 +1,8 @@
 //! The `radcare` command line: `serve` runs the middlebox; the rest are operator tools
 //! that use the same code (config check, dictionary check, packet decode, classify).
 
+mod cli_replay;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -68,6 +70,13 @@ enum Command {
         request_authenticator: Option<String>,
         hex: String,
     },
+    /// Load generator: replay radclient-format requests at a fixed window or rate,
+    /// verify every reply, print a table and one key=value line.
+    Replay(cli_replay::ReplayArgs),
+    /// A fast AAA responder for benchmarks: Accept, or Reject (arrears) for a share.
+    AaaSim(cli_replay::SimArgs),
+    /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
+    UdpForward(cli_replay::ForwardArgs),
 }
 
 #[derive(Subcommand)]
@@ -148,6 +157,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             request_authenticator,
             hex,
         } => classify(config, secret, request_authenticator, &hex),
+        Command::Replay(args) => cli_replay::replay(args),
+        Command::AaaSim(args) => cli_replay::aaa_sim(args),
+        Command::UdpForward(args) => cli_replay::udp_forward(args),
     }
 }
 
