@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use radcare::dict::Dictionary;
-use radcare::replay::{self, Keys, MaPolicy, Mode, batch, forward, generator, report, sim};
+use radcare::replay::{self, Keys, MaPolicy, Mode, batch, forward, generator, report, sim, storm};
 use radcare::wire::Code;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -115,6 +115,33 @@ fn resolve(server: &str, default_port: u16) -> Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {host:?}"))?
         .next()
         .with_context(|| format!("{host:?} has no address"))
+}
+
+/// Reads radclient-format requests from `file` or standard input and encodes them.
+fn read_templates(
+    file: Option<&PathBuf>,
+    dictionary: Option<&PathBuf>,
+    code: Code,
+    ma: MaPolicy,
+) -> Result<Vec<replay::Template>> {
+    let text = match file {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading requests from standard input")?;
+            s
+        }
+    };
+    let dict = match dictionary {
+        Some(p) => Dictionary::load(p)?,
+        None => Dictionary::builtin()?,
+    };
+    let source = file.map_or("standard input".to_string(), |p| p.display().to_string());
+    replay::load_templates(&text, &dict, code, ma).with_context(|| format!("in {source}"))
 }
 
 pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
@@ -232,5 +259,93 @@ pub fn udp_forward(a: ForwardArgs) -> Result<ExitCode> {
     std::io::stdout().flush()?;
     let stats = f.run(batch::stop_on_signals())?;
     println!("{}", stats.key_values());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `radcare storm [-f FILE] [--subscribers N] SERVER SECRET`
+#[derive(Args)]
+pub struct StormArgs {
+    /// The subscribers' Access-Requests (radclient's format); subscriber i sends request
+    /// i modulo their number. Standard input when absent.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Routers to simulate (default: one per request in the input).
+    #[arg(long, value_name = "N")]
+    subscribers: Option<usize>,
+    /// Seconds a router waits before redialling after a failure.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    redial: f64,
+    /// Uniform jitter on the redial interval, +/- this many seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    jitter: f64,
+    /// Seconds to wait for an answer before counting a failure.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    timeout: f64,
+    /// Session length when an Accept has no Session-Timeout.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECS")]
+    default_session: f64,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    duration: f64,
+    /// A FreeRADIUS dictionary to read attribute names from (default: radcare's own).
+    #[arg(long, value_name = "FILE")]
+    dictionary: Option<PathBuf>,
+    /// HOST[:PORT] of the RADIUS server (port 1812 by default).
+    server: String,
+    secret: String,
+}
+
+pub fn storm(a: StormArgs) -> Result<ExitCode> {
+    let server = resolve(&a.server, 1812)?;
+    let templates = read_templates(
+        a.file.as_ref(),
+        a.dictionary.as_ref(),
+        Code::AccessRequest,
+        MaPolicy::Add,
+    )?;
+    let redial = seconds("redial", a.redial)?;
+    let jitter = if a.jitter == 0.0 {
+        Duration::ZERO
+    } else {
+        seconds("jitter", a.jitter)?
+    };
+    if jitter > redial {
+        bail!("--jitter must not exceed --redial");
+    }
+    let opts = storm::StormOptions {
+        server,
+        keys: Keys::new(a.secret.as_bytes()),
+        subscribers: a.subscribers.unwrap_or(templates.len()).max(1),
+        templates,
+        redial,
+        jitter,
+        timeout: seconds("timeout", a.timeout)?,
+        default_session: seconds("default-session", a.default_session)?,
+        duration: seconds("duration", a.duration)?,
+    };
+    let r = storm::run(&opts, batch::stop_on_signals()).context("storm failed")?;
+    println!(
+        "radcare storm to {server}: {} subscribers for {:.0} s, redial {:.1} s +/- {:.1} s",
+        r.subscribers,
+        r.duration.as_secs_f64(),
+        redial.as_secs_f64(),
+        jitter.as_secs_f64()
+    );
+    println!(
+        "  answers          {} accepts ({} walled-garden), {} rejects, {} challenges, {} timeouts, {} invalid",
+        r.accepts, r.garden, r.rejects, r.challenges, r.timeouts, r.invalid
+    );
+    println!(
+        "  failing subs     {} (rejected by the AAA, directly or rewritten)",
+        r.failing
+    );
+    println!(
+        "  requests each    {:.2} in the run; per hour: {:.0} (run x {:.0}), {:.0} (the routers' schedule)",
+        r.per_failing(),
+        r.per_hour_measured(),
+        3600.0 / r.duration.as_secs_f64().max(1e-9),
+        r.per_hour_schedule()
+    );
+    println!("{}", r.key_values());
     Ok(ExitCode::SUCCESS)
 }

@@ -77,6 +77,8 @@ enum Command {
     AaaSim(cli_replay::SimArgs),
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli_replay::ForwardArgs),
+    /// Simulate routers that redial after a failure; count AAA requests per subscriber.
+    Storm(cli_replay::StormArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,6 +162,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => cli_replay::replay(args),
         Command::AaaSim(args) => cli_replay::aaa_sim(args),
         Command::UdpForward(args) => cli_replay::udp_forward(args),
+        Command::Storm(args) => cli_replay::storm(args),
     }
 }
 

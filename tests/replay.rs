@@ -372,3 +372,57 @@ User-Password = x
     assert_eq!((r.n("accepts"), r.n("rejects")), (20, 30), "{}", r.stdout);
     assert_eq!(r.n("invalid"), 0);
 }
+
+#[test]
+fn storm_of_redials_with_and_without_radcare() {
+    let s = sim(100);
+    let storm = |server: SocketAddr, secret: &str| {
+        let out = bin()
+            .args([
+                "storm",
+                "--subscribers",
+                "10",
+                "--redial",
+                "1",
+                "--jitter",
+                "0",
+            ])
+            .args(["--duration", "3", &server.to_string(), secret])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(PAP_AND_CHAP.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("running radcare storm");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        let kv = key_values(stdout.lines().last().unwrap_or_default());
+        let n = |k: &str| kv[k].parse::<f64>().unwrap();
+        (n("failing"), n("requests"), n("rejects"), n("garden"))
+    };
+    // Straight to an AAA that rejects everyone: every answer is a Reject, and each
+    // router dials again after its interval.
+    let (failing, requests, rejects, garden) = storm(s.addr("auth"), SIM_SECRET);
+    assert_eq!(failing, 10.0);
+    assert_eq!(rejects, requests);
+    assert_eq!(garden, 0.0);
+    assert!(requests > 10.0, "routers redial after a Reject");
+    // Through radcare: one walled-garden Accept each, then quiet for the session.
+    let rc = Radcare::start(
+        "127.0.0.0/8",
+        &[Upstream {
+            name: "sim",
+            auth: s.addr("auth"),
+            acct: s.addr("acct"),
+            secret: SIM_SECRET.into(),
+        }],
+        "",
+    );
+    let (failing, requests, rejects, garden) = storm(rc.auth, NAS_SECRET);
+    assert_eq!(
+        (failing, requests, rejects, garden),
+        (10.0, 10.0, 0.0, 10.0)
+    );
+}

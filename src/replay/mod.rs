@@ -22,6 +22,7 @@ pub mod histogram;
 pub mod input;
 pub mod report;
 pub mod sim;
+pub mod storm;
 pub mod template;
 
 pub use generator::{Mode, Options, Stats};
