@@ -101,6 +101,8 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Time from (first) send to reply, in nanoseconds.
     pub latency: Histogram,
+    /// CPU time the generator itself used (user + system), for its own ceiling.
+    pub cpu: Duration,
 }
 
 impl Stats {
@@ -112,6 +114,34 @@ impl Stats {
             0.0
         }
     }
+
+    /// The generator's own CPU time per answered request, in microseconds.
+    pub fn cpu_us_per_req(&self) -> f64 {
+        if self.received == 0 {
+            return 0.0;
+        }
+        self.cpu.as_secs_f64() * 1e6 / self.received as f64
+    }
+
+    /// Requests per second the generator could drive on one core at that CPU cost: its
+    /// own ceiling, whatever the server.
+    pub fn ceiling_req_per_s(&self) -> f64 {
+        let c = self.cpu_us_per_req();
+        if c > 0.0 { 1e6 / c } else { 0.0 }
+    }
+}
+
+/// CPU time (user + system) of the calling thread so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 const BATCH: usize = 64;
@@ -234,7 +264,9 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> io::Result<Stats> {
         issued: 0,
         last_event_ns: 0,
     };
+    let cpu0 = thread_cpu();
     g.run(stop)?;
+    g.stats.cpu = thread_cpu().saturating_sub(cpu0);
     Ok(g.stats)
 }
 

@@ -26,6 +26,8 @@ pub const KEYS: &[&str] = &[
     "send_stalls",
     "outstanding",
     "max_us",
+    "cpu_us_per_req",
+    "ceiling_req_per_s",
 ];
 
 fn us(ns: u64) -> f64 {
@@ -35,7 +37,7 @@ fn us(ns: u64) -> f64 {
 /// The `key=value` line (no newline).
 pub fn key_values(s: &Stats) -> String {
     let h = &s.latency;
-    let values: [String; 20] = [
+    let values: [String; 22] = [
         s.sent.to_string(),
         s.received.to_string(),
         s.accepts.to_string(),
@@ -56,6 +58,8 @@ pub fn key_values(s: &Stats) -> String {
         s.send_stalls.to_string(),
         s.outstanding.to_string(),
         format!("{:.0}", us(h.max())),
+        format!("{:.2}", s.cpu_us_per_req()),
+        format!("{:.0}", s.ceiling_req_per_s()),
     ];
     let mut out = String::new();
     for (k, v) in KEYS.iter().zip(values) {
@@ -84,7 +88,7 @@ pub fn table(s: &Stats, server: &str, mode: Mode, sockets: usize) -> String {
     let plural = if sockets == 1 { "" } else { "s" };
     let mut out = format!("radcare replay to {server} ({mode}, {sockets} socket{plural})\n");
     let h = &s.latency;
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 13] = [
         ("sent", s.sent.to_string()),
         (
             "received",
@@ -124,6 +128,15 @@ pub fn table(s: &Stats, server: &str, mode: Mode, sockets: usize) -> String {
                 latency(h.quantile(0.99)),
                 latency(h.quantile(0.999)),
                 latency(h.max())
+            ),
+        ),
+        (
+            "own cpu",
+            format!(
+                "{:.3} s, {:.2} us per reply (one core could drive {:.0} req/s)",
+                s.cpu.as_secs_f64(),
+                s.cpu_us_per_req(),
+                s.ceiling_req_per_s()
             ),
         ),
     ];
