@@ -16,7 +16,8 @@
 #   scripts/bench-peers.sh --quick      1 round of 1 s (a smoke test of the script)
 #
 # Environment: ROUNDS, SECS (per measurement), RATE (default 10000), WINDOW (64),
-# RADCLIENT_REQUESTS (20000), RADCARE (a prebuilt binary instead of cargo build).
+# RADCLIENT_REQUESTS (20000), RADCARE (a prebuilt binary instead of cargo build),
+# BENCH_OUT (where the raw results go; target/bench-peers).
 #
 # Installs FreeRADIUS and radsecproxy from Debian if missing (scripts/install-peers.sh
 # --bench), builds radcare in release mode, then measures; the measuring part is
@@ -318,3 +319,8 @@ echo "cpu/req: CPU time of the peer process alone (all threads) per answered req
 echo "the closed loop (for 'direct': the simulator's). lost: timeouts + invalid replies,"
 echo "all runs. radclient: wall time for $radclient_requests requests (-p $window); (n/N) when"
 echo "fewer were answered within its 60 s limit. Measuring took $((SECONDS - started)) s."
+out_dir=${BENCH_OUT:-$root/target/bench-peers}
+mkdir -p "$out_dir"
+cp "$dir/results" "$out_dir/results.txt"
+cp "$dir/radclient" "$out_dir/radclient.txt"
+echo "(every run's key=value line: $out_dir/results.txt)"
