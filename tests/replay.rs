@@ -426,3 +426,29 @@ fn storm_of_redials_with_and_without_radcare() {
         (10.0, 10.0, 0.0, 10.0)
     );
 }
+
+#[test]
+fn unanswered_requests_are_retransmitted_then_time_out() {
+    // A socket that never answers.
+    let hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = replay(
+        hole.local_addr().unwrap(),
+        "auth",
+        "x",
+        &["--count", "3", "--retries", "2", "--timeout", "0.1"],
+        PAP_AND_CHAP,
+    );
+    assert_eq!(r.n("sent"), 3);
+    assert_eq!(r.n("retransmits"), 6, "{}", r.stdout);
+    assert_eq!(r.n("timeouts"), 3);
+    assert!(!r.success);
+    // Each request went out three times, byte for byte the same.
+    hole.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut seen: HashMap<Vec<u8>, u32> = HashMap::new();
+    while let Ok(n) = hole.recv(&mut buf) {
+        *seen.entry(buf[..n].to_vec()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 3);
+    assert!(seen.values().all(|&c| c == 3), "{seen:?}");
+}
