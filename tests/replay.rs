@@ -452,3 +452,50 @@ fn unanswered_requests_are_retransmitted_then_time_out() {
     assert_eq!(seen.len(), 3);
     assert!(seen.values().all(|&c| c == 3), "{seen:?}");
 }
+
+#[test]
+fn duplicate_replies_are_late_not_invalid() {
+    use radcare::dict::Dictionary;
+    use radcare::replay::sim::Responder;
+    use radcare::replay::{Keys, MaPolicy, Mode, Options, generator, load_templates};
+    use radcare::wire::Code;
+    use std::sync::atomic::AtomicBool;
+
+    // A responder that answers every request twice.
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let answering = std::thread::spawn(move || {
+        let mut r = Responder::new(SIM_SECRET.as_bytes(), 0);
+        let (mut buf, mut out) = ([0u8; 4096], [0u8; 4096]);
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            if let Some(len) = r.answer(&buf[..n], &mut out) {
+                server.send_to(&out[..len], from).unwrap();
+                server.send_to(&out[..len], from).unwrap();
+            }
+        }
+    });
+    let dict = Dictionary::builtin().unwrap();
+    let opts = Options {
+        server: addr,
+        bind: None,
+        keys: Keys::new(SIM_SECRET.as_bytes()),
+        templates: load_templates(PAP_AND_CHAP, &dict, Code::AccessRequest, MaPolicy::Add).unwrap(),
+        mode: Mode::Window(4),
+        count: Some(50),
+        duration: Duration::from_secs(30),
+        timeout: Duration::from_secs(2),
+        retries: 0,
+        sockets: None,
+    };
+    let stats = generator::run(&opts, &AtomicBool::new(false)).unwrap();
+    answering.join().unwrap();
+    assert_eq!(stats.received, 50);
+    assert_eq!(stats.accepts, 50);
+    // Every second copy; loopback keeps the order, so only the last one can come
+    // after the run ended.
+    assert!((49..=50).contains(&stats.late), "late={}", stats.late);
+    assert_eq!(stats.invalid, 0);
+}

@@ -6,8 +6,9 @@
 //! matched by the socket it came in on and its identifier, and accepted only when its
 //! Response Authenticator (and Message-Authenticator, if any) verify against that
 //! request. Identifiers are reused first-in first-out, so a late reply rarely meets a
-//! new request under its old identifier; when it does, it is recognised by the
-//! previous request's authenticator and counted as late, not invalid. Timeouts are a
+//! new request under its old identifier; when it does (or a reply comes twice), it is
+//! recognised by the previous request's authenticator and counted as late, not
+//! invalid. Timeouts are a
 //! queue in send order: the timeout is the same for every request, so the oldest
 //! deadline is always at the front.
 
@@ -88,7 +89,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// Replies that did not verify, had the wrong code, or answered nothing we sent.
     pub invalid: u64,
-    /// Valid replies to requests that had already timed out.
+    /// Valid replies to requests already answered or timed out (duplicates, or later
+    /// than the timeout).
     pub late: u64,
     pub retransmits: u64,
     /// Open loop: requests due when every identifier was in flight, not sent.
@@ -155,8 +157,8 @@ struct Slot {
     tries: u32,
     first_ns: u64,
     auth: [u8; 16],
-    /// The authenticator of the last request in this slot that timed out, whose reply
-    /// may still come.
+    /// The authenticator of the previous request in this slot (answered or timed out):
+    /// a reply that verifies against it is late or a duplicate, not invalid.
     stale: Option<[u8; 16]>,
 }
 
@@ -449,7 +451,6 @@ impl Generator<'_> {
                     .is_some_and(|a| verify_reply(data, code, &a, keys).is_ok());
                 if late {
                     self.stats.late += 1;
-                    self.flight.slots[idx].stale = None;
                 } else {
                     self.stats.invalid += 1;
                 }
@@ -469,7 +470,7 @@ impl Generator<'_> {
         }
         self.stats.latency.record(now.saturating_sub(slot.first_ns));
         self.last_event_ns = self.last_event_ns.max(now);
-        self.flight.slots[idx].stale = None;
+        self.flight.slots[idx].stale = Some(slot.auth);
         self.flight.release(idx);
     }
 
