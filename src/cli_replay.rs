@@ -51,7 +51,7 @@ pub struct ReplayArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<PathBuf>,
     /// Closed loop: keep this many requests in flight.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_name = "N", conflicts_with = "rate")]
     window: usize,
     /// Open loop: send this many requests per second (instead of a window).
     #[arg(long, value_name = "REQ_PER_S")]
@@ -83,7 +83,9 @@ pub struct ReplayArgs {
     bind: Option<IpAddr>,
     /// HOST[:PORT] of the RADIUS server.
     server: String,
+    /// What to send, as radclient's command (a Packet-Type line in the input wins).
     kind: Kind,
+    /// The shared secret.
     secret: String,
 }
 
@@ -292,6 +294,7 @@ pub struct StormArgs {
     dictionary: Option<PathBuf>,
     /// HOST[:PORT] of the RADIUS server (port 1812 by default).
     server: String,
+    /// The shared secret.
     secret: String,
 }
 

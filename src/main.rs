@@ -72,6 +72,9 @@ enum Command {
     },
     /// Load generator: replay radclient-format requests at a fixed window or rate,
     /// verify every reply, print a table and one key=value line.
+    ///
+    /// Exits 1 when no reply came or a reply did not verify; timeouts alone do not fail
+    /// a run.
     Replay(cli_replay::ReplayArgs),
     /// A fast AAA responder for benchmarks: Accept, or Reject (arrears) for a share.
     AaaSim(cli_replay::SimArgs),
