@@ -138,6 +138,15 @@ fn read_templates(
             s
         }
     };
+    // `status` needs no attributes: an empty input is one bare Status-Server.
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    let text = if code == Code::StatusServer && blank {
+        "Packet-Type = Status-Server\n".to_string()
+    } else {
+        text
+    };
     let dict = match dictionary {
         Some(p) => Dictionary::load(p)?,
         None => Dictionary::builtin()?,
@@ -154,33 +163,12 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
         None if a.window == 0 => bail!("--window must be at least 1"),
         None => Mode::Window(a.window),
     };
-    let text = match &a.file {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
-        None => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("reading requests from standard input")?;
-            s
-        }
-    };
-    let dict = match &a.dictionary {
-        Some(p) => Dictionary::load(p)?,
-        None => Dictionary::builtin()?,
-    };
     let ma = if a.no_message_authenticator {
         MaPolicy::AsInput
     } else {
         MaPolicy::Add
     };
-    let source = a
-        .file
-        .as_ref()
-        .map_or("standard input".to_string(), |p| p.display().to_string());
-    let templates = replay::load_templates(&text, &dict, a.kind.code(), ma)
-        .with_context(|| format!("in {source}"))?;
+    let templates = read_templates(a.file.as_ref(), a.dictionary.as_ref(), a.kind.code(), ma)?;
     let opts = replay::Options {
         server,
         bind: a.bind,

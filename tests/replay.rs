@@ -200,7 +200,12 @@ fn replay_against_the_simulator() {
     assert_eq!(r.n("acct_responses"), 100, "{}", r.stdout);
     assert_eq!(r.n("invalid"), 0);
 
+    // Status-Server needs no input.
+    let r = replay(s.addr("auth"), "status", SIM_SECRET, &["--count", "10"], "");
+    assert_eq!(r.n("accepts"), 10, "{}\n{}", r.stdout, r.stderr);
+
     let stats = s.stop();
+    assert_eq!(stats["status"], "10");
     assert_eq!(stats["access_requests"], "2300");
     assert_eq!(stats["rejects"], "230");
     assert_eq!(stats["accounting"], "100");
