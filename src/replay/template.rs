@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 use super::input::{Request, Role};
 use crate::wire::attr::types;
 use crate::wire::crypto::{self, MAX_PASSWORD_LEN};
-use crate::wire::{AUTH_LEN, Builder, Code, HEADER_LEN, MAX_PACKET_LEN, Packet};
+use crate::wire::{AUTH_LEN, Builder, Code, HEADER_LEN, Packet};
 
 type HmacMd5 = Hmac<Md5>;
 
@@ -197,9 +197,9 @@ impl Template {
         !self.code.has_hashed_request_authenticator()
     }
 
-    /// Writes the request with `id` into `out` and signs it. `nonce` is the
-    /// authenticator of an Access-Request or Status-Server (ignored for accounting).
-    /// Returns the packet's length and its Request Authenticator, which the reply is
+    /// Writes the request with `id` into `out` (at least [`Template::len`] octets) and
+    /// signs it. `nonce` is the authenticator of an Access-Request or Status-Server
+    /// (ignored for accounting). Returns the packet's length and its Request Authenticator, which the reply is
     /// checked against. Encoding again with the same `id` and `nonce` gives the same
     /// bytes, so a retransmission needs no copy of the packet.
     pub fn write(
@@ -328,14 +328,12 @@ pub fn verify_reply(
     })
 }
 
-/// Room for any packet.
-pub type PacketBuf = [u8; MAX_PACKET_LEN];
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dict::Dictionary;
     use crate::replay::input;
+    use crate::wire::MAX_PACKET_LEN;
     use crate::wire::crypto::MaStatus;
 
     const SECRET: &[u8] = b"testing123";
