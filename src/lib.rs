@@ -9,6 +9,8 @@
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
 //! - `portal`: the captive portal (axum + askama): the page that explains a refused
 //!   dial-up login, OS probe answers, RFC 8908 API, and the RFC 5176 reconnect.
+//! - `replay`: the benchmark kit (load generator, AAA simulator, trivial UDP forward,
+//!   redial storm), with its own batched sockets; not on the proxy's path.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
 //! - `store`: SQLite / PostgreSQL persistence.
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
@@ -25,6 +27,7 @@ pub mod garden;
 pub mod io;
 pub mod policy;
 pub mod portal;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod wire;

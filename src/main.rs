@@ -1,6 +1,8 @@
 //! The `radcare` command line: `serve` runs the middlebox; the rest are operator tools
 //! that use the same code (config check, dictionary check, packet decode, classify).
 
+mod cli_replay;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -78,6 +80,18 @@ enum Command {
         request_authenticator: Option<String>,
         hex: String,
     },
+    /// Load generator: replay radclient-format requests at a fixed window or rate,
+    /// verify every reply, print a table and one key=value line.
+    ///
+    /// Exits 1 when no reply came or a reply did not verify; timeouts alone do not fail
+    /// a run.
+    Replay(cli_replay::ReplayArgs),
+    /// A fast AAA responder for benchmarks: Accept, or Reject (arrears) for a share.
+    AaaSim(cli_replay::SimArgs),
+    /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
+    UdpForward(cli_replay::ForwardArgs),
+    /// Simulate routers that redial after a failure; count AAA requests per subscriber.
+    Storm(cli_replay::StormArgs),
 }
 
 #[derive(Subcommand)]
@@ -176,6 +190,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             request_authenticator,
             hex,
         } => classify(config, secret, request_authenticator, &hex),
+        Command::Replay(args) => cli_replay::replay(args),
+        Command::AaaSim(args) => cli_replay::aaa_sim(args),
+        Command::UdpForward(args) => cli_replay::udp_forward(args),
+        Command::Storm(args) => cli_replay::storm(args),
     }
 }
 
