@@ -148,7 +148,7 @@ pub async fn start(
     } else {
         None
     };
-    let sockets = ProxySockets::bind(&cfg).await?;
+    let sockets = ProxySockets::bind(&cfg)?;
     let bridge_ports = match &cfg.bridge {
         Some(b) => Some(crate::io::bridge::BridgePorts::open(b)?),
         None => None,
@@ -203,7 +203,15 @@ pub async fn start(
         ));
     }
     let driver = ProxyDriver::new(engine, sockets, events_tx);
-    tasks.push((driver.name(), tokio::spawn(driver.run(shutdown_rx.clone()))));
+    let proxy_shutdown = shutdown_rx.clone();
+    tasks.push((
+        driver.name(),
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = driver.run_blocking(proxy_shutdown) {
+                tracing::error!(error = %e, "radius proxy failed to start");
+            }
+        }),
+    ));
     tasks.push((
         "garden-writer",
         tokio::spawn(garden.clone().run_writer(events_rx)),

@@ -115,7 +115,10 @@ fn rejects_become_walled_garden_accepts_by_cause() {
     assert_eq!(r.code, "Access-Reject");
     assert_eq!(r.get("Reply-Message").as_deref(), Some("user not found"));
     assert_eq!(
-        rc.metric("radcare_rejects_total{cause=\"arrears\",action=\"rewrite\",method=\"pap\"}"),
+        rc.wait_metric(
+            "radcare_rejects_total{cause=\"arrears\",action=\"rewrite\",method=\"pap\"}",
+            1.0
+        ),
         1.0
     );
 }
@@ -292,11 +295,14 @@ fn retransmission_gets_the_same_bytes_and_reaches_the_aaa_once() {
     let (n, _) = sock.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], &first[..], "byte-identical reply");
     assert_eq!(
-        rc.metric("radcare_duplicates_total{state=\"answered\"}"),
+        rc.wait_metric("radcare_duplicates_total{state=\"answered\"}", 1.0),
         1.0
     );
     assert_eq!(
-        rc.metric("radcare_upstream_latency_seconds_count{upstream=\"aaa-1\"}"),
+        rc.wait_metric(
+            "radcare_upstream_latency_seconds_count{upstream=\"aaa-1\"}",
+            1.0
+        ),
         1.0,
         "one request reached the AAA"
     );
@@ -440,12 +446,20 @@ fn bad_packets_are_dropped_and_counted_and_serving_goes_on() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(rc.metric("radcare_drops_total{reason=\"malformed\"}"), 3.0);
     assert_eq!(
-        rc.metric("radcare_drops_total{reason=\"unknown_client\"}"),
+        rc.wait_metric("radcare_drops_total{reason=\"malformed\"}", 3.0),
+        3.0
+    );
+    assert_eq!(
+        rc.wait_metric("radcare_drops_total{reason=\"unknown_client\"}", 1.0),
         1.0
     );
-    assert!(rc.metric("radcare_drops_total{reason=\"bad_message_authenticator\"}") >= 1.0);
+    assert!(
+        rc.wait_metric(
+            "radcare_drops_total{reason=\"bad_message_authenticator\"}",
+            1.0
+        ) >= 1.0
+    );
     let r = auth(
         &rc,
         "User-Name = alice\nUser-Password = alice-pass\nMessage-Authenticator = 0x00",
@@ -473,8 +487,9 @@ fn shadow_mode_passes_rejects_and_counts_would_be_rewrites() {
             .is_some_and(|m| m.contains("arrears"))
     );
     assert_eq!(
-        rc.metric(
-            "radcare_rejects_total{cause=\"arrears\",action=\"would_rewrite\",method=\"pap\"}"
+        rc.wait_metric(
+            "radcare_rejects_total{cause=\"arrears\",action=\"would_rewrite\",method=\"pap\"}",
+            1.0
         ),
         1.0
     );

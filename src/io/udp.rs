@@ -19,25 +19,36 @@ use metrics::{Counter, Gauge, Histogram};
 use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Transmit, Via};
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
+/// They are plain std sockets until the driver's own runtime takes them over.
 pub struct ProxySockets {
-    pub auth: UdpSocket,
-    pub acct: UdpSocket,
-    pub upstream: Vec<UdpSocket>,
+    pub auth: std::net::UdpSocket,
+    pub acct: std::net::UdpSocket,
+    pub upstream: Vec<std::net::UdpSocket>,
+}
+
+/// Large socket buffers ride out bursts (a BRAS reboot redials thousands at once).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.[rw]mem_max.
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+    Ok(sock.into())
 }
 
 impl ProxySockets {
-    pub async fn bind(cfg: &Config) -> std::io::Result<ProxySockets> {
+    pub fn bind(cfg: &Config) -> std::io::Result<ProxySockets> {
         let r = &cfg.radius;
-        let bind = |addr: SocketAddr| async move {
-            UdpSocket::bind(addr)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))
-        };
-        let auth = bind(r.auth_listen).await?;
-        let acct = bind(r.acct_listen).await?;
+        let auth = bind(r.auth_listen)?;
+        let acct = bind(r.acct_listen)?;
         let mut upstream = Vec::with_capacity(r.upstream_sockets);
         for _ in 0..r.upstream_sockets {
-            upstream.push(bind(SocketAddr::new(r.upstream_bind, 0)).await?);
+            upstream.push(bind(SocketAddr::new(r.upstream_bind, 0))?);
         }
         Ok(ProxySockets {
             auth,
@@ -52,6 +63,27 @@ impl ProxySockets {
 
     pub fn acct_addr(&self) -> std::io::Result<SocketAddr> {
         self.acct.local_addr()
+    }
+}
+
+/// The sockets registered with the driver's runtime.
+struct Sockets {
+    auth: UdpSocket,
+    acct: UdpSocket,
+    upstream: Vec<UdpSocket>,
+}
+
+impl Sockets {
+    fn register(s: ProxySockets) -> std::io::Result<Sockets> {
+        Ok(Sockets {
+            auth: UdpSocket::from_std(s.auth)?,
+            acct: UdpSocket::from_std(s.acct)?,
+            upstream: s
+                .upstream
+                .into_iter()
+                .map(UdpSocket::from_std)
+                .collect::<std::io::Result<_>>()?,
+        })
     }
 }
 
@@ -75,7 +107,6 @@ pub struct ProxyDriver {
     engine: Engine,
     sockets: ProxySockets,
     events: mpsc::Sender<Event>,
-    metrics: ProxyMetrics,
 }
 
 impl ProxyDriver {
@@ -84,7 +115,6 @@ impl ProxyDriver {
             engine,
             sockets,
             events,
-            metrics: ProxyMetrics::new(),
         }
     }
 
@@ -92,9 +122,39 @@ impl ProxyDriver {
         "radius-proxy"
     }
 
+    /// Runs the packet path on the calling thread, on a runtime of its own, until
+    /// `shutdown` turns true. One thread, no work stealing: on a small box shared with
+    /// the rest of the process, cross-thread wake-ups cost more than they bring.
+    pub fn run_blocking(self, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let sockets = Sockets::register(self.sockets)?;
+            let driver = Loop {
+                engine: self.engine,
+                sockets,
+                events: self.events,
+                metrics: ProxyMetrics::new(),
+            };
+            driver.run(shutdown).await;
+            Ok(())
+        })
+    }
+}
+
+/// The running packet path.
+struct Loop {
+    engine: Engine,
+    sockets: Sockets,
+    events: mpsc::Sender<Event>,
+    metrics: ProxyMetrics,
+}
+
+impl Loop {
     /// Runs until `shutdown` turns true. Never returns an error for bad input: malformed
     /// packets are the engine's to count and drop.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 65536];
         for (name, up) in self.engine.upstream_states() {
             metrics::gauge!("radcare_upstream_up", "upstream" => name.to_string()).set(if up {
@@ -103,16 +163,20 @@ impl ProxyDriver {
                 0.0
             });
         }
+        // One timer, moved only when the engine's next deadline changes: re-arming a
+        // fresh one per packet costs a timer-wheel insertion each time.
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.engine.poll_timeout();
+            if deadline != armed {
+                sleep.as_mut().reset(deadline.map_or_else(far, Into::into));
+                armed = deadline;
+            }
             let input = {
                 let s = &self.sockets;
-                let sleep = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d.into()).await,
-                        None => std::future::pending().await,
-                    }
-                };
                 // Readiness of every socket in one future; the read happens below into
                 // the one shared buffer.
                 let ready = poll_fn(|cx| {
@@ -130,7 +194,7 @@ impl ProxyDriver {
                 });
                 tokio::select! {
                     which = ready => Input::Ready(which),
-                    _ = sleep => Input::Timer,
+                    _ = &mut sleep => Input::Timer,
                     _ = shutdown.changed() => Input::Shutdown,
                 }
             };
@@ -170,7 +234,11 @@ impl ProxyDriver {
                         }
                     }
                 }
-                Input::Timer => self.engine.handle_timeout(Instant::now()),
+                Input::Timer => {
+                    self.engine.handle_timeout(Instant::now());
+                    // The timer has fired: re-arm it whatever the next deadline is.
+                    armed = None;
+                }
                 Input::Shutdown => break,
             }
             self.flush().await;

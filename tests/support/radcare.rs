@@ -124,6 +124,19 @@ impl Radcare {
         (status, body)
     }
 
+    /// A metric once it has reached `want` (counts land just after the packet they count
+    /// leaves), or its value after 5 s.
+    pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = self.metric(series);
+            if v >= want || Instant::now() >= deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The value of one metric line (exact name with labels as rendered), or 0.
     pub fn metric(&self, series: &str) -> f64 {
         let (_, body) = self.http_get("/metrics");
