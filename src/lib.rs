@@ -13,8 +13,10 @@
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
 //! - `policy`: the cause table and walled-garden profiles.
 //! - `dict`: the FreeRADIUS-format dictionary loader.
+//! - `capture`: pcap and pcapng readers (and a pcap writer), link-layer decoding.
 //! - `wire`: zero-copy RADIUS packet views, builder and crypto.
 
+pub mod capture;
 pub mod config;
 pub mod demo;
 pub mod dict;
