@@ -124,6 +124,17 @@ pub(super) fn render(r: &Report) -> String {
 
     let c = &r.radius.counts;
     section(&mut out, "RADIUS");
+    if c.packets == 0 && c.malformed == 0 {
+        out.push_str("  (no RADIUS packets)\n");
+    } else {
+        radius(&mut out, r);
+    }
+    pppoe(&mut out, r);
+    out
+}
+
+fn radius(out: &mut String, r: &Report) {
+    let c = &r.radius.counts;
     let mut t = Table::new(&[("", false), ("", true)]);
     let rows: [(&str, u64); 14] = [
         ("access requests", c.access_requests),
@@ -144,16 +155,22 @@ pub(super) fn render(r: &Report) -> String {
     for (k, v) in rows {
         t.row(vec![k.into(), v.to_string()]);
     }
-    if r.radius.verified {
-        t.row(vec!["invalid".into(), c.invalid.to_string()]);
-    } else {
-        t.row(vec!["invalid".into(), "not checked (give --secret)".into()]);
-    }
+    t.row(vec![
+        "invalid".into(),
+        if r.radius.verified {
+            c.invalid.to_string()
+        } else {
+            "-".into()
+        },
+    ]);
     let mut kv = String::new();
     t.write(&mut kv);
     out.extend(kv.lines().skip(1).map(|l| format!("{l}\n")));
+    if !r.radius.verified {
+        out.push_str("  (authenticators not checked: give --secret)\n");
+    }
 
-    section(&mut out, "Rejects per cause");
+    section(out, "Rejects per cause");
     if r.radius.rejects_by_cause.is_empty() {
         out.push_str("  (none)\n");
     } else {
@@ -171,11 +188,11 @@ pub(super) fn render(r: &Report) -> String {
                 cc.would_be_rewrites.to_string(),
             ]);
         }
-        t.write(&mut out);
+        t.write(out);
     }
 
     section(
-        &mut out,
+        out,
         &format!(
             "Top rejected users ({} of {})",
             r.radius.top_rejected_users.len(),
@@ -199,11 +216,11 @@ pub(super) fn render(r: &Report) -> String {
                 line(&u.last_reason),
             ]);
         }
-        t.write(&mut out);
+        t.write(out);
     }
 
     section(
-        &mut out,
+        out,
         &format!(
             "Redials after a reject ({} of {} users)",
             r.radius.redials.len(),
@@ -227,14 +244,16 @@ pub(super) fn render(r: &Report) -> String {
                 format!("{:.3}", d.median_seconds),
             ]);
         }
-        t.write(&mut out);
+        t.write(out);
     }
+}
 
+fn pppoe(out: &mut String, r: &Report) {
     let p = &r.pppoe.totals;
-    section(&mut out, "PPPoE");
+    section(out, "PPPoE");
     if p.frames == 0 {
         out.push_str("  (no PPPoE frames)\n");
-        return out;
+        return;
     }
     let mut t = Table::new(&[("", false), ("", true)]);
     let rows: [(&str, u64); 12] = [
@@ -260,7 +279,7 @@ pub(super) fn render(r: &Report) -> String {
 
     if !r.pppoe.top_offenders.is_empty() {
         section(
-            &mut out,
+            out,
             &format!(
                 "Top dialling subscribers ({} of {})",
                 r.pppoe.top_offenders.len(),
@@ -289,7 +308,7 @@ pub(super) fn render(r: &Report) -> String {
                 time(o.last_seen),
             ]);
         }
-        t.write(&mut out);
+        t.write(out);
 
         // The busiest minutes, in time order.
         let mut minutes = r.pppoe.per_minute.clone();
@@ -298,7 +317,7 @@ pub(super) fn render(r: &Report) -> String {
         minutes.truncate(r.pppoe.top_offenders.len().max(10));
         minutes.sort_by_key(|m| m.minute);
         section(
-            &mut out,
+            out,
             &format!(
                 "Dial attempts per minute (busiest {} of {})",
                 minutes.len(),
@@ -319,7 +338,6 @@ pub(super) fn render(r: &Report) -> String {
                 m.failures.to_string(),
             ]);
         }
-        t.write(&mut out);
+        t.write(out);
     }
-    out
 }
