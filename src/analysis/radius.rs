@@ -242,7 +242,7 @@ impl RadiusTally {
                 rejected: false,
             });
         }
-        self.pending.insert(
+        let replaced = self.pending.insert(
             key,
             Pending {
                 authenticator: *pkt.authenticator(),
@@ -252,6 +252,10 @@ impl RadiusTally {
                 answered: false,
             },
         );
+        // The NAS reused the identifier: the request it replaced stays unanswered.
+        if replaced.is_some_and(|p| !p.answered && counts_as_unanswered(p.code)) {
+            self.counts.unanswered += 1;
+        }
     }
 
     fn reply(&mut self, client: SocketAddr, server: SocketAddr, pkt: &Packet<&[u8]>) {
@@ -342,15 +346,13 @@ impl RadiusTally {
         }
     }
 
-    /// The counts so far (cheap: for metrics).
+    /// The counts so far.
     pub fn counts(&self) -> RadiusCounts {
         let mut c = self.counts;
-        c.unanswered = self
+        c.unanswered += self
             .pending
             .values()
-            .filter(|p| {
-                !p.answered && matches!(p.code, Code::AccessRequest | Code::AccountingRequest)
-            })
+            .filter(|p| !p.answered && counts_as_unanswered(p.code))
             .count() as u64;
         c
     }
@@ -421,6 +423,10 @@ impl RadiusTally {
             redialling_users,
         }
     }
+}
+
+fn counts_as_unanswered(code: Code) -> bool {
+    matches!(code, Code::AccessRequest | Code::AccountingRequest)
 }
 
 /// The median of a sorted, non-empty list (the mean of the middle two when even).

@@ -200,10 +200,18 @@ fn retransmissions_duplicates_unmatched_and_unanswered() {
         LinkType::Ethernet,
         &udp_frame((NAS, 5002), (AAA, 1812), &packet("pap-request")),
     );
+    // The NAS reuses the unanswered request's identifier for a new request.
+    let mut reused = packet("pap-request");
+    reused[4] ^= 1;
+    f.frame(
+        1,
+        LinkType::Ethernet,
+        &udp_frame((NAS, 5002), (AAA, 1812), &reused),
+    );
     let c = f.a.report().radius.counts;
-    assert_eq!((c.access_requests, c.retransmissions), (2, 1));
+    assert_eq!((c.access_requests, c.retransmissions), (3, 1));
     assert_eq!((c.rejects, c.duplicate_replies), (1, 1));
-    assert_eq!((c.accepts, c.unmatched_replies, c.unanswered), (1, 1, 1));
+    assert_eq!((c.accepts, c.unmatched_replies, c.unanswered), (1, 1, 2));
     // A retransmission is not a redial.
     assert!(f.a.report().radius.redials.is_empty());
 }
