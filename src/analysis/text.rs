@@ -73,8 +73,10 @@ fn line(s: &str) -> String {
 
 /// A capture timestamp (seconds since the epoch) in RFC 3339, UTC.
 fn time(secs: f64) -> String {
-    if secs < 1.0e9 {
-        // Not a wall-clock time (a capture without timestamps, or a relative origin).
+    // Past the year 9999 RFC 3339 has no notation (and a corrupt capture can say so).
+    const YEAR_10000: f64 = 253_402_300_800.0;
+    if !(1.0e9..YEAR_10000).contains(&secs) {
+        // Not a wall-clock time: no timestamps, a relative origin, or nonsense.
         return format!("{secs:.3} s");
     }
     let t = UNIX_EPOCH + Duration::from_secs_f64(secs);
@@ -339,5 +341,19 @@ fn pppoe(out: &mut String, r: &Report) {
             ]);
         }
         t.write(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time;
+
+    #[test]
+    fn times_out_of_range_are_seconds() {
+        assert_eq!(time(1_760_000_000.5), "2025-10-09T08:53:20.500Z");
+        assert_eq!(time(12.0), "12.000 s");
+        // Found by fuzzing: a corrupt timestamp past the year 9999.
+        assert_eq!(time(3.0e11), "300000000000.000 s");
+        assert_eq!(time(u64::MAX as f64), "18446744073709551616.000 s");
     }
 }
