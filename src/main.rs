@@ -40,6 +40,11 @@ enum Command {
         /// Also start a built-in demo AAA with sample subscribers.
         #[arg(long)]
         demo: bool,
+        /// Shadow mode: proxy everything unchanged, but classify the Rejects and count
+        /// the ones that would have been rewritten, in
+        /// radcare_rejects_total{action="shadow"}. Nothing enters the walled garden.
+        #[arg(long)]
+        shadow: bool,
     },
     /// Validate a config file: exit 0, or print every error and exit 2.
     CheckConfig { file: PathBuf },
@@ -132,7 +137,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, demo } => serve(config, demo),
+        Command::Serve {
+            config,
+            demo,
+            shadow,
+        } => serve(config, Options { demo, shadow }),
         Command::CheckConfig { file } => match server::load_file(Some(&file)) {
             Ok(l) => {
                 println!(
@@ -275,7 +284,7 @@ fn pcap(args: PcapArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(config: Option<PathBuf>, demo: bool) -> Result<ExitCode> {
+fn serve(config: Option<PathBuf>, opts: Options) -> Result<ExitCode> {
     let loaded = match server::load_file(config.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -295,7 +304,7 @@ fn serve(config: Option<PathBuf>, demo: bool) -> Result<ExitCode> {
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         );
-        let running = match server::start(loaded, Options { demo }, routes).await {
+        let running = match server::start(loaded, opts, routes).await {
             Ok(r) => r,
             Err(ServeError::Bind(e)) => bail!("{e}"),
             Err(e) => bail!("{e}"),

@@ -114,6 +114,9 @@ impl Running {
 pub struct Options {
     /// Also start the built-in demo AAA.
     pub demo: bool,
+    /// Shadow mode: relay every reply unchanged, classify and count the Rejects that
+    /// would have been rewritten (`radcare_rejects_total{action="shadow"}`).
+    pub shadow: bool,
 }
 
 /// Binds every socket (so errors come before anything runs), then starts all parts.
@@ -171,7 +174,8 @@ pub async fn start(
 
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let engine = Engine::new(&cfg, dict, policy, seed);
+    let mut engine = Engine::new(&cfg, dict, policy, seed);
+    engine.set_shadow(opts.shadow);
     let (events_tx, events_rx) = mpsc::channel(16 * 1024);
     let driver = ProxyDriver::new(engine, sockets, events_tx);
     tasks.push((driver.name(), tokio::spawn(driver.run(shutdown_rx.clone()))));
@@ -206,6 +210,7 @@ pub async fn start(
         clients = cfg.radius.clients.len(),
         upstreams = cfg.radius.upstreams.len(),
         garden_warmed = warmed,
+        shadow = opts.shadow,
         "radcare is serving"
     );
     Ok(Running {

@@ -152,6 +152,8 @@ pub enum Event {
     Rejected {
         cause: usize,
         rewritten: bool,
+        /// Shadow mode: it would have been rewritten, and was passed unchanged.
+        shadowed: bool,
         method: AuthMethod,
     },
     /// A retransmitted request: answered from the cache, or dropped while in flight.
@@ -233,6 +235,8 @@ pub struct Engine {
     events: VecDeque<Event>,
     /// Scratch buffer reused for building packets.
     scratch: Vec<u8>,
+    /// Shadow mode: classify and count Rejects, rewrite none.
+    shadow: bool,
 }
 
 impl Engine {
@@ -272,6 +276,7 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
+            shadow: false,
         }
     }
 
@@ -300,6 +305,13 @@ impl Engine {
         buf.clear();
         buf.extend_from_slice(&self.scratch);
         buf
+    }
+
+    /// Shadow mode (`serve --shadow`): every reply is relayed unchanged; Rejects are
+    /// still classified, and the ones that would have been rewritten are reported as
+    /// `Event::Rejected { shadowed: true, .. }`. Nothing enters the walled garden.
+    pub fn set_shadow(&mut self, on: bool) {
+        self.shadow = on;
     }
 
     /// The cause id of an index in `Event::Rejected`.
@@ -757,10 +769,12 @@ impl Engine {
         let req = Packet::new_unchecked(request);
         let method = AuthMethod::of(&req);
         let verdict = self.policy.verdict(reply.as_bytes(), &self.dict);
-        let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
+        let would_rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
+        let rewrite = would_rewrite && !self.shadow;
         self.events.push_back(Event::Rejected {
             cause: verdict.index,
             rewritten: rewrite,
+            shadowed: would_rewrite && self.shadow,
             method,
         });
         if !rewrite {

@@ -214,6 +214,43 @@ fn wrong_password_becomes_garden_accept() {
 }
 
 #[test]
+fn shadow_mode_relays_the_reject_and_counts_the_rewrite_it_withheld() {
+    let mut e = engine(1);
+    e.set_shadow(true);
+    let req = pap(2, "bob", "nope", |_| {});
+    let reply = round_trip(&mut e, Instant::now(), &req);
+    verify_for_nas(&reply, &req);
+    let p = Packet::new_checked(&reply[..]).unwrap();
+    assert_eq!(p.code(), Code::AccessReject);
+    assert!(p.find(types::CLASS).is_none());
+    let evs = events(&mut e);
+    assert!(evs.iter().any(|ev| matches!(
+        ev,
+        Event::Rejected {
+            cause,
+            rewritten: false,
+            shadowed: true,
+            method: AuthMethod::Pap,
+        } if e.cause_id(*cause) == "wrong-password"
+    )));
+    assert!(
+        !evs.iter().any(|ev| matches!(ev, Event::GardenEntered(_))),
+        "nothing enters the garden in shadow mode"
+    );
+    // A cause that passes anyway is not a shadowed rewrite.
+    let req = pap(3, "nobody", "x", |_| {});
+    round_trip(&mut e, Instant::now(), &req);
+    assert!(events(&mut e).iter().any(|ev| matches!(
+        ev,
+        Event::Rejected {
+            rewritten: false,
+            shadowed: false,
+            ..
+        }
+    )));
+}
+
+#[test]
 fn user_unknown_passes_as_reject() {
     let mut e = engine(1);
     let req = pap(3, "nobody", "x", |_| {});

@@ -185,11 +185,19 @@ impl ProxyDriver {
                 Event::Rejected {
                     cause,
                     rewritten,
+                    shadowed,
                     method,
                 } => {
                     let name = self.engine.cause_id(*cause);
+                    let action = if *rewritten {
+                        "rewrite"
+                    } else if *shadowed {
+                        "shadow"
+                    } else {
+                        "pass"
+                    };
                     self.metrics
-                        .reject(*cause, name, *rewritten, *method)
+                        .reject(*cause, name, action, *method)
                         .increment(1);
                     continue;
                 }
@@ -244,7 +252,7 @@ struct ProxyMetrics {
     send_errors: Counter,
     replies: HashMap<u8, Counter>,
     drops: HashMap<Drop, Counter>,
-    rejects: HashMap<(usize, bool, AuthMethod), Counter>,
+    rejects: HashMap<(usize, &'static str, AuthMethod), Counter>,
     latency: Vec<Option<Histogram>>,
 }
 
@@ -287,15 +295,16 @@ impl ProxyMetrics {
             .or_insert_with(|| metrics::counter!("radcare_drops_total", "reason" => d.as_str()))
     }
 
+    /// `action`: "rewrite", "pass", or "shadow" (would have been rewritten, passed
+    /// unchanged in shadow mode).
     fn reject(
         &mut self,
         cause: usize,
         name: &str,
-        rewritten: bool,
+        action: &'static str,
         method: AuthMethod,
     ) -> &Counter {
-        self.rejects.entry((cause, rewritten, method)).or_insert_with(|| {
-            let action = if rewritten { "rewrite" } else { "pass" };
+        self.rejects.entry((cause, action, method)).or_insert_with(|| {
             metrics::counter!("radcare_rejects_total", "cause" => name.to_string(), "action" => action, "method" => method.as_str())
         })
     }

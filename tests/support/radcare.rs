@@ -34,6 +34,16 @@ impl Radcare {
     /// Starts radcare with one NAS client (`client_net`, secret `testing123`), the given
     /// upstreams, and `extra` TOML appended (more sections).
     pub fn start(client_net: &str, upstreams: &[Upstream], extra: &str) -> Radcare {
+        Radcare::start_with_args(client_net, upstreams, extra, &[])
+    }
+
+    /// [`Radcare::start`] with more `serve` arguments (e.g. `--shadow`).
+    pub fn start_with_args(
+        client_net: &str,
+        upstreams: &[Upstream],
+        extra: &str,
+        args: &[&str],
+    ) -> Radcare {
         let dir = tempfile::tempdir().expect("temp dir");
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
@@ -58,6 +68,7 @@ impl Radcare {
         let child = Command::new(env!("CARGO_BIN_EXE_radcare"))
             .args(["serve", "--config"])
             .arg(&cfg_path)
+            .args(args)
             .env("RUST_LOG", "radcare=debug")
             .stdout(Stdio::null())
             .stderr(log)
