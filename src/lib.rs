@@ -16,9 +16,15 @@
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
 //! - `policy`: the cause table and walled-garden profiles.
 //! - `dict`: the FreeRADIUS-format dictionary loader.
+//! - `analysis`: sans-IO traffic analysis: RADIUS outcomes, causes and would-be
+//!   rewrites, redials, and PPPoE dial attempts per subscriber (`radcare pcap`, the
+//!   shadow mode; the bridge reuses the PPPoE counting).
+//! - `capture`: pcap and pcapng readers (and a pcap writer), link-layer decoding.
 //! - `wire`: zero-copy RADIUS packet views, builder and crypto.
 
+pub mod analysis;
 pub mod bridge;
+pub mod capture;
 pub mod config;
 pub mod demo;
 pub mod dict;

@@ -1,8 +1,10 @@
 //! The `radcare` command line: `serve` runs the middlebox; the rest are operator tools
-//! that use the same code (config check, dictionary check, packet decode, classify).
+//! that use the same code (config check, dictionary check, packet decode, classify,
+//! capture analysis).
 
 mod cli_replay;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +14,8 @@ use axum::Router;
 use axum::routing::get;
 use clap::{Parser, Subcommand};
 
+use radcare::analysis::{Analyzer, DEFAULT_PORTS, Settings};
+use radcare::capture::CaptureReader;
 use radcare::dict::{Dictionary, VENDOR_NONE};
 use radcare::server::{self, Options, ServeError};
 use radcare::wire::crypto::{self, MaStatus};
@@ -68,6 +72,38 @@ enum Command {
         #[arg(long)]
         dictionary: Option<PathBuf>,
         hex: String,
+    },
+    /// Analyse a pcap or pcapng capture of RADIUS and PPPoE traffic (shadow mode).
+    ///
+    /// Reads RADIUS (UDP ports 1812, 1813, 1645, 1646, 3799 and any --port) and PPPoE
+    /// frames, and reports requests, accepts, rejects per cause, challenges and
+    /// accounting; the Rejects radcare would rewrite into a walled-garden Accept; how
+    /// fast users redial after a Reject; the most rejected users; and PPPoE dial
+    /// attempts per subscriber MAC (the redial-storm view).
+    ///
+    /// This is radcare's shadow mode: capture on the live network (a mirror port, or
+    /// tcpdump/dumpcap beside the AAA) before going inline, and see what radcare would
+    /// have done, with your cause table (--config). Link types: Ethernet (VLAN, QinQ),
+    /// Linux cooked (SLL, SLL2, `-i any`), raw IP, BSD loopback. See docs/pcap.md.
+    Pcap {
+        /// The capture file (pcap or pcapng).
+        file: PathBuf,
+        /// Shared secret: verify Response Authenticators and Message-Authenticators,
+        /// and count the invalid ones (which radcare would drop, not rewrite).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Config whose cause table to classify Rejects with; the built-in one otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Another UDP port carrying RADIUS (repeatable).
+        #[arg(long = "port", value_name = "P")]
+        ports: Vec<u16>,
+        /// How many entries the top lists show.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
     },
     /// Classify an Access-Reject (hex) with the cause table.
     Classify {
@@ -194,7 +230,95 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::AaaSim(args) => cli_replay::aaa_sim(args),
         Command::UdpForward(args) => cli_replay::udp_forward(args),
         Command::Storm(args) => cli_replay::storm(args),
+        Command::Pcap {
+            file,
+            secret,
+            config,
+            json,
+            ports,
+            top,
+        } => pcap(PcapArgs {
+            file,
+            secret,
+            config,
+            json,
+            ports,
+            top,
+        }),
     }
+}
+
+struct PcapArgs {
+    file: PathBuf,
+    secret: Option<String>,
+    config: Option<PathBuf>,
+    json: bool,
+    ports: Vec<u16>,
+    top: usize,
+}
+
+/// `radcare pcap`: the whole capture through the analyzer, then one report. A capture
+/// that breaks off (truncated, corrupt) still gets the report of what came before, and
+/// the exit status says it broke.
+fn pcap(args: PcapArgs) -> Result<ExitCode> {
+    let loaded = match server::load_file(args.config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let name = args.file.display().to_string();
+    let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+    let mut reader = match CaptureReader::new(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut ports = DEFAULT_PORTS.to_vec();
+    ports.extend(&args.ports);
+    ports.sort_unstable();
+    ports.dedup();
+    let settings = Settings {
+        ports,
+        secret: args.secret.map(String::into_bytes),
+        top: args.top,
+    };
+    let mut analyzer = Analyzer::new(settings, loaded.policy, loaded.dict);
+    let error = loop {
+        match reader.next_record() {
+            Ok(Some(r)) => analyzer.observe(r.timestamp, r.link, r.data),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let mut report = analyzer.report();
+    report.source = Some(format!("{name} ({})", reader.format()));
+    report.error = error.as_ref().map(ToString::to_string);
+    let out = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).context("cannot write JSON")?;
+        s.push('\n');
+        s
+    } else {
+        report.to_text()
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write the report");
+        }
+        _ => {}
+    }
+    if let Some(e) = error {
+        eprintln!("error: {name}: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: Option<PathBuf>, demo: bool, shadow: bool) -> Result<ExitCode> {

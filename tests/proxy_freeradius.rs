@@ -468,29 +468,3 @@ fn bad_packets_are_dropped_and_counted_and_serving_goes_on() {
     assert_eq!(r.code, "Access-Accept");
     let _ = SocketAddr::from(([127, 0, 0, 1], 0));
 }
-
-#[test]
-fn shadow_mode_passes_rejects_and_counts_would_be_rewrites() {
-    if !require_peers(&["freeradius", "radclient"]) {
-        return;
-    }
-    let fr = FreeRadius::start(AAA_SECRET);
-    let rc = Radcare::start_with_args("127.0.0.0/8", &[upstream(&fr, "aaa-1")], "", &["--shadow"]);
-    let r = auth(
-        &rc,
-        "User-Name = carol\nUser-Password = x\nMessage-Authenticator = 0x00",
-    )
-    .unwrap();
-    assert_eq!(r.code, "Access-Reject", "shadow mode changes nothing");
-    assert!(
-        r.get("Reply-Message")
-            .is_some_and(|m| m.contains("arrears"))
-    );
-    assert_eq!(
-        rc.wait_metric(
-            "radcare_rejects_total{cause=\"arrears\",action=\"would_rewrite\",method=\"pap\"}",
-            1.0
-        ),
-        1.0
-    );
-}

@@ -1,0 +1,457 @@
+//! PPPoE dial attempts per subscriber MAC: the redial-storm view.
+//!
+//! A dial starts with a PADI from the subscriber; PADO, PADR and PADS follow, then in
+//! the session LCP and the authentication: PAP Authenticate-Request answered by Ack or
+//! Nak, or CHAP Challenge, Response, and Success or Failure. A subscriber whose login
+//! keeps failing redials, often every few seconds, and a whole access network of them
+//! after an AAA outage is a storm. [`DialAttempts`] counts per subscriber MAC and per
+//! minute; it is sans-IO (the caller gives the time), so `radcare pcap` feeds it from a
+//! capture and the bridge from its subscriber-side interface.
+//!
+//! Frames from the access concentrator name the subscriber as the destination; in a
+//! Linux cooked capture there is no destination, so the subscriber is found by the
+//! session id it used.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::wire::Error;
+use crate::wire::ether::{
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, EtherFrame, mac_string,
+};
+use crate::wire::pppoe::{self, Discovery, PPP_CHAP, PPP_LCP, PPP_PAP, PppoeEvent};
+
+/// An Ethernet address.
+pub type Mac = [u8; 6];
+
+const PAP_REQUEST: u8 = 1;
+const PAP_ACK: u8 = 2;
+const PAP_NAK: u8 = 3;
+const CHAP_RESPONSE: u8 = 2;
+const CHAP_SUCCESS: u8 = 3;
+const CHAP_FAILURE: u8 = 4;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// One subscriber's dialling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriber {
+    /// PADIs sent: each starts a dial attempt.
+    pub attempts: u64,
+    pub padr: u64,
+    /// PAP Authenticate-Requests and CHAP Responses.
+    pub auth_requests: u64,
+    /// PAP Authenticate-Naks and CHAP Failures.
+    pub failures: u64,
+    /// PAP Authenticate-Acks and CHAP Successes.
+    pub successes: u64,
+    pub first_seen: Duration,
+    pub last_seen: Duration,
+    /// The most attempts within any 60 seconds.
+    pub peak_per_minute: u64,
+    first_attempt: Option<Duration>,
+    last_attempt: Option<Duration>,
+    /// Attempt times within the last minute, for the peak.
+    recent: VecDeque<Duration>,
+}
+
+impl Subscriber {
+    fn attempt(&mut self, at: Duration) {
+        self.attempts += 1;
+        self.first_attempt.get_or_insert(at);
+        self.last_attempt = Some(at);
+        while self.recent.front().is_some_and(|&t| t + MINUTE <= at) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(at);
+        self.peak_per_minute = self.peak_per_minute.max(self.recent.len() as u64);
+    }
+
+    /// Attempts per minute over the span from the first attempt to the last, a span
+    /// shorter than a minute counting as one.
+    pub fn attempts_per_minute(&self) -> f64 {
+        let span = match (self.first_attempt, self.last_attempt) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => return 0.0,
+        };
+        self.attempts as f64 / (span.as_secs_f64() / 60.0).max(1.0)
+    }
+}
+
+/// Totals over all subscribers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DialTotals {
+    /// PPPoE frames seen (discovery and session).
+    pub frames: u64,
+    pub padi: u64,
+    pub pado: u64,
+    pub padr: u64,
+    pub pads: u64,
+    pub padt: u64,
+    pub lcp: u64,
+    pub auth_requests: u64,
+    pub failures: u64,
+    pub successes: u64,
+    /// PPPoE frames too short or with a length past the frame.
+    pub malformed: u64,
+}
+
+/// Dialling in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MinuteCounts {
+    /// Start of the minute, in seconds since the origin of the timestamps (the Unix
+    /// epoch for a capture).
+    pub minute: u64,
+    pub attempts: u64,
+    pub auth_requests: u64,
+    pub failures: u64,
+}
+
+/// A subscriber in the top list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Offender {
+    #[serde(serialize_with = "serialize_mac")]
+    pub mac: Mac,
+    pub attempts: u64,
+    pub attempts_per_minute: f64,
+    pub peak_per_minute: u64,
+    pub auth_requests: u64,
+    pub failures: u64,
+    pub successes: u64,
+    pub first_seen: f64,
+    pub last_seen: f64,
+}
+
+fn serialize_mac<S: Serializer>(mac: &Mac, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mac_string(mac))
+}
+
+/// Counts PPPoE dial attempts per subscriber MAC and per minute.
+#[derive(Debug, Clone, Default)]
+pub struct DialAttempts {
+    subscribers: HashMap<Mac, Subscriber>,
+    /// Session id to subscriber, learnt from PADS and from the subscriber's own frames.
+    sessions: HashMap<u16, Mac>,
+    minutes: BTreeMap<u64, MinuteCounts>,
+    totals: DialTotals,
+}
+
+impl DialAttempts {
+    pub fn new() -> DialAttempts {
+        DialAttempts::default()
+    }
+
+    /// Takes one frame seen at `at`; `payload` is what follows the Ethernet header
+    /// (`frame.payload_offset` onwards). Frames other than PPPoE are ignored
+    /// (`Ok(false)`); malformed PPPoE frames are counted and returned as errors.
+    pub fn observe(
+        &mut self,
+        at: Duration,
+        frame: &EtherFrame,
+        payload: &[u8],
+    ) -> Result<bool, Error> {
+        let session = match frame.ethertype {
+            ETHERTYPE_PPPOE_DISCOVERY => false,
+            ETHERTYPE_PPPOE_SESSION => true,
+            _ => return Ok(false),
+        };
+        self.totals.frames += 1;
+        let event = match pppoe::parse(payload, session) {
+            Ok(e) => e,
+            Err(e) => {
+                self.totals.malformed += 1;
+                return Err(e);
+            }
+        };
+        let minute = at.as_secs() / 60 * 60;
+        match event {
+            PppoeEvent::Discovery { code, session } => match code {
+                Discovery::Padi => {
+                    self.totals.padi += 1;
+                    self.minute(minute).attempts += 1;
+                    self.subscriber(frame.src, at).attempt(at);
+                }
+                Discovery::Pado => self.totals.pado += 1,
+                Discovery::Padr => {
+                    self.totals.padr += 1;
+                    self.subscriber(frame.src, at).padr += 1;
+                }
+                Discovery::Pads => {
+                    self.totals.pads += 1;
+                    if is_unicast(&frame.dst) {
+                        self.sessions.insert(session, frame.dst);
+                    }
+                }
+                Discovery::Padt => self.totals.padt += 1,
+                Discovery::Unknown(_) => {}
+            },
+            PppoeEvent::Control {
+                session,
+                protocol,
+                code,
+            } => match (protocol, code) {
+                (PPP_PAP, PAP_REQUEST) | (PPP_CHAP, CHAP_RESPONSE) => {
+                    self.totals.auth_requests += 1;
+                    self.minute(minute).auth_requests += 1;
+                    self.sessions.insert(session, frame.src);
+                    self.subscriber(frame.src, at).auth_requests += 1;
+                }
+                (PPP_PAP, PAP_NAK) | (PPP_CHAP, CHAP_FAILURE) => {
+                    self.totals.failures += 1;
+                    self.minute(minute).failures += 1;
+                    if let Some(mac) = self.client_of(frame, session) {
+                        self.subscriber(mac, at).failures += 1;
+                    }
+                }
+                (PPP_PAP, PAP_ACK) | (PPP_CHAP, CHAP_SUCCESS) => {
+                    self.totals.successes += 1;
+                    if let Some(mac) = self.client_of(frame, session) {
+                        self.subscriber(mac, at).successes += 1;
+                    }
+                }
+                (PPP_LCP, _) => self.totals.lcp += 1,
+                _ => {}
+            },
+            PppoeEvent::Data { .. } => {}
+        }
+        Ok(true)
+    }
+
+    fn subscriber(&mut self, mac: Mac, at: Duration) -> &mut Subscriber {
+        let s = self.subscribers.entry(mac).or_insert_with(|| Subscriber {
+            first_seen: at,
+            ..Subscriber::default()
+        });
+        s.last_seen = at;
+        s
+    }
+
+    fn minute(&mut self, minute: u64) -> &mut MinuteCounts {
+        self.minutes.entry(minute).or_insert(MinuteCounts {
+            minute,
+            ..MinuteCounts::default()
+        })
+    }
+
+    /// The subscriber an access concentrator's frame is for.
+    fn client_of(&self, frame: &EtherFrame, session: u16) -> Option<Mac> {
+        if is_unicast(&frame.dst) {
+            Some(frame.dst)
+        } else {
+            self.sessions.get(&session).copied()
+        }
+    }
+
+    pub fn totals(&self) -> DialTotals {
+        self.totals
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    pub fn subscriber_of(&self, mac: &Mac) -> Option<&Subscriber> {
+        self.subscribers.get(mac)
+    }
+
+    /// Dialling per minute, oldest first; minutes without attempts, requests or
+    /// failures are absent.
+    pub fn per_minute(&self) -> Vec<MinuteCounts> {
+        self.minutes.values().copied().collect()
+    }
+
+    /// The `n` subscribers with the most attempts (then failures, then authentication
+    /// requests).
+    pub fn top(&self, n: usize) -> Vec<Offender> {
+        let mut all: Vec<(&Mac, &Subscriber)> = self.subscribers.iter().collect();
+        all.sort_by(|(ma, a), (mb, b)| {
+            b.attempts
+                .cmp(&a.attempts)
+                .then(b.failures.cmp(&a.failures))
+                .then(b.auth_requests.cmp(&a.auth_requests))
+                .then(ma.cmp(mb))
+        });
+        all.into_iter()
+            .take(n)
+            .map(|(mac, s)| Offender {
+                mac: *mac,
+                attempts: s.attempts,
+                attempts_per_minute: s.attempts_per_minute(),
+                peak_per_minute: s.peak_per_minute,
+                auth_requests: s.auth_requests,
+                failures: s.failures,
+                successes: s.successes,
+                first_seen: s.first_seen.as_secs_f64(),
+                last_seen: s.last_seen.as_secs_f64(),
+            })
+            .collect()
+    }
+
+    /// Forgets subscribers not seen since `before`, and older minutes: for a long-running
+    /// observer that must stay bounded.
+    pub fn forget_before(&mut self, before: Duration) {
+        self.subscribers.retain(|_, s| s.last_seen >= before);
+        let keep = before.as_secs() / 60 * 60;
+        self.minutes = self.minutes.split_off(&keep);
+        let subscribers = &self.subscribers;
+        self.sessions.retain(|_, mac| subscribers.contains_key(mac));
+    }
+}
+
+/// A real station address: not all zeros (unknown), not multicast or broadcast.
+fn is_unicast(mac: &Mac) -> bool {
+    mac[0] & 1 == 0 && *mac != [0; 6]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AC: Mac = [0x02, 0xac, 0, 0, 0, 1];
+    const A: Mac = [0x02, 0, 0, 0, 0, 0xa];
+    const B: Mac = [0x02, 0, 0, 0, 0, 0xb];
+    const BROADCAST: Mac = [0xff; 6];
+
+    fn frame(src: Mac, dst: Mac, ethertype: u16) -> EtherFrame {
+        EtherFrame {
+            dst,
+            src,
+            vlans: [None, None],
+            ethertype,
+            payload_offset: 14,
+        }
+    }
+
+    fn discovery(code: u8, session: u16) -> Vec<u8> {
+        let mut p = vec![0x11, code];
+        p.extend_from_slice(&session.to_be_bytes());
+        p.extend_from_slice(&[0, 4, 0x01, 0x01, 0, 0]);
+        p
+    }
+
+    fn control(session: u16, protocol: u16, code: u8) -> Vec<u8> {
+        let mut p = vec![0x11, 0];
+        p.extend_from_slice(&session.to_be_bytes());
+        p.extend_from_slice(&[0, 6]);
+        p.extend_from_slice(&protocol.to_be_bytes());
+        p.extend_from_slice(&[code, 1, 0, 4]);
+        p
+    }
+
+    fn dial(d: &mut DialAttempts, at: u64, mac: Mac, session: u16, pap_reply: u8) {
+        let t = |ms: u64| Duration::from_millis(at * 1000 + ms);
+        let disc = ETHERTYPE_PPPOE_DISCOVERY;
+        let sess = ETHERTYPE_PPPOE_SESSION;
+        let steps: [(u64, EtherFrame, Vec<u8>); 6] = [
+            (0, frame(mac, BROADCAST, disc), discovery(0x09, 0)),
+            (1, frame(AC, mac, disc), discovery(0x07, 0)),
+            (2, frame(mac, AC, disc), discovery(0x19, 0)),
+            (3, frame(AC, mac, disc), discovery(0x65, session)),
+            (
+                4,
+                frame(mac, AC, sess),
+                control(session, PPP_PAP, PAP_REQUEST),
+            ),
+            (
+                5,
+                frame(AC, mac, sess),
+                control(session, PPP_PAP, pap_reply),
+            ),
+        ];
+        for (ms, f, p) in steps {
+            assert_eq!(d.observe(t(ms), &f, &p), Ok(true));
+        }
+    }
+
+    #[test]
+    fn a_redial_storm_and_a_good_login() {
+        let mut d = DialAttempts::new();
+        for i in 0..5 {
+            dial(&mut d, 600 + i * 10, A, 0x10 + i as u16, PAP_NAK);
+        }
+        dial(&mut d, 605, B, 0x20, PAP_ACK);
+        let t = d.totals();
+        assert_eq!((t.padi, t.pado, t.padr, t.pads), (6, 6, 6, 6));
+        assert_eq!((t.auth_requests, t.failures, t.successes), (6, 5, 1));
+        let top = d.top(10);
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0].mac, A);
+        assert_eq!(
+            (top[0].attempts, top[0].failures, top[0].peak_per_minute),
+            (5, 5, 5)
+        );
+        assert_eq!(top[0].attempts_per_minute, 5.0);
+        assert_eq!((top[1].mac, top[1].successes), (B, 1));
+        let minutes = d.per_minute();
+        assert_eq!(
+            minutes,
+            vec![MinuteCounts {
+                minute: 600,
+                attempts: 6,
+                auth_requests: 6,
+                failures: 5
+            }]
+        );
+        let json = serde_json::to_value(&top[0]).unwrap();
+        assert_eq!(json["mac"], "02:00:00:00:00:0a");
+    }
+
+    #[test]
+    fn peak_uses_a_sliding_minute() {
+        let mut s = Subscriber::default();
+        for secs in [0, 30, 59, 60, 61, 200] {
+            s.attempt(Duration::from_secs(secs));
+        }
+        // 0, 30, 59 within a minute; at 60 the first falls out: 30, 59, 60; then 30..61.
+        assert_eq!(s.peak_per_minute, 4);
+        assert_eq!(s.attempts, 6);
+        assert!((s.attempts_per_minute() - 6.0 / (200.0 / 60.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cooked_capture_without_destination_uses_the_session() {
+        let mut d = DialAttempts::new();
+        let sess = ETHERTYPE_PPPOE_SESSION;
+        let req = control(7, PPP_CHAP, CHAP_RESPONSE);
+        d.observe(Duration::ZERO, &frame(A, [0; 6], sess), &req)
+            .unwrap();
+        let fail = control(7, PPP_CHAP, CHAP_FAILURE);
+        d.observe(Duration::ZERO, &frame(AC, [0; 6], sess), &fail)
+            .unwrap();
+        let a = d.subscriber_of(&A).unwrap();
+        assert_eq!((a.auth_requests, a.failures), (1, 1));
+        assert!(d.subscriber_of(&AC).is_none());
+    }
+
+    #[test]
+    fn other_frames_are_ignored_and_malformed_counted() {
+        let mut d = DialAttempts::new();
+        assert_eq!(
+            d.observe(Duration::ZERO, &frame(A, AC, 0x0800), &[0x45]),
+            Ok(false)
+        );
+        assert!(
+            d.observe(
+                Duration::ZERO,
+                &frame(A, AC, ETHERTYPE_PPPOE_DISCOVERY),
+                &[0x11]
+            )
+            .is_err()
+        );
+        assert_eq!((d.totals().frames, d.totals().malformed), (1, 1));
+    }
+
+    #[test]
+    fn forgetting_keeps_recent_subscribers() {
+        let mut d = DialAttempts::new();
+        dial(&mut d, 60, A, 1, PAP_NAK);
+        dial(&mut d, 600, B, 2, PAP_NAK);
+        d.forget_before(Duration::from_secs(300));
+        assert!(d.subscriber_of(&A).is_none());
+        assert!(d.subscriber_of(&B).is_some());
+        assert_eq!(d.per_minute().len(), 1);
+        assert_eq!(d.subscriber_count(), 1);
+    }
+}
