@@ -195,20 +195,37 @@ impl Garden {
 
     /// The writer task: applies events in order and persists each before the next.
     pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
-        while let Some(ev) = events.recv().await {
-            let Some(entry) = self.apply(&ev) else {
-                continue;
-            };
+        let mut batch: Vec<GardenEntry> = Vec::new();
+        while let Some(first) = events.recv().await {
+            // Apply what is already queued too, and persist it in one transaction.
+            let mut next = Some(first);
+            while let Some(ev) = next {
+                if let Some(entry) = self.apply(&ev) {
+                    match batch.iter_mut().find(|e| e.id == entry.id) {
+                        Some(e) => *e = entry,
+                        None => batch.push(entry),
+                    }
+                }
+                next = if batch.len() < WRITE_BATCH {
+                    events.try_recv().ok()
+                } else {
+                    None
+                };
+            }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
-            if let Some(store) = &self.inner.store {
-                if let Err(e) = store.upsert_garden(&entry).await {
+            if let (Some(store), false) = (&self.inner.store, batch.is_empty()) {
+                if let Err(e) = store.upsert_gardens(&batch).await {
                     metrics::counter!("radcare_store_errors_total").increment(1);
-                    tracing::warn!(error = %e, garden_id = entry.id, "cannot persist garden entry");
+                    tracing::warn!(error = %e, entries = batch.len(), "cannot persist garden entries");
                 }
             }
+            batch.clear();
         }
     }
 }
+
+/// Most garden entries written in one transaction.
+const WRITE_BATCH: usize = 512;
 
 #[cfg(test)]
 mod tests {

@@ -86,8 +86,27 @@ impl Store {
         };
         // SQLite allows one writer; one connection avoids "database is locked" under load.
         let max = if url.starts_with("sqlite:") { 1 } else { 8 };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers (the portal) never wait for the writer, and a
+                        // commit is one append; NORMAL still survives a process crash.
+                        sqlx::query("PRAGMA journal_mode=WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous=NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout=5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         let store = Store { pool };
@@ -117,32 +136,18 @@ impl Store {
 
     /// Inserts or replaces a garden entry; returns once committed.
     pub async fn upsert_garden(&self, r: &GardenEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr,
-                nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip,
-                acct_session_id, acct_status, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip,
-                acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status,
-                updated_at = excluded.updated_at",
-        )
-        .bind(format!("{:016x}", r.id))
-        .bind(&r.user)
-        .bind(&r.calling_station_id)
-        .bind(&r.client)
-        .bind(&r.nas_addr)
-        .bind(&r.nas_identifier)
-        .bind(&r.nas_port_id)
-        .bind(&r.cause)
-        .bind(&r.reason)
-        .bind(&r.method)
-        .bind(r.entered_at_ms)
-        .bind(r.framed_ip.map(|i| i.to_string()))
-        .bind(&r.acct_session_id)
-        .bind(r.acct_status.map(|s| s as i32))
-        .bind(r.updated_at_ms)
-        .execute(&self.pool)
-        .await?;
+        self.upsert_gardens(std::slice::from_ref(r)).await
+    }
+
+    /// Inserts or replaces garden entries in one transaction; returns once committed.
+    /// One commit for a burst is what keeps the write-behind cheap when a BRAS reboot
+    /// sends thousands of rejected subscribers at once.
+    pub async fn upsert_gardens(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            upsert_one(&mut tx, r).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -175,6 +180,39 @@ impl Store {
         .await?;
         rows.iter().map(garden_row).collect()
     }
+}
+
+async fn upsert_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &GardenEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr,
+                nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip,
+                acct_session_id, acct_status, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip,
+                acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status,
+                updated_at = excluded.updated_at",
+    )
+    .bind(format!("{:016x}", r.id))
+    .bind(&r.user)
+    .bind(&r.calling_station_id)
+    .bind(&r.client)
+    .bind(&r.nas_addr)
+    .bind(&r.nas_identifier)
+    .bind(&r.nas_port_id)
+    .bind(&r.cause)
+    .bind(&r.reason)
+    .bind(&r.method)
+    .bind(r.entered_at_ms)
+    .bind(r.framed_ip.map(|i| i.to_string()))
+    .bind(&r.acct_session_id)
+    .bind(r.acct_status.map(|s| s as i32))
+    .bind(r.updated_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 const COLUMNS: &str = "id, user_name, calling_station_id, client, nas_addr, nas_identifier, \
