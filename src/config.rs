@@ -27,6 +27,16 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Layer-2 bridge mode: absent unless configured.
     pub bridge: Option<BridgeConfig>,
+    /// PPPoE redial observation: absent unless configured.
+    pub pppoe: Option<PppoeConfig>,
+}
+
+/// Where to watch subscribers dial.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PppoeConfig {
+    /// A subscriber-side interface or a mirror port carrying the PPPoE traffic.
+    pub interface: String,
 }
 
 /// The two interfaces of the bump in the wire.

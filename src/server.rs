@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -217,6 +218,43 @@ pub async fn start(
         tokio::spawn(garden.clone().run_writer(events_rx)),
     ));
 
+    let mut extra_routes = extra_routes;
+    if let Some(p) = &cfg.pppoe {
+        let dial: crate::io::bridge::DialView = Default::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = crate::io::bridge::spawn_observer(&p.interface, dial.clone(), stop.clone())?;
+        let mut rx = shutdown_rx.clone();
+        tasks.push((
+            "pppoe-observer",
+            tokio::spawn(async move {
+                let _ = rx.changed().await;
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }),
+        ));
+        extra_routes = extra_routes.route(
+            "/api/dial-attempts",
+            axum::routing::get(
+                move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| {
+                    let dial = dial.clone();
+                    async move {
+                        // Subscribers' MACs are for operators only: this listener is the
+                        // portal, which every walled-garden subscriber can reach.
+                        if !peer.ip().is_loopback() {
+                            return axum::http::StatusCode::FORBIDDEN.into_response();
+                        }
+                        let d = dial.lock().unwrap_or_else(|p| p.into_inner());
+                        axum::Json(serde_json::json!({
+                            "totals": d.totals(),
+                            "subscribers": d.subscriber_count(),
+                            "top": d.top(20),
+                        }))
+                        .into_response()
+                    }
+                },
+            ),
+        );
+    }
     // The portal (with /healthz) and the caller's routes (/metrics) on one listener.
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
     let router = crate::portal::router(portal)

@@ -44,6 +44,8 @@ struct Lab {
     ns: [String; 3],
     /// The bras-side and aaa-side veth ends (in `bras` and `aaa`).
     devs: [String; 2],
+    /// radcare's HTTP port, inside `box`.
+    http: u16,
     children: Vec<Child>,
     dir: tempfile::TempDir,
 }
@@ -123,6 +125,7 @@ fn setup() -> Option<Lab> {
     let mut lab = Lab {
         ns: ns.clone(),
         devs: [vb0.clone(), va0.clone()],
+        http: free_tcp_port(),
         children: Vec::new(),
         dir: tempfile::tempdir().unwrap(),
     };
@@ -171,14 +174,15 @@ fn setup() -> Option<Lab> {
         .unwrap(),
     );
 
-    let http = free_tcp_port();
+    let http = lab.http;
     let cfg = format!(
         "[radius]\nauth_listen = \"127.0.0.1:1812\"\nacct_listen = \"127.0.0.1:1813\"\n\n\
          [[radius.client]]\nname = \"bras\"\naddress = \"10.0.0.0/8\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa\"\nauth = \"10.77.0.2:1812\"\nacct = \"10.77.0.2:1813\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa-vlan\"\nauth = \"10.78.0.2:1812\"\nsecret = \"{SECRET}\"\n\n\
          [portal]\nlisten = \"127.0.0.1:{http}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n\
-         [bridge]\nnas_side = \"{vb1}\"\naaa_side = \"{va1}\"\n",
+         [bridge]\nnas_side = \"{vb1}\"\naaa_side = \"{va1}\"\n\n\
+         [pppoe]\ninterface = \"{vb1}\"\n",
         lab.dir.path().join("radcare.db").display()
     );
     let cfg_path = lab.dir.path().join("radcare.toml");
@@ -510,4 +514,58 @@ fn bridge_rewrites_in_vlan_and_qinq_frames() {
         assert!(crypto::verify_response(radius, &auth, SECRET.as_bytes()));
         assert_eq!(p.find(types::FILTER_ID).unwrap().value, b"radcare-garden");
     }
+}
+
+/// An HTTP GET inside a namespace (to radcare's listener there), via nc.
+fn http_get_in(ns: &str, port: u16, path: &str) -> String {
+    let out = in_ns(
+        ns,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "printf 'GET {path} HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' | nc -q 2 127.0.0.1 {port}"
+            ),
+        ],
+    )
+    .output()
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn pppoe_redials_are_counted_per_subscriber() {
+    let Some(lab) = setup() else { return };
+    let (bras, boxns) = (&lab.ns[0], &lab.ns[1]);
+    let sock = packet_socket_in(bras, &lab.devs[0]);
+    let padi = |src: [u8; 6]| {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[0x88, 0x63, 0x11, 0x09, 0, 0, 0, 4, 0x01, 0x01, 0, 0]);
+        f
+    };
+    let storming = [0x02, 0xaa, 0, 0, 0, 1];
+    let calm = [0x02, 0xbb, 0, 0, 0, 2];
+    for _ in 0..5 {
+        sock.send(&padi(storming)).unwrap();
+    }
+    sock.send(&padi(calm)).unwrap();
+    // The view is exported once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let resp = http_get_in(boxns, lab.http, "/api/dial-attempts");
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if v["totals"]["padi"] == 6 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no PPPoE counts: {resp}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(body["top"][0]["mac"], "02:aa:00:00:00:01");
+    assert_eq!(body["top"][0]["attempts"], 5);
+    assert_eq!(body["top"][1]["attempts"], 1);
+    let metrics = http_get_in(boxns, lab.http, "/metrics");
+    assert!(metrics.contains("radcare_pppoe_padi_total 6"), "{metrics}");
+    assert!(!metrics.contains("02:aa"), "no addresses in metric labels");
 }

@@ -106,3 +106,79 @@ fn forward(
         }
     }
 }
+
+/// The PPPoE redial view, shared by the observer thread and the HTTP surface.
+pub type DialView = Arc<Mutex<crate::analysis::dial::DialAttempts>>;
+
+/// How long a subscriber that stopped dialling stays in the view.
+const DIAL_MEMORY: Duration = Duration::from_secs(3600);
+/// Dial attempts per minute from which a subscriber counts as redialling.
+const REDIAL_PER_MINUTE: f64 = 3.0;
+
+/// Watches a subscriber-side interface or mirror port for PPPoE discovery and
+/// authentication frames, counting dial attempts per subscriber MAC. Only counts are
+/// exported as metrics (labels never carry addresses); the per-MAC top list is served
+/// at `/api/dial-attempts`.
+pub fn spawn_observer(
+    interface: &str,
+    dial: DialView,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    let sock = PacketSocket::open(interface, Duration::from_millis(200)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("PPPoE interface `{interface}` (needs CAP_NET_RAW): {e}"),
+        )
+    })?;
+    std::thread::Builder::new()
+        .name(format!("pppoe-{interface}"))
+        .spawn(move || observe(&sock, &dial, &stop))
+}
+
+fn observe(
+    sock: &PacketSocket,
+    dial: &Mutex<crate::analysis::dial::DialAttempts>,
+    stop: &AtomicBool,
+) {
+    use crate::wire::ether::EtherFrame;
+    let padi = metrics::counter!("radcare_pppoe_padi_total");
+    let auth = metrics::counter!("radcare_pppoe_auth_requests_total");
+    let failures = metrics::counter!("radcare_pppoe_auth_failures_total");
+    let redialing = metrics::gauge!("radcare_pppoe_redialing_subscribers");
+    let subscribers = metrics::gauge!("radcare_pppoe_subscribers");
+    let mut buf = Vec::with_capacity(65536);
+    let mut last_export = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let got = match sock.recv(&mut buf) {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::warn!(interface = sock.name(), error = %e, "pppoe receive failed");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let now = crate::garden::now_ms();
+        let at = Duration::from_millis(u64::try_from(now).unwrap_or(0));
+        let mut d = dial.lock().unwrap_or_else(|p| p.into_inner());
+        if got {
+            if let Ok(eth) = EtherFrame::parse(&buf) {
+                let _ = d.observe(at, &eth, &buf[eth.payload_offset..]);
+            }
+        }
+        if last_export.elapsed() >= Duration::from_secs(1) {
+            last_export = Instant::now();
+            d.forget_before(at.saturating_sub(DIAL_MEMORY));
+            let t = d.totals();
+            padi.absolute(t.padi);
+            auth.absolute(t.auth_requests);
+            failures.absolute(t.failures);
+            subscribers.set(d.subscriber_count() as f64);
+            let storming = d
+                .top(usize::MAX)
+                .iter()
+                .filter(|o| o.attempts_per_minute >= REDIAL_PER_MINUTE && o.attempts > 1)
+                .count();
+            redialing.set(storming as f64);
+        }
+    }
+}
