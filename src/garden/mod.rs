@@ -197,20 +197,20 @@ impl Garden {
     pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
         let mut batch: Vec<GardenEntry> = Vec::new();
         while let Some(first) = events.recv().await {
-            // Apply what is already queued too, and persist it in one transaction.
-            let mut next = Some(first);
-            while let Some(ev) = next {
-                if let Some(entry) = self.apply(&ev) {
-                    match batch.iter_mut().find(|e| e.id == entry.id) {
-                        Some(e) => *e = entry,
-                        None => batch.push(entry),
-                    }
+            // Memory is updated at once (the portal reads it); the store gets what
+            // arrives within a short window in one transaction, since a commit (and the
+            // hand-off to SQLite's thread) costs far more than a row.
+            self.collect(&first, &mut batch);
+            let window = tokio::time::sleep(WRITE_WINDOW);
+            tokio::pin!(window);
+            while batch.len() < WRITE_BATCH {
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Some(ev) => self.collect(&ev, &mut batch),
+                        None => break,
+                    },
+                    _ = &mut window => break,
                 }
-                next = if batch.len() < WRITE_BATCH {
-                    events.try_recv().ok()
-                } else {
-                    None
-                };
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
             if let (Some(store), false) = (&self.inner.store, batch.is_empty()) {
@@ -222,7 +222,20 @@ impl Garden {
             batch.clear();
         }
     }
+
+    /// Applies an event to memory and keeps the entry to persist (the latest per id).
+    fn collect(&self, ev: &Event, batch: &mut Vec<GardenEntry>) {
+        if let Some(entry) = self.apply(ev) {
+            match batch.iter_mut().find(|e| e.id == entry.id) {
+                Some(e) => *e = entry,
+                None => batch.push(entry),
+            }
+        }
+    }
 }
+
+/// How long the writer gathers entries before committing them together.
+const WRITE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Most garden entries written in one transaction.
 const WRITE_BATCH: usize = 512;
