@@ -466,7 +466,7 @@ fn bridge_rewrites_in_vlan_and_qinq_frames() {
     // radclient dialling FreeRADIUS across the bridge over them.
     let vlan_ok = [(bras, &vb0, "10.78.0.1/24"), (aaa, &va0, "10.78.0.2/24")]
         .iter()
-        .all(|(_, (ns, dev, addr))| {
+        .all(|(ns, dev, addr)| {
             let vlan = format!("{dev}.100");
             let made = Command::new("ip")
                 .args([
