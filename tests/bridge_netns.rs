@@ -340,21 +340,32 @@ fn bridge_rewrites_rejects_and_passes_everything_else() {
     )
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let status = in_ns(
-        bras,
-        &[
-            "sh",
-            "-c",
-            &format!(
-                "timeout 20 nc -q 1 -w 5 10.77.0.2 9009 < {}",
-                sent.display()
-            ),
-        ],
-    )
-    .status()
-    .unwrap();
-    assert!(status.success(), "nc send");
+    // The listener may take a moment to be ready: retry the connection, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent_ok = in_ns(
+            bras,
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "timeout 20 nc -q 1 -w 5 10.77.0.2 9009 < {}",
+                    sent.display()
+                ),
+            ],
+        )
+        .status()
+        .unwrap()
+        .success();
+        if sent_ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nc could not send across the bridge"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let out = listener.wait_with_output().unwrap();
     assert!(out.status.success() || fs::metadata(&got).is_ok());
     assert_eq!(
@@ -593,7 +604,15 @@ fn pppoe_redials_are_counted_per_subscriber() {
     assert_eq!(body["top"][0]["mac"], "02:aa:00:00:00:01");
     assert_eq!(body["top"][0]["attempts"], 5);
     assert_eq!(body["top"][1]["attempts"], 1);
-    let metrics = http_get_in(boxns, lab.http, "/metrics");
+    // Metrics are exported once a second, a moment after the live view.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = http_get_in(boxns, lab.http, "/metrics");
+        if m.contains("radcare_pppoe_padi_total 6") || Instant::now() >= deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(metrics.contains("radcare_pppoe_padi_total 6"), "{metrics}");
     assert!(!metrics.contains("02:aa"), "no addresses in metric labels");
 }
