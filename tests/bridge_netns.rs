@@ -101,8 +101,9 @@ fn freeradius_dir(dir: &Path) -> std::path::PathBuf {
 /// Unique per test, also when tests share a process: names of namespaces and veths.
 fn lab_id() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    (std::process::id() % 10_000) * 10
-        + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10
+    // The whole pid (at most 7 digits on Linux), so that concurrent runs never share a
+    // name; interface names stay within 15 characters.
+    std::process::id() * 10 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10
 }
 
 fn setup() -> Option<Lab> {
