@@ -197,19 +197,17 @@ impl Garden {
     pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
         let mut batch: Vec<GardenEntry> = Vec::new();
         while let Some(first) = events.recv().await {
-            // Memory is updated at once (the portal reads it); the store gets what
-            // arrives within a short window in one transaction, since a commit (and the
-            // hand-off to SQLite's thread) costs far more than a row.
+            // The store gets what arrives within a short window in one transaction,
+            // since a commit (and the hand-off to SQLite's thread) costs far more than
+            // a row.
             self.collect(&first, &mut batch);
-            let window = tokio::time::sleep(WRITE_WINDOW);
-            tokio::pin!(window);
+            // Then sleep through the window without listening, so that a burst wakes
+            // this task once rather than once per subscriber, and take what queued up.
+            tokio::time::sleep(WRITE_WINDOW).await;
             while batch.len() < WRITE_BATCH {
-                tokio::select! {
-                    ev = events.recv() => match ev {
-                        Some(ev) => self.collect(&ev, &mut batch),
-                        None => break,
-                    },
-                    _ = &mut window => break,
+                match events.try_recv() {
+                    Ok(ev) => self.collect(&ev, &mut batch),
+                    Err(_) => break,
                 }
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
@@ -238,7 +236,7 @@ impl Garden {
 const WRITE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Most garden entries written in one transaction.
-const WRITE_BATCH: usize = 512;
+const WRITE_BATCH: usize = 4096;
 
 #[cfg(test)]
 mod tests {
