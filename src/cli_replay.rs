@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use radcare::dict::Dictionary;
-use radcare::replay::{self, Keys, MaPolicy, Mode, batch, forward, generator, report, sim, storm};
+use radcare::io::batch;
+use radcare::replay::{self, Keys, MaPolicy, Mode, forward, generator, report, sim, storm};
 use radcare::wire::Code;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -8,7 +8,12 @@ use std::net::SocketAddr;
 use std::task::Poll;
 use std::time::Instant;
 
+use std::os::fd::AsRawFd;
+
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
+
+use super::batch::{Batch, RawAddr};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
@@ -16,7 +21,7 @@ use std::collections::HashMap;
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Transmit, Via};
+use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Via};
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 /// They are plain std sockets until the driver's own runtime takes them over.
@@ -131,11 +136,16 @@ impl ProxyDriver {
             .build()?;
         rt.block_on(async move {
             let sockets = Sockets::register(self.sockets)?;
+            let tx = (0..2 + sockets.upstream.len())
+                .map(|_| Batch::new(BATCH))
+                .collect();
             let driver = Loop {
                 engine: self.engine,
                 sockets,
                 events: self.events,
                 metrics: ProxyMetrics::new(),
+                rx: Batch::new(BATCH),
+                tx,
             };
             driver.run(shutdown).await;
             Ok(())
@@ -149,13 +159,16 @@ struct Loop {
     sockets: Sockets,
     events: mpsc::Sender<Event>,
     metrics: ProxyMetrics,
+    /// recvmmsg buffers, reused.
+    rx: Batch,
+    /// One sendmmsg batch per socket: auth, acct, then the upstream ones.
+    tx: Vec<Batch>,
 }
 
 impl Loop {
     /// Runs until `shutdown` turns true. Never returns an error for bad input: malformed
     /// packets are the engine's to count and drop.
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; 65536];
         for (name, up) in self.engine.upstream_states() {
             metrics::gauge!("radcare_upstream_up", "upstream" => name.to_string()).set(if up {
                 1.0
@@ -201,23 +214,35 @@ impl Loop {
             match input {
                 // Drain what the socket has queued (bounded, so the other sockets and
                 // the timers get their turn), then send everything at once.
+                // One recvmmsg takes what the socket has queued (up to a batch), so
+                // the other sockets and the timers get their turn, then everything the
+                // engine wants sent goes out in one sendmmsg per socket.
                 Input::Ready(which) => {
-                    for _ in 0..BATCH {
-                        let sock = match which {
-                            Which::Auth => &self.sockets.auth,
-                            Which::Acct => &self.sockets.acct,
-                            Which::Upstream(i) => &self.sockets.upstream[i],
-                        };
-                        let (n, src) = match sock.try_recv_from(&mut buf) {
-                            Ok(r) => r,
-                            Err(e) => {
-                                if e.kind() != std::io::ErrorKind::WouldBlock {
-                                    tracing::debug!(error = %e, "receive error");
-                                }
-                                break;
+                    let sock = match which {
+                        Which::Auth => &self.sockets.auth,
+                        Which::Acct => &self.sockets.acct,
+                        Which::Upstream(i) => &self.sockets.upstream[i],
+                    };
+                    let rx = &mut self.rx;
+                    let got = sock.try_io(Interest::READABLE, || match rx.recv(sock.as_raw_fd()) {
+                        Ok(0) => Err(std::io::ErrorKind::WouldBlock.into()),
+                        r => r,
+                    });
+                    let n = match got {
+                        Ok(n) => n,
+                        Err(e) => {
+                            if e.kind() != std::io::ErrorKind::WouldBlock {
+                                tracing::debug!(error = %e, "receive error");
                             }
+                            0
+                        }
+                    };
+                    let now = Instant::now();
+                    for i in 0..n {
+                        let (data, from) = self.rx.get(i);
+                        let Some(src) = from.to_socket_addr() else {
+                            continue;
                         };
-                        let now = Instant::now();
                         match which {
                             Which::Auth | Which::Acct => {
                                 let l = if matches!(which, Which::Auth) {
@@ -226,11 +251,9 @@ impl Loop {
                                     Listener::Acct
                                 };
                                 self.metrics.request(l).increment(1);
-                                self.engine.handle_nas(now, l, src, &buf[..n]);
+                                self.engine.handle_nas(now, l, src, data);
                             }
-                            Which::Upstream(i) => {
-                                self.engine.handle_upstream(now, i, src, &buf[..n])
-                            }
+                            Which::Upstream(i) => self.engine.handle_upstream(now, i, src, data),
                         }
                     }
                 }
@@ -248,8 +271,27 @@ impl Loop {
 
     async fn flush(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
-            self.send(&t).await;
+            let slot = match t.via {
+                Via::Nas(Listener::Auth) => 0,
+                Via::Nas(Listener::Acct) => 1,
+                Via::Upstream(i) => 2 + i,
+            };
+            if let Via::Nas(_) = t.via {
+                self.metrics.reply(t.payload[0]).increment(1);
+            }
+            if self.tx[slot].is_full() {
+                self.send_batch(slot).await;
+            }
+            let to = RawAddr::from_socket_addr(t.dest);
+            if !self.tx[slot].push(&t.payload, Some(&to)) {
+                self.metrics.send_errors.increment(1);
+            }
             self.engine.recycle(t.payload);
+        }
+        for slot in 0..self.tx.len() {
+            if !self.tx[slot].is_empty() {
+                self.send_batch(slot).await;
+            }
         }
         self.metrics
             .dedup_entries
@@ -298,28 +340,25 @@ impl Loop {
         }
     }
 
-    async fn send(&mut self, t: &Transmit) {
-        let sock = match t.via {
-            Via::Nas(Listener::Auth) => &self.sockets.auth,
-            Via::Nas(Listener::Acct) => &self.sockets.acct,
-            Via::Upstream(i) => match self.sockets.upstream.get(i) {
-                Some(s) => s,
-                None => return,
-            },
+    /// Sends one socket's batch with sendmmsg, waiting for room if the socket buffer is
+    /// full; datagrams the kernel still refuses are counted, as a NAS retransmits.
+    async fn send_batch(&mut self, slot: usize) {
+        let sock = match slot {
+            0 => &self.sockets.auth,
+            1 => &self.sockets.acct,
+            i => &self.sockets.upstream[i - 2],
         };
-        if let Via::Nas(_) = t.via {
-            self.metrics.reply(t.payload[0]).increment(1);
+        let batch = &mut self.tx[slot];
+        let want = batch.len();
+        if sock.writable().await.is_err() {
+            batch.clear();
+            self.metrics.send_errors.increment(want as u64);
+            return;
         }
-        // The socket buffer nearly always has room: try without a wake-up first.
-        let sent = match sock.try_send_to(&t.payload, t.dest) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                sock.send_to(&t.payload, t.dest).await.map(drop)
-            }
-            r => r.map(drop),
-        };
-        if let Err(e) = sent {
-            self.metrics.send_errors.increment(1);
-            tracing::debug!(dest = %t.dest, error = %e, "send failed");
+        let sent = batch.send(sock.as_raw_fd());
+        if sent < want {
+            self.metrics.send_errors.increment((want - sent) as u64);
+            tracing::debug!(lost = want - sent, "send buffer full");
         }
     }
 }

@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::batch::{self, Batch, MAX_DATAGRAM, Poller, RawAddr};
+use crate::io::batch::{self, Batch, MAX_DATAGRAM, Poller, RawAddr};
 
 #[derive(Debug, Clone)]
 pub struct ForwardOptions {

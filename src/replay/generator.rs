@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use rand::rngs::StdRng;
 
-use super::batch::{self, Batch, Poller};
 use super::histogram::Histogram;
 use super::template::{Invalid, Keys, Outcome, Template, verify_reply};
+use crate::io::batch::{self, Batch, Poller};
 use crate::wire::HEADER_LEN;
 
 /// Closed or open loop.

@@ -15,7 +15,6 @@
 //! - `sim`, `forward`, `storm`: the other tools.
 //! - `batch`: the batched socket calls, epoll and the stop signal (all the unsafe code).
 
-pub mod batch;
 pub mod forward;
 pub mod generator;
 pub mod histogram;

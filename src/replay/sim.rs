@@ -16,8 +16,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::batch::{self, Batch, Poller};
 use super::template::Keys;
+use crate::io::batch::{self, Batch, Poller};
 use crate::wire::attr::types;
 use crate::wire::crypto;
 use crate::wire::{AUTH_LEN, Code, HEADER_LEN, Packet};

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::batch::{self, Batch, Poller};
 use super::template::{Keys, Outcome, Template, verify_reply};
+use crate::io::batch::{self, Batch, Poller};
 use crate::wire::Packet;
 use crate::wire::attr::types;
 

@@ -1,6 +1,7 @@
-//! Batched UDP for the benchmark tools: `recvmmsg` / `sendmmsg` over non-blocking std
-//! sockets, an epoll set that waits with a nanosecond deadline, and a stop flag for
-//! SIGINT / SIGTERM. Linux only, like the rest of the fast path.
+//! Batched UDP: `recvmmsg` / `sendmmsg` over non-blocking sockets (the proxy's packet
+//! path and the benchmark tools), and for the tools an epoll set that waits with a
+//! nanosecond deadline and a stop flag for SIGINT / SIGTERM. Linux only, like the rest
+//! of the fast path.
 //!
 //! Why not tokio: these tools are one thread by design (the machine has two cores,
 //! shared by the load generator, the peer under test and the AAA), and a reactor adds
