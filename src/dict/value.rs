@@ -425,17 +425,21 @@ fn parse_bytes(s: &str, lenient_hex: bool) -> Result<Vec<u8>, String> {
     Ok(s.as_bytes().to_vec())
 }
 
+/// `addr/len`, or a bare address meaning a full-length prefix.
+fn split_prefix(s: &str, max: u8) -> Result<(&str, u8), String> {
+    match s.split_once('/') {
+        Some((a, l)) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .map(|l| (a, l))
+            .ok_or_else(|| format!("prefix length must be 0..{max}")),
+        None => Ok((s, max)),
+    }
+}
+
 fn parse_ipv6prefix(s: &str) -> Result<Vec<u8>, String> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (
-            a,
-            l.parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 128)
-                .ok_or("prefix length must be 0..128")?,
-        ),
-        None => (s, 128),
-    };
+    let (addr, len) = split_prefix(s, 128)?;
     let addr: Ipv6Addr = addr.parse().map_err(|_| "not an IPv6 prefix (addr/len)")?;
     let mut octets = addr.octets();
     mask_bits(&mut octets, len);
@@ -446,16 +450,7 @@ fn parse_ipv6prefix(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn parse_ipv4prefix(s: &str) -> Result<Vec<u8>, String> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (
-            a,
-            l.parse::<u8>()
-                .ok()
-                .filter(|l| *l <= 32)
-                .ok_or("prefix length must be 0..32")?,
-        ),
-        None => (s, 32),
-    };
+    let (addr, len) = split_prefix(s, 32)?;
     let addr: Ipv4Addr = addr.parse().map_err(|_| "not an IPv4 prefix (addr/len)")?;
     let mut octets = addr.octets();
     mask_bits(&mut octets, len);

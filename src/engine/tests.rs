@@ -124,12 +124,18 @@ fn upstream_socket(t: &Transmit) -> usize {
 }
 
 /// Sends a request through the engine and the simulated AAA; returns the NAS reply.
-fn round_trip(e: &mut Engine, now: Instant, req: &Req) -> Vec<u8> {
+/// Sends a request through the engine and the simulated AAA (answering with or without
+/// a Message-Authenticator); returns what the engine then sends, if anything.
+fn exchange(e: &mut Engine, now: Instant, req: &Req, aaa_ma: bool) -> Option<Transmit> {
     e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
     let up = e.poll_transmit().expect("forwarded upstream");
-    let answer = aaa_answer(&up.payload, false);
+    let answer = aaa_answer(&up.payload, aaa_ma);
     e.handle_upstream(now, upstream_socket(&up), up.dest, &answer);
-    let down = e.poll_transmit().expect("answered to the NAS");
+    e.poll_transmit()
+}
+
+fn round_trip(e: &mut Engine, now: Instant, req: &Req) -> Vec<u8> {
+    let down = exchange(e, now, req, false).expect("answered to the NAS");
     assert_eq!((down.via, down.dest), (Via::Nas(Listener::Auth), nas()));
     down.payload
 }
@@ -427,26 +433,10 @@ fn upstream_message_authenticator_auto_learnt() {
     let mut e = engine(1);
     let now = Instant::now();
     let req = pap(12, "alice", "alice-pass", |_| {});
-    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
-    let up = e.poll_transmit().unwrap();
-    e.handle_upstream(
-        now,
-        upstream_socket(&up),
-        up.dest,
-        &aaa_answer(&up.payload, true),
-    );
-    assert!(e.poll_transmit().is_some());
+    assert!(exchange(&mut e, now, &req, true).is_some());
     // Now a reply without MA from that upstream is refused.
     let req = pap(13, "alice", "alice-pass", |_| {});
-    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
-    let up = e.poll_transmit().unwrap();
-    e.handle_upstream(
-        now,
-        upstream_socket(&up),
-        up.dest,
-        &aaa_answer(&up.payload, false),
-    );
-    assert!(e.poll_transmit().is_none());
+    assert!(exchange(&mut e, now, &req, false).is_none());
     assert!(events(&mut e).contains(&Event::Dropped(Drop::UpstreamMissingMessageAuthenticator)));
 }
 
