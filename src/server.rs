@@ -203,14 +203,15 @@ pub async fn start(
             }),
         ));
     }
-    let driver = ProxyDriver::new(engine, sockets, events_tx);
-    let proxy_shutdown = shutdown_rx.clone();
+    let proxy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let packet_thread = ProxyDriver::new(engine, sockets, events_tx).spawn(proxy_stop.clone())?;
+    let mut rx = shutdown_rx.clone();
     tasks.push((
-        driver.name(),
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = driver.run_blocking(proxy_shutdown) {
-                tracing::error!(error = %e, "radius proxy failed to start");
-            }
+        "radius-proxy",
+        tokio::spawn(async move {
+            let _ = rx.changed().await;
+            proxy_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || packet_thread.join()).await;
         }),
     ));
     tasks.push((

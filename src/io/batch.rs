@@ -79,6 +79,11 @@ pub struct Batch {
     len: usize,
 }
 
+// SAFETY: the raw pointers in `iovs` and `hdrs` point into this batch's own boxed
+// buffers (which do not move with the struct) and are rewritten before every call, so
+// moving the batch to another thread is sound.
+unsafe impl Send for Batch {}
+
 impl Batch {
     /// A batch of `capacity` datagrams (at most 1024, the kernel's UIO_MAXIOV).
     pub fn new(capacity: usize) -> Batch {
@@ -213,6 +218,12 @@ impl Batch {
     /// Returns how many, from the first, the kernel took; the rest were not sent
     /// (socket buffer full, or an error for that datagram).
     pub fn send(&mut self, fd: RawFd) -> usize {
+        self.send_waiting(fd, Duration::ZERO)
+    }
+
+    /// Like [`Batch::send`], but when the socket buffer is full, waits up to `stall` for
+    /// room (once) before giving up on the rest.
+    pub fn send_waiting(&mut self, fd: RawFd, stall: Duration) -> usize {
         let n = self.len;
         for i in 0..n {
             self.iovs[i] = libc::iovec {
@@ -235,6 +246,7 @@ impl Batch {
         }
         let mut sent = 0;
         let mut retries = 0;
+        let mut waited = false;
         while sent < n {
             // SAFETY: as in `recv`; the headers from `sent` on are valid and initialised.
             let r = unsafe {
@@ -251,6 +263,12 @@ impl Batch {
             }
             let e = io::Error::last_os_error();
             retries += 1;
+            if e.kind() == io::ErrorKind::WouldBlock && !waited && !stall.is_zero() {
+                waited = true;
+                if wait_writable(fd, stall) {
+                    continue;
+                }
+            }
             // A stale ICMP error is reported once and cleared; EINTR is retried.
             let again = matches!(
                 e.kind(),
@@ -263,6 +281,19 @@ impl Batch {
         self.len = 0;
         sent
     }
+}
+
+/// Waits up to `timeout` for `fd` to have room to send; whether it has.
+fn wait_writable(fd: RawFd, timeout: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, alive across the call.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    r > 0 && p.revents & libc::POLLOUT != 0
 }
 
 /// Makes a non-blocking UDP socket bound to `bind`, with larger kernel buffers so that
