@@ -68,3 +68,47 @@ fn two_nodes_share_the_garden_through_postgres() {
         assert_eq!(entry.acct_session_id.as_deref(), Some("pg-1"));
     });
 }
+
+/// A burst larger than one INSERT statement, with an id twice, on PostgreSQL (which
+/// refuses to update one row twice in a statement).
+#[test]
+fn a_burst_of_garden_entries_commits_on_postgres() {
+    if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
+        return;
+    }
+    let pg = Postgres::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.unwrap();
+        let row = |id: u64| radcare::store::GardenEntry {
+            id,
+            user: format!("user-{id}"),
+            calling_station_id: None,
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".into(),
+            nas_identifier: Some("bras".into()),
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: "pap".into(),
+            entered_at_ms: 1000,
+            framed_ip: None,
+            acct_session_id: None,
+            acct_status: None,
+            updated_at_ms: 1000,
+        };
+        let mut rows: Vec<_> = (1..=200).map(row).collect();
+        let mut online = row(5);
+        online.framed_ip = Some("10.0.0.5".parse().unwrap());
+        online.acct_status = Some(1);
+        online.updated_at_ms = 2000;
+        rows.push(online.clone());
+        store.upsert_gardens(&rows).await.expect("one transaction");
+        assert_eq!(store.garden_since(0).await.unwrap().len(), 200);
+        assert_eq!(store.garden_by_id(5).await.unwrap(), Some(online));
+        assert_eq!(store.garden_by_id(200).await.unwrap(), Some(row(200)));
+    });
+}

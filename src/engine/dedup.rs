@@ -48,7 +48,9 @@ pub enum Lookup<'a> {
 
 #[derive(Debug, Default)]
 pub struct DuplicateCache {
-    entries: HashMap<Key, Entry>,
+    /// foldhash rather than SipHash: this map is hit two or three times per request,
+    /// and its keys come only from known clients' addresses.
+    entries: HashMap<Key, Entry, foldhash::fast::RandomState>,
     /// Entries in expiry order (the lifetime is constant, so insertion order).
     expiry: VecDeque<(Instant, Key, u64)>,
     lifetime: Duration,

@@ -194,7 +194,7 @@ struct Client {
     limit_proxy_state: Tristate,
     profile: usize,
     /// NAS addresses (within `net`) that have sent a Message-Authenticator (`auto`).
-    sends_ma: HashSet<IpAddr>,
+    sends_ma: HashSet<IpAddr, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug)]
@@ -225,12 +225,6 @@ const POOL_MAX: usize = 4096;
 /// Capacity of a fresh packet buffer: any RADIUS packet fits.
 const BUF_CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Pending { slot: usize, seq: u64 },
-    Probe { upstream: usize },
-}
-
 /// The proxy core.
 pub struct Engine {
     dict: Arc<Dictionary>,
@@ -245,7 +239,13 @@ pub struct Engine {
     /// Spare packet buffers: transmits and cached replies come from here and return.
     pool: Vec<Vec<u8>>,
     dedup: DuplicateCache,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Probe timers (rare, any order).
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Response-window deadlines of requests in flight, one queue per upstream: its
+    /// window is constant, so deadlines arrive in order and a queue replaces a heap
+    /// of hundreds of thousands of entries at line rate. Answered requests leave their
+    /// entry behind; it is skipped (by `seq`) when it comes due.
+    deadlines: Vec<VecDeque<(Instant, usize, u64)>>,
     garden_accounting: GardenAccounting,
     rng: StdRng,
     seq: u64,
@@ -272,7 +272,7 @@ impl Engine {
                 require_ma: c.require_message_authenticator,
                 limit_proxy_state: c.limit_proxy_state,
                 profile: policy.profile(&c.profile).unwrap_or(0),
-                sends_ma: HashSet::new(),
+                sends_ma: HashSet::default(),
             })
             .collect();
         let ids = IdSpace::new(r.upstream_sockets);
@@ -288,6 +288,7 @@ impl Engine {
             pool: Vec::new(),
             dedup: DuplicateCache::new(r.duplicate_lifetime),
             timers: BinaryHeap::new(),
+            deadlines: r.upstreams.iter().map(|_| VecDeque::new()).collect(),
             garden_accounting: r.garden_accounting,
             rng: StdRng::from_seed(seed),
             seq: 0,
@@ -347,7 +348,12 @@ impl Engine {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t = self.timers.peek().map(|Reverse((at, _))| *at);
+        let t = self
+            .deadlines
+            .iter()
+            .filter_map(|q| q.front().map(|d| d.0))
+            .chain(self.timers.peek().map(|Reverse((at, _))| *at))
+            .min();
         match (t, self.dedup.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -633,8 +639,7 @@ impl Engine {
         let deadline = now + u.response_window;
         self.seq += 1;
         let seq = self.seq;
-        self.timers
-            .push(Reverse((deadline, Timer::Pending { slot, seq })));
+        self.deadlines[ui].push_back((deadline, slot, seq));
         self.dedup.insert_in_flight(key, *req.authenticator(), slot);
         self.pending[slot] = Some(Pending {
             kind,
@@ -824,15 +829,21 @@ impl Engine {
                 pool.push(buf);
             }
         });
-        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+        for ui in 0..self.deadlines.len() {
+            while let Some(&(at, slot, seq)) = self.deadlines[ui].front() {
+                if at > now {
+                    break;
+                }
+                self.deadlines[ui].pop_front();
+                self.pending_timeout(now, slot, seq);
+            }
+        }
+        while let Some(Reverse((at, upstream))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            match timer {
-                Timer::Pending { slot, seq } => self.pending_timeout(now, slot, seq),
-                Timer::Probe { upstream } => self.probe(now, upstream),
-            }
+            self.probe(now, upstream);
         }
     }
 
@@ -854,16 +865,14 @@ impl Engine {
                     upstream: u.name.clone(),
                 });
                 let at = now + u.probe_interval;
-                self.timers
-                    .push(Reverse((at, Timer::Probe { upstream: ui })));
+                self.timers.push(Reverse((at, ui)));
             }
         }
         match p.kind {
             PendingKind::Probe => {
                 self.ids.release(slot);
                 let at = now + self.upstreams[ui].probe_interval;
-                self.timers
-                    .push(Reverse((at, Timer::Probe { upstream: ui })));
+                self.timers.push(Reverse((at, ui)));
             }
             kind => {
                 let request = std::mem::take(&mut self.requests[slot]);
@@ -883,8 +892,7 @@ impl Engine {
         }
         let Some(slot) = self.ids.allocate() else {
             let at = now + self.upstreams[ui].probe_interval;
-            self.timers
-                .push(Reverse((at, Timer::Probe { upstream: ui })));
+            self.timers.push(Reverse((at, ui)));
             return;
         };
         let mut auth = [0u8; 16];
@@ -898,8 +906,7 @@ impl Engine {
         self.seq += 1;
         let seq = self.seq;
         let deadline = now + u.response_window;
-        self.timers
-            .push(Reverse((deadline, Timer::Pending { slot, seq })));
+        self.deadlines[ui].push_back((deadline, slot, seq));
         self.pending[slot] = Some(Pending {
             kind: PendingKind::Probe,
             client: 0,

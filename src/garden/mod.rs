@@ -195,7 +195,7 @@ impl Garden {
 
     /// The writer task: applies events in order and persists each before the next.
     pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
-        let mut batch: Vec<GardenEntry> = Vec::new();
+        let mut batch = WriteBatch::default();
         while let Some(first) = events.recv().await {
             // The store gets what arrives within a short window in one transaction,
             // since a commit (and the hand-off to SQLite's thread) costs far more than
@@ -204,17 +204,17 @@ impl Garden {
             // Then sleep through the window without listening, so that a burst wakes
             // this task once rather than once per subscriber, and take what queued up.
             tokio::time::sleep(WRITE_WINDOW).await;
-            while batch.len() < WRITE_BATCH {
+            while batch.rows.len() < WRITE_BATCH {
                 match events.try_recv() {
                     Ok(ev) => self.collect(&ev, &mut batch),
                     Err(_) => break,
                 }
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
-            if let (Some(store), false) = (&self.inner.store, batch.is_empty()) {
-                if let Err(e) = store.upsert_gardens(&batch).await {
+            if let (Some(store), false) = (&self.inner.store, batch.rows.is_empty()) {
+                if let Err(e) = store.upsert_gardens(&batch.rows).await {
                     metrics::counter!("radcare_store_errors_total").increment(1);
-                    tracing::warn!(error = %e, entries = batch.len(), "cannot persist garden entries");
+                    tracing::warn!(error = %e, entries = batch.rows.len(), "cannot persist garden entries");
                 }
             }
             batch.clear();
@@ -222,13 +222,30 @@ impl Garden {
     }
 
     /// Applies an event to memory and keeps the entry to persist (the latest per id).
-    fn collect(&self, ev: &Event, batch: &mut Vec<GardenEntry>) {
+    fn collect(&self, ev: &Event, batch: &mut WriteBatch) {
         if let Some(entry) = self.apply(ev) {
-            match batch.iter_mut().find(|e| e.id == entry.id) {
-                Some(e) => *e = entry,
-                None => batch.push(entry),
+            match batch.index.get(&entry.id) {
+                Some(&i) => batch.rows[i] = entry,
+                None => {
+                    batch.index.insert(entry.id, batch.rows.len());
+                    batch.rows.push(entry);
+                }
             }
         }
+    }
+}
+
+/// The entries of one write window, the latest per id, in first-seen order.
+#[derive(Default)]
+struct WriteBatch {
+    rows: Vec<GardenEntry>,
+    index: std::collections::HashMap<u64, usize>,
+}
+
+impl WriteBatch {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.index.clear();
     }
 }
 

@@ -96,6 +96,12 @@ const BATCH: usize = 64;
 /// Longest the packet thread sleeps without looking at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
+/// Timers may fire this late. The engine's deadlines are seconds apart in meaning
+/// (response windows, cache lifetimes), but at line rate the deadlines of answered
+/// requests come due every few microseconds; waking for each would cost more than the
+/// packets.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
+
 /// How long a full socket send buffer may hold up the packet thread before the
 /// datagrams that do not fit are counted as lost (a NAS retransmits).
 const SEND_STALL: Duration = Duration::from_millis(5);
@@ -130,7 +136,9 @@ impl ProxyDriver {
         for (i, u) in s.upstream.iter().enumerate() {
             poller.add(u, Which::Upstream(i).token())?;
         }
-        let tx = (0..2 + s.upstream.len()).map(|_| Batch::new(BATCH)).collect();
+        let tx = (0..2 + s.upstream.len())
+            .map(|_| Batch::new(BATCH))
+            .collect();
         let driver = Loop {
             engine: self.engine,
             sockets: self.sockets,
@@ -181,7 +189,8 @@ impl Loop {
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let wait = match self.engine.poll_timeout() {
-                Some(at) => at.saturating_duration_since(now).min(STOP_CHECK),
+                Some(at) if at <= now => Duration::ZERO,
+                Some(at) => (at - now).clamp(TIMER_SLACK, STOP_CHECK),
                 None => STOP_CHECK,
             };
             let ready = match self.poller.wait(Some(wait)) {

@@ -63,6 +63,7 @@ pub struct GardenEntry {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    sqlite: bool,
 }
 
 impl Store {
@@ -109,7 +110,7 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store { pool };
+        let store = Store { pool, sqlite };
         store.migrate().await?;
         Ok(store)
     }
@@ -144,8 +145,19 @@ impl Store {
     /// sends thousands of rejected subscribers at once.
     pub async fn upsert_gardens(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            upsert_one(&mut tx, r).await?;
+        // One statement cannot update a row twice (PostgreSQL refuses it): a repeated
+        // id starts a new statement, and the later row wins, as it would row by row.
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start + 1;
+            while end < rows.len()
+                && end - start < UPSERT_CHUNK
+                && !rows[start..end].iter().any(|r| r.id == rows[end].id)
+            {
+                end += 1;
+            }
+            upsert_chunk(&mut tx, &rows[start..end], self.sqlite).await?;
+            start = end;
         }
         tx.commit().await?;
         Ok(())
@@ -182,36 +194,69 @@ impl Store {
     }
 }
 
-async fn upsert_one(
+/// Rows per INSERT statement: 15 parameters each stays far below SQLite's and
+/// PostgreSQL's parameter limits, and one statement per chunk rather than per row is
+/// what keeps a burst cheap (each statement is a round trip to SQLite's thread).
+const UPSERT_CHUNK: usize = 64;
+
+/// The multi-row upsert for `n` rows. PostgreSQL wants numbered placeholders; SQLite
+/// gets anonymous ones, since binding numbered ones looks each name up in a list, which
+/// is quadratic in the parameters of a statement this size.
+fn upsert_sql(n: usize, sqlite: bool) -> String {
+    let mut sql = String::from(
+        "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr, \
+         nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip, \
+         acct_session_id, acct_status, updated_at) VALUES ",
+    );
+    for row in 0..n {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..15 {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            if sqlite {
+                sql.push('?');
+            } else {
+                sql.push_str(&format!("${}", row * 15 + col + 1));
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip, \
+         acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status, \
+         updated_at = excluded.updated_at",
+    );
+    sql
+}
+
+/// Upserts up to [`UPSERT_CHUNK`] rows with distinct ids in one statement.
+async fn upsert_chunk(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    r: &GardenEntry,
+    rows: &[GardenEntry],
+    sqlite: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO garden_entry (id, user_name, calling_station_id, client, nas_addr,
-                nas_identifier, nas_port_id, cause, reason, method, entered_at, framed_ip,
-                acct_session_id, acct_status, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip,
-                acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status,
-                updated_at = excluded.updated_at",
-    )
-    .bind(format!("{:016x}", r.id))
-    .bind(&r.user)
-    .bind(&r.calling_station_id)
-    .bind(&r.client)
-    .bind(&r.nas_addr)
-    .bind(&r.nas_identifier)
-    .bind(&r.nas_port_id)
-    .bind(&r.cause)
-    .bind(&r.reason)
-    .bind(&r.method)
-    .bind(r.entered_at_ms)
-    .bind(r.framed_ip.map(|i| i.to_string()))
-    .bind(&r.acct_session_id)
-    .bind(r.acct_status.map(|s| s as i32))
-    .bind(r.updated_at_ms)
-    .execute(&mut **tx)
-    .await?;
+    let sql = upsert_sql(rows.len(), sqlite);
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = q
+            .bind(format!("{:016x}", r.id))
+            .bind(&r.user)
+            .bind(&r.calling_station_id)
+            .bind(&r.client)
+            .bind(&r.nas_addr)
+            .bind(&r.nas_identifier)
+            .bind(&r.nas_port_id)
+            .bind(&r.cause)
+            .bind(&r.reason)
+            .bind(&r.method)
+            .bind(r.entered_at_ms)
+            .bind(r.framed_ip.map(|i| i.to_string()))
+            .bind(&r.acct_session_id)
+            .bind(r.acct_status.map(|s| s as i32))
+            .bind(r.updated_at_ms);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -293,6 +338,26 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_written_in_chunks_and_a_repeated_id_keeps_the_later_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let s = Store::open(&url).await.unwrap();
+        // More rows than one statement takes, with id 7 twice: the second time online.
+        let mut rows: Vec<GardenEntry> = (0..150).map(row).collect();
+        let mut again = row(7);
+        again.framed_ip = Some("127.0.0.7".parse().unwrap());
+        again.acct_status = Some(1);
+        again.updated_at_ms = 3000;
+        rows.insert(100, again.clone());
+        s.upsert_gardens(&rows).await.unwrap();
+        assert_eq!(s.garden_since(0).await.unwrap().len(), 150);
+        assert_eq!(s.garden_by_id(7).await.unwrap().unwrap(), again);
+        assert_eq!(s.garden_by_id(149).await.unwrap().unwrap(), row(149));
+        let by_ip = s.garden_by_ip("127.0.0.7".parse().unwrap()).await.unwrap();
+        assert_eq!(by_ip.map(|r| r.id), Some(7));
     }
 
     #[test]
