@@ -224,8 +224,40 @@ secret = "testing123"
     g.finish();
 }
 
+/// Sixteen 150-octet messages (the size of a PAP Access-Request), hashed one by one
+/// with the md-5 crate, and together in the lanes of `wire::md5x`.
+fn md5_lanes(c: &mut Criterion) {
+    use md5::{Digest, Md5};
+    let msgs: Vec<Vec<u8>> = (0..16u8).map(|i| vec![i; 150]).collect();
+    let mut g = c.benchmark_group("md5");
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.bench_function("16x150_one_by_one", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(Md5::digest(black_box(m)));
+            }
+        })
+    });
+    let mut lanes = radcare::wire::md5x::Lanes::new();
+    g.bench_function("16x150_in_lanes", |b| {
+        b.iter(|| {
+            lanes.clear();
+            for m in &msgs {
+                lanes
+                    .push(radcare::wire::md5x::INIT, 0)
+                    .1
+                    .extend_from_slice(black_box(m));
+            }
+            lanes.run();
+            black_box(lanes.digest(15));
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    md5_lanes,
     parse_and_verify,
     classify_and_rewrite,
     engine_round_trip,

@@ -337,6 +337,16 @@ fn serve(config: Option<PathBuf>, demo: bool, shadow: bool) -> Result<ExitCode> 
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
             .context("cannot install the metrics recorder")?;
+        // Histogram samples queue in the recorder until folded in; with nobody scraping
+        // /metrics they would grow without bound (tens of MB per minute at line rate).
+        let upkeep = metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
         let routes = Router::new().route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),

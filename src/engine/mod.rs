@@ -10,6 +10,7 @@
 
 pub(crate) mod build;
 mod dedup;
+mod preverify;
 mod upstream;
 
 pub use build::AuthMethod;
@@ -255,6 +256,12 @@ pub struct Engine {
     scratch: Vec<u8>,
     /// Shadow mode: classify and count, but pass every Reject on unchanged.
     shadow: bool,
+    /// Checks of a receive batch done ahead, in MD5 lanes.
+    pre: preverify::Preverifier,
+    /// The pre-checked Message-Authenticator of the NAS datagram being handled.
+    pre_nas_ma: Option<MaStatus>,
+    /// The pre-checked authenticators of the AAA reply being handled.
+    pre_reply: Option<preverify::ReplyChecks>,
 }
 
 impl Engine {
@@ -296,6 +303,9 @@ impl Engine {
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
             shadow: false,
+            pre: Default::default(),
+            pre_nas_ma: None,
+            pre_reply: None,
         }
     }
 
@@ -414,7 +424,11 @@ impl Engine {
         pkt: &Packet<&[u8]>,
     ) -> Result<(), Drop> {
         let c = &mut self.clients[ci];
-        match crypto::verify_message_authenticator(pkt.as_bytes(), None, &c.secret) {
+        let status = match self.pre_nas_ma.take() {
+            Some(s) => s,
+            None => crypto::verify_message_authenticator(pkt.as_bytes(), None, &c.secret),
+        };
+        match status {
             MaStatus::Invalid => Err(Drop::BadMessageAuthenticator),
             MaStatus::Valid => {
                 if c.require_ma == Tristate::Auto {
@@ -681,10 +695,21 @@ impl Engine {
         if src != expected_src {
             return self.drop(Drop::WrongUpstreamSource);
         }
-        if !crypto::verify_response(reply.as_bytes(), &p.up_auth, &u.secret) {
+        let checked = self.pre_reply.take().filter(|c| c.up_auth == p.up_auth);
+        let response_ok = match &checked {
+            Some(c) => c.response_ok,
+            None => crypto::verify_response(reply.as_bytes(), &p.up_auth, &u.secret),
+        };
+        if !response_ok {
             return self.drop(Drop::UpstreamBadAuthenticator);
         }
-        match crypto::verify_message_authenticator(reply.as_bytes(), Some(&p.up_auth), &u.secret) {
+        let ma = match &checked {
+            Some(c) => c.ma,
+            None => {
+                crypto::verify_message_authenticator(reply.as_bytes(), Some(&p.up_auth), &u.secret)
+            }
+        };
+        match ma {
             MaStatus::Invalid => return self.drop(Drop::UpstreamBadMessageAuthenticator),
             MaStatus::Absent if u.requires_ma() && !matches!(p.kind, PendingKind::Accounting) => {
                 return self.drop(Drop::UpstreamMissingMessageAuthenticator);

@@ -555,3 +555,52 @@ fn shadow_mode_relays_the_reject_and_counts_it() {
     )));
     assert!(!evs.iter().any(|ev| matches!(ev, Event::GardenEntered(_))));
 }
+
+/// A receive batch checked in MD5 lanes gives each datagram the verdict it gets alone:
+/// among good requests, one with a forged Message-Authenticator is dropped; among good
+/// replies, one with a bad Response Authenticator and one with a bad
+/// Message-Authenticator are dropped; the rest are answered and verify at the NAS.
+#[test]
+fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let reqs: Vec<Req> = (0..10)
+        .map(|i| {
+            let user = if i % 3 == 0 { "carol" } else { "alice" };
+            pap(i, user, "alice-pass", |_| {})
+        })
+        .collect();
+    let mut forged = pap(10, "alice", "alice-pass", |_| {});
+    let at = crypto::find_message_authenticator(&forged.bytes).unwrap();
+    forged.bytes[at] ^= 1;
+    let mut batch: Vec<&[u8]> = reqs.iter().map(|r| &r.bytes[..]).collect();
+    batch.insert(4, &forged.bytes);
+    e.handle_nas_batch(now, Listener::Auth, batch.iter().map(|d| (nas(), *d)));
+    let ups: Vec<Transmit> = std::iter::from_fn(|| e.poll_transmit()).collect();
+    assert_eq!(ups.len(), 10, "the forged request is not forwarded");
+    assert!(events(&mut e).contains(&Event::Dropped(Drop::BadMessageAuthenticator)));
+
+    let mut answers: Vec<Vec<u8>> = ups.iter().map(|u| aaa_answer(&u.payload, true)).collect();
+    answers[2][4] ^= 1; // Response Authenticator
+    let ma = crypto::find_message_authenticator(&answers[5]).unwrap();
+    answers[5][ma + 3] ^= 1;
+    // ... under a Response Authenticator that is right for the damaged packet.
+    let up_auth: [u8; 16] = ups[5].payload[4..20].try_into().unwrap();
+    let ra = crypto::response_authenticator(&answers[5], &up_auth, AAA_SECRET);
+    answers[5][4..20].copy_from_slice(&ra);
+    let socket = upstream_socket(&ups[0]);
+    assert!(ups.iter().all(|u| upstream_socket(u) == socket));
+    e.handle_upstream_batch(now, socket, answers.iter().map(|a| (ups[0].dest, &a[..])));
+    let downs: Vec<Transmit> = std::iter::from_fn(|| e.poll_transmit()).collect();
+    assert_eq!(downs.len(), 8);
+    let evs = events(&mut e);
+    assert!(evs.contains(&Event::Dropped(Drop::UpstreamBadAuthenticator)));
+    assert!(evs.contains(&Event::Dropped(Drop::UpstreamBadMessageAuthenticator)));
+    for d in &downs {
+        let id = d.payload[1];
+        let req = reqs.iter().find(|r| r.id == id).unwrap();
+        assert_ne!(id, ups[2].payload[1]);
+        assert_ne!(id, ups[5].payload[1]);
+        verify_for_nas(&d.payload, req);
+    }
+}

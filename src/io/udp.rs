@@ -224,22 +224,22 @@ impl Loop {
                 0
             }
         };
-        for i in 0..n {
-            let (data, from) = self.rx.get(i);
-            let Some(src) = from.to_socket_addr() else {
-                continue;
-            };
-            match which {
-                Which::Auth => {
-                    self.metrics.requests[0].increment(1);
-                    self.engine.handle_nas(now, Listener::Auth, src, data);
-                }
-                Which::Acct => {
-                    self.metrics.requests[1].increment(1);
-                    self.engine.handle_nas(now, Listener::Acct, src, data);
-                }
-                Which::Upstream(u) => self.engine.handle_upstream(now, u, src, data),
+        let rx = &self.rx;
+        let datagrams = (0..n).filter_map(|i| {
+            let (data, from) = rx.get(i);
+            from.to_socket_addr().map(|src| (src, data))
+        });
+        // The whole batch at once: the engine checks its authenticators side by side.
+        match which {
+            Which::Auth => {
+                self.metrics.requests[0].increment(n as u64);
+                self.engine.handle_nas_batch(now, Listener::Auth, datagrams);
             }
+            Which::Acct => {
+                self.metrics.requests[1].increment(n as u64);
+                self.engine.handle_nas_batch(now, Listener::Acct, datagrams);
+            }
+            Which::Upstream(u) => self.engine.handle_upstream_batch(now, u, datagrams),
         }
     }
 

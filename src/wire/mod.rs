@@ -11,6 +11,7 @@ pub mod builder;
 pub mod crypto;
 pub mod ether;
 pub mod ip;
+pub mod md5x;
 pub mod packet;
 pub mod pppoe;
 
