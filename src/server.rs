@@ -160,7 +160,7 @@ pub async fn start(
     let store = Store::open(&cfg.store.url).await?;
     let garden = Garden::new(Some(store));
     let warmed = garden
-        .warm(crate::garden::now_ms() - 24 * 3600 * 1000)
+        .warm(crate::garden::now_ms() - crate::garden::MEMORY_WINDOW_MS)
         .await;
 
     let auth_addr = sockets.auth_addr()?;

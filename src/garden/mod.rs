@@ -181,6 +181,17 @@ impl Garden {
         }
     }
 
+    /// Forgets entries not updated since `cutoff_ms` (they stay in the store). Every
+    /// rewritten dial makes an entry, so without this a subscriber who stays in arrears
+    /// would grow memory by one entry per walled-garden session, for ever.
+    pub fn prune(&self, cutoff_ms: i64) -> usize {
+        let before = self.inner.by_id.len();
+        self.inner.by_id.retain(|_, e| e.updated_at_ms >= cutoff_ms);
+        let by_id = &self.inner.by_id;
+        self.inner.by_ip.retain(|_, id| by_id.contains_key(id));
+        before - self.inner.by_id.len()
+    }
+
     pub fn by_id(&self, id: u64) -> Option<GardenEntry> {
         self.inner.by_id.get(&id).map(|e| e.clone())
     }
@@ -196,6 +207,7 @@ impl Garden {
     /// The writer task: applies events in order and persists each before the next.
     pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
         let mut batch = WriteBatch::default();
+        let mut pruned_at = now_ms();
         while let Some(first) = events.recv().await {
             // The store gets what arrives within a short window in one transaction,
             // since a commit (and the hand-off to SQLite's thread) costs far more than
@@ -208,6 +220,14 @@ impl Garden {
                 match events.try_recv() {
                     Ok(ev) => self.collect(&ev, &mut batch),
                     Err(_) => break,
+                }
+            }
+            let now = now_ms();
+            if now - pruned_at >= PRUNE_EVERY_MS {
+                pruned_at = now;
+                let gone = self.prune(now - MEMORY_WINDOW_MS);
+                if gone > 0 {
+                    tracing::debug!(entries = gone, "garden entries older than a day forgotten");
                 }
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
@@ -248,6 +268,13 @@ impl WriteBatch {
         self.index.clear();
     }
 }
+
+/// How long an entry stays in memory after its last update: the same day that a
+/// restart loads back from the store (`server::start`).
+pub const MEMORY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// How often the writer looks for entries to forget.
+const PRUNE_EVERY_MS: i64 = 60 * 1000;
 
 /// How long the writer gathers entries before committing them together.
 const WRITE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
@@ -311,5 +338,26 @@ mod tests {
         writer.await.unwrap();
         assert!(g.by_ip(ip).await.is_none());
         assert!(other.by_ip(ip).await.is_none(), "the stop is persisted too");
+    }
+
+    #[test]
+    fn prune_forgets_old_entries_and_their_addresses_only() {
+        let g = Garden::new(None);
+        g.apply(&entered(1));
+        g.apply(&acct(1, 1, [10, 0, 0, 1]));
+        g.apply(&entered(2));
+        g.apply(&acct(2, 1, [10, 0, 0, 2]));
+        let old = now_ms() - MEMORY_WINDOW_MS - 1000;
+        let mut e = g.by_id(1).unwrap();
+        e.updated_at_ms = old;
+        g.put(e);
+        assert_eq!(g.prune(now_ms() - MEMORY_WINDOW_MS), 1);
+        assert!(g.by_id(1).is_none());
+        assert_eq!(g.len(), 1);
+        assert!(g.inner.by_ip.get(&IpAddr::from([10, 0, 0, 1])).is_none());
+        assert_eq!(
+            g.inner.by_ip.get(&IpAddr::from([10, 0, 0, 2])).map(|r| *r),
+            Some(2)
+        );
     }
 }
