@@ -273,14 +273,14 @@ impl Bridge {
         let g = build::GardenAccept {
             nas_id: req.identifier(),
             nas_auth: &seen.auth,
-            nas_secret: &c.secret,
             profile: &self.policy.profiles[c.profile].encoded,
             session_timeout: self.policy.garden_session_timeout,
             class: &tag[..tag_len],
             request: &req,
         };
-        if build::garden_accept(&g, &mut self.scratch).is_err() {
-            return Outcome::Unchanged;
+        match build::garden_accept(&g, &mut self.scratch) {
+            Ok(seal) => seal.apply(&mut self.scratch, &c.secret),
+            Err(_) => return Outcome::Unchanged,
         }
         let reason = crate::policy::reason_text(reply.as_bytes());
         self.events

@@ -75,15 +75,46 @@ pub struct Hop<'a> {
     pub to_auth: &'a [u8; 16],
 }
 
+/// The signing a built packet still needs: build functions leave it for last, so that
+/// the engine can sign the packets of a whole receive batch together in MD5 lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the packet is not signed until the seal is applied"]
+pub enum Seal {
+    /// An Access-Request with its random authenticator set: the Message-Authenticator.
+    Request,
+    /// A reply: the Message-Authenticator (if present), then the Response Authenticator
+    /// over the request's authenticator.
+    Response { request_auth: [u8; 16] },
+}
+
+impl Seal {
+    /// Signs `out` now, with `secret`.
+    pub fn apply(self, out: &mut [u8], secret: &SharedSecret) {
+        match self {
+            Seal::Request => crypto::sign_access_request(out, secret),
+            Seal::Response { request_auth } => crypto::sign_response(out, &request_auth, secret),
+        }
+    }
+
+    /// The authenticator the Message-Authenticator is computed over.
+    pub fn ma_auth(&self, packet: &[u8]) -> [u8; 16] {
+        match self {
+            Seal::Request => packet[4..20].try_into().expect("16 octets"),
+            Seal::Response { request_auth } => *request_auth,
+        }
+    }
+}
+
 /// Writes the upstream copy of an Access-Request: Message-Authenticator first, the NAS's
 /// attributes in order with User-Password re-hidden, CHAP-Challenge added when the NAS
-/// relied on its Request Authenticator as the challenge.
+/// relied on its Request Authenticator as the challenge. Unsigned: apply the returned
+/// seal with the upstream's secret.
 pub fn upstream_access_request(
     nas: &Packet<&[u8]>,
     id: u8,
     hop: &Hop<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<Seal, Error> {
     let mut b = Builder::new(out, Code::AccessRequest, id, hop.to_auth);
     b.message_authenticator()?;
     let (mut chap, mut challenge) = (false, false);
@@ -125,8 +156,7 @@ pub fn upstream_access_request(
     if chap && !challenge {
         b.attr(types::CHAP_CHALLENGE, hop.from_auth)?;
     }
-    crypto::sign_access_request(out, hop.to_secret);
-    Ok(())
+    Ok(Seal::Request)
 }
 
 /// Writes the upstream copy of an Accounting-Request (no Message-Authenticator: RFC 3579
@@ -150,13 +180,14 @@ pub fn upstream_accounting_request(
 
 /// Writes the NAS copy of an upstream reply: same code and attributes, our
 /// Message-Authenticator first (not in an Accounting-Response, see
-/// [`accounting_response`]), salted attributes re-encrypted, signed for the NAS.
+/// [`accounting_response`]), salted attributes re-encrypted. Unsigned: apply the
+/// returned seal with the NAS's secret.
 pub fn relay_reply(
     reply: &Packet<&[u8]>,
     nas_id: u8,
     hop: &Hop<'_>,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<Seal, Error> {
     let mut b = Builder::new(out, reply.code(), nas_id, &[0; 16]);
     if reply.code() != Code::AccountingResponse {
         b.message_authenticator()?;
@@ -168,8 +199,9 @@ pub fn relay_reply(
         b.raw(&reply.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
     }
     reencrypt_reply_attributes(out, hop)?;
-    crypto::sign_response(out, hop.to_auth, hop.to_secret);
-    Ok(())
+    Ok(Seal::Response {
+        request_auth: *hop.to_auth,
+    })
 }
 
 /// Tunnel-Password and MS-MPPE-Send/Recv-Key are salt-encrypted with the secret and the
@@ -212,7 +244,6 @@ fn reencrypt_reply_attributes(out: &mut [u8], hop: &Hop<'_>) -> Result<(), Error
 pub struct GardenAccept<'a> {
     pub nas_id: u8,
     pub nas_auth: &'a [u8; 16],
-    pub nas_secret: &'a SharedSecret,
     pub profile: &'a [u8],
     pub session_timeout: u32,
     pub class: &'a [u8],
@@ -222,8 +253,9 @@ pub struct GardenAccept<'a> {
 
 /// Writes the Access-Accept that replaces a Reject: Message-Authenticator first, the
 /// profile's attributes, Session-Timeout, the Class tag, Proxy-State. No Reply-Message
-/// and no MS-CHAP-Error: they would contradict the Accept.
-pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+/// and no MS-CHAP-Error: they would contradict the Accept. Unsigned: apply the returned
+/// seal with the NAS's secret.
+pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<Seal, Error> {
     let mut b = Builder::new(out, Code::AccessAccept, g.nas_id, &[0; 16]);
     b.message_authenticator()?;
     b.raw(g.profile)?;
@@ -232,8 +264,9 @@ pub fn garden_accept(g: &GardenAccept<'_>, out: &mut Vec<u8>) -> Result<(), Erro
     for a in g.request.attrs().filter(|a| a.typ == types::PROXY_STATE) {
         b.attr(types::PROXY_STATE, a.value)?;
     }
-    crypto::sign_response(out, g.nas_auth, g.nas_secret);
-    Ok(())
+    Ok(Seal::Response {
+        request_auth: *g.nas_auth,
+    })
 }
 
 /// Writes an Accounting-Response we answer ourselves (walled-garden sessions). No

@@ -8,9 +8,9 @@
 //! verify -> Accept/Challenge relayed, Reject classified and maybe rewritten -> cached ->
 //! NAS. No reply from any upstream means no reply to the NAS: never an invented Accept.
 
+mod batch;
 pub(crate) mod build;
 mod dedup;
-mod preverify;
 mod upstream;
 
 pub use build::AuthMethod;
@@ -226,6 +226,13 @@ const POOL_MAX: usize = 4096;
 /// Capacity of a fresh packet buffer: any RADIUS packet fits.
 const BUF_CAPACITY: usize = 4096;
 
+/// Whose secret signs a packet.
+#[derive(Debug, Clone, Copy)]
+enum Party {
+    Client(usize),
+    Upstream(usize),
+}
+
 /// The proxy core.
 pub struct Engine {
     dict: Arc<Dictionary>,
@@ -257,11 +264,15 @@ pub struct Engine {
     /// Shadow mode: classify and count, but pass every Reject on unchanged.
     shadow: bool,
     /// Checks of a receive batch done ahead, in MD5 lanes.
-    pre: preverify::Preverifier,
+    pre: batch::Preverifier,
+    /// Whether packets built now are signed later, together (see `seal`).
+    deferring: bool,
+    /// Signing and caching left for the end of the batch.
+    sealing: batch::Sealing,
     /// The pre-checked Message-Authenticator of the NAS datagram being handled.
     pre_nas_ma: Option<MaStatus>,
     /// The pre-checked authenticators of the AAA reply being handled.
-    pre_reply: Option<preverify::ReplyChecks>,
+    pre_reply: Option<batch::ReplyChecks>,
 }
 
 impl Engine {
@@ -304,6 +315,8 @@ impl Engine {
             scratch: Vec::with_capacity(4096),
             shadow: false,
             pre: Default::default(),
+            deferring: false,
+            sealing: Default::default(),
             pre_nas_ma: None,
             pre_reply: None,
         }
@@ -392,6 +405,21 @@ impl Engine {
     fn send(&mut self, via: Via, dest: SocketAddr) {
         let payload = self.scratch_copy();
         self.transmits.push_back(Transmit { via, dest, payload });
+    }
+
+    /// Signs `scratch` (the packet `send` queues next) now, or, in a batch, notes it for
+    /// `seal_deferred`.
+    fn seal(&mut self, seal: build::Seal, party: Party) {
+        if self.deferring {
+            let transmit = self.transmits.len();
+            self.sealing.sign(seal, party, transmit);
+        } else {
+            let secret = match party {
+                Party::Client(ci) => &self.clients[ci].secret,
+                Party::Upstream(ui) => &self.upstreams[ui].secret,
+            };
+            seal.apply(&mut self.scratch, secret);
+        }
     }
 
     fn client_for(&self, ip: IpAddr) -> Option<usize> {
@@ -632,6 +660,7 @@ impl Engine {
                     to_auth: &up_auth,
                 };
                 build::upstream_access_request(&req, slot_id(slot), &hop, &mut self.scratch)
+                    .map(Some)
             }
             PendingKind::Accounting => build::upstream_accounting_request(
                 &req,
@@ -639,13 +668,21 @@ impl Engine {
                 &u.secret,
                 &mut self.scratch,
             )
-            .map(|a| up_auth = a),
-            PendingKind::Probe => Ok(()),
+            .map(|a| {
+                up_auth = a;
+                None
+            }),
+            PendingKind::Probe => Ok(None),
         };
-        if built.is_err() {
-            self.ids.release(slot);
-            return self.drop(Drop::TooBig);
+        match built {
+            Ok(Some(seal)) => self.seal(seal, Party::Upstream(ui)),
+            Ok(None) => {}
+            Err(_) => {
+                self.ids.release(slot);
+                return self.drop(Drop::TooBig);
+            }
         }
+        let u = &self.upstreams[ui];
         let dest = match kind {
             PendingKind::Accounting => u.acct.unwrap_or(u.auth),
             _ => u.auth,
@@ -751,8 +788,14 @@ impl Engine {
         self.ids.release(slot);
     }
 
-    /// Caches `scratch` as the reply to a request (RFC 5080).
+    /// Caches `scratch` as the reply to a request (RFC 5080). While a batch defers its
+    /// signing, the reply is cached once signed, from the transmit `send` queues next.
     fn cache_reply(&mut self, now: Instant, key: dedup::Key, auth: [u8; 16]) {
+        if self.deferring {
+            let transmit = self.transmits.len();
+            self.sealing.cache(now, key, auth, transmit);
+            return;
+        }
         let copy = self.scratch_copy();
         if let Some(old) = self.dedup.answer(now, key, auth, copy) {
             self.recycle(old);
@@ -789,8 +832,9 @@ impl Engine {
             to_secret: &c.secret,
             to_auth: req.authenticator(),
         };
-        if build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch).is_err() {
-            return self.drop(Drop::TooBig);
+        match build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch) {
+            Ok(seal) => self.seal(seal, Party::Client(p.client)),
+            Err(_) => return self.drop(Drop::TooBig),
         }
         self.finish(now, p, request);
     }
@@ -824,15 +868,14 @@ impl Engine {
         let g = build::GardenAccept {
             nas_id: req.identifier(),
             nas_auth: req.authenticator(),
-            nas_secret: &c.secret,
             profile: &self.policy.profiles[c.profile].encoded,
             session_timeout: self.policy.garden_session_timeout,
             class: &tag[..tag_len],
             request: &req,
         };
-        if build::garden_accept(&g, &mut self.scratch).is_err() {
+        let Ok(seal) = build::garden_accept(&g, &mut self.scratch) else {
             return self.drop(Drop::TooBig);
-        }
+        };
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(
                 garden_id,
@@ -843,6 +886,7 @@ impl Engine {
                 crate::policy::reason_text(reply.as_bytes()),
                 method,
             )));
+        self.seal(seal, Party::Client(p.client));
         self.finish(now, p, request);
     }
 

@@ -603,4 +603,14 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
         assert_ne!(id, ups[5].payload[1]);
         verify_for_nas(&d.payload, req);
     }
+    // A reply signed at the end of the batch is what the cache gives a retransmission.
+    e.handle_nas_batch(
+        now,
+        Listener::Auth,
+        [(nas(), &reqs[1].bytes[..])].into_iter(),
+    );
+    let again = e.poll_transmit().expect("answered from the cache");
+    let first = downs.iter().find(|d| d.payload[1] == reqs[1].id).unwrap();
+    assert_eq!(again.payload, first.payload);
+    assert!(e.poll_transmit().is_none(), "not sent upstream again");
 }

@@ -1,15 +1,21 @@
-//! Receive batches checked together. Before the datagrams of one recvmmsg are handled
-//! one by one, the MD5 work of their checks (a NAS request's Message-Authenticator; an
-//! AAA reply's Response Authenticator and Message-Authenticator) runs for the whole
-//! batch at once in the lanes of `wire::md5x`. Each datagram's handling then takes its
-//! verdict instead of hashing; anything the pre-pass did not cover (a lone datagram, a
-//! code it does not handle, a slot reused in between) is checked the usual way, so the
-//! verdicts are the same either way.
+//! Receive batches checked and answered together. Before the datagrams of one recvmmsg
+//! are handled one by one, the MD5 work of their checks (a NAS request's
+//! Message-Authenticator; an AAA reply's Response Authenticator and
+//! Message-Authenticator) runs for the whole batch at once in the lanes of `wire::md5x`.
+//! Each datagram's handling then takes its verdict instead of hashing; anything the
+//! pre-pass did not cover (a lone datagram, a code it does not handle, a slot reused in
+//! between) is checked the usual way, so the verdicts are the same either way.
+//!
+//! Likewise the packets the batch makes (upstream Access-Requests, replies to the NAS)
+//! are built unsigned, and signed together at the end of the batch: their
+//! Message-Authenticators in one pass, then the replies' Response Authenticators, which
+//! cover them. A reply is cached for retransmissions (RFC 5080) only once signed.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{Engine, Listener, most_specific};
+use super::build::Seal;
+use super::{Engine, Listener, Party, dedup, most_specific};
 use crate::wire::crypto::{self, MaStatus};
 use crate::wire::md5x::Lanes;
 use crate::wire::{AUTH_LEN, Code, HEADER_LEN, Packet};
@@ -26,14 +32,60 @@ pub(super) struct ReplyChecks {
     pub ma: MaStatus,
 }
 
-/// A Message-Authenticator being checked: which datagram, its inner-hash job (then its
-/// outer one), the client or upstream whose secret keys it, and the value it must match.
+/// A Message-Authenticator being checked or made: which datagram (or packet being
+/// signed), its inner-hash job (then its outer one), whose secret keys it, where its
+/// value is, and the value it must match (when checking).
 #[derive(Debug, Clone, Copy)]
 struct MaJob {
     datagram: usize,
     job: usize,
     party: usize,
+    at: usize,
     expected: [u8; AUTH_LEN],
+}
+
+/// A packet built in a batch, waiting for its signature: the transmit it is, how, and
+/// whose secret.
+#[derive(Debug, Clone, Copy)]
+struct SealJob {
+    transmit: usize,
+    seal: Seal,
+    party: Party,
+}
+
+/// A reply to cache once it is signed.
+#[derive(Debug, Clone, Copy)]
+struct CacheJob {
+    now: Instant,
+    key: dedup::Key,
+    auth: [u8; AUTH_LEN],
+    transmit: usize,
+}
+
+/// What a batch leaves to `seal_deferred`.
+#[derive(Debug, Default)]
+pub(super) struct Sealing {
+    jobs: Vec<SealJob>,
+    caches: Vec<CacheJob>,
+}
+
+impl Sealing {
+    pub fn sign(&mut self, seal: Seal, party: Party, transmit: usize) {
+        self.jobs.push(SealJob {
+            transmit,
+            seal,
+            party,
+        });
+    }
+
+    pub fn cache(&mut self, now: Instant, key: dedup::Key, auth: [u8; AUTH_LEN], transmit: usize) {
+        self.caches.push(CacheJob {
+            now,
+            key,
+            auth,
+            transmit,
+        });
+    }
 }
 
 #[derive(Debug, Default)]
@@ -61,11 +113,13 @@ impl Engine {
         I: Iterator<Item = (SocketAddr, &'a [u8])> + Clone,
     {
         self.preverify_nas(datagrams.clone());
+        self.deferring = true;
         for (i, (src, data)) in datagrams.enumerate() {
             self.pre_nas_ma = self.pre.nas.get(i).copied().flatten();
             self.handle_nas(now, listener, src, data);
             self.pre_nas_ma = None;
         }
+        self.seal_deferred();
     }
 
     /// Handles the datagrams of one receive batch on upstream socket `socket`: the same
@@ -75,11 +129,97 @@ impl Engine {
         I: Iterator<Item = (SocketAddr, &'a [u8])> + Clone,
     {
         self.preverify_replies(socket, datagrams.clone());
+        self.deferring = true;
         for (i, (src, data)) in datagrams.enumerate() {
             self.pre_reply = self.pre.replies.get(i).copied().flatten();
             self.handle_upstream(now, socket, src, data);
             self.pre_reply = None;
         }
+        self.seal_deferred();
+    }
+
+    /// Signs what the batch built, then caches the signed replies.
+    fn seal_deferred(&mut self) {
+        self.deferring = false;
+        let jobs = std::mem::take(&mut self.sealing.jobs);
+        let secret = |party: Party| match party {
+            Party::Client(ci) => &self.clients[ci].secret,
+            Party::Upstream(ui) => &self.upstreams[ui].secret,
+        };
+        if jobs.len() < MIN_BATCH {
+            for j in &jobs {
+                j.seal
+                    .apply(&mut self.transmits[j.transmit].payload, secret(j.party));
+            }
+        } else {
+            let pre = &mut self.pre;
+            pre.lanes.clear();
+            pre.ma_jobs.clear();
+            for (k, j) in jobs.iter().enumerate() {
+                let packet = &self.transmits[j.transmit].payload;
+                if let Some(at) = crypto::find_message_authenticator(packet) {
+                    let auth = j.seal.ma_auth(packet);
+                    let job = crypto::push_message_authenticator_inner(
+                        &mut pre.lanes,
+                        packet,
+                        &auth,
+                        at,
+                        secret(j.party),
+                    );
+                    pre.ma_jobs.push(MaJob {
+                        datagram: k,
+                        job,
+                        party: k,
+                        at,
+                        expected: [0; AUTH_LEN],
+                    });
+                }
+            }
+            if !pre.ma_jobs.is_empty() {
+                pre.lanes.run();
+                outer_pass(&mut pre.lanes, &mut pre.ma_jobs, &mut pre.inner, |k| {
+                    secret(jobs[k].party)
+                });
+                for m in &pre.ma_jobs {
+                    let packet = &mut self.transmits[jobs[m.datagram].transmit].payload;
+                    packet[m.at..m.at + AUTH_LEN].copy_from_slice(&pre.lanes.digest(m.job));
+                }
+            }
+            pre.lanes.clear();
+            pre.ra_jobs.clear();
+            for (k, j) in jobs.iter().enumerate() {
+                if let Seal::Response { request_auth } = j.seal {
+                    let packet = &self.transmits[j.transmit].payload;
+                    let job = crypto::push_authenticator(
+                        &mut pre.lanes,
+                        packet,
+                        &request_auth,
+                        secret(j.party),
+                    );
+                    pre.ra_jobs.push((k, job, [0; AUTH_LEN]));
+                }
+            }
+            if !pre.ra_jobs.is_empty() {
+                pre.lanes.run();
+                for &(k, job, _) in &pre.ra_jobs {
+                    let packet = &mut self.transmits[jobs[k].transmit].payload;
+                    packet[4..HEADER_LEN].copy_from_slice(&pre.lanes.digest(job));
+                }
+            }
+        }
+        self.sealing.jobs = jobs;
+        self.sealing.jobs.clear();
+        let caches = std::mem::take(&mut self.sealing.caches);
+        for c in &caches {
+            let mut copy = self.pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&self.transmits[c.transmit].payload);
+            if let Some(old) = self.dedup.answer(c.now, c.key, c.auth, copy) {
+                self.recycle(old);
+            }
+        }
+        self.sealing.caches = caches;
+        self.sealing.caches.clear();
     }
 
     /// The Message-Authenticators of the batch's Access-Requests from known clients.
@@ -112,6 +252,7 @@ impl Engine {
                 datagram: i,
                 job,
                 party: ci,
+                at,
                 expected: ma_value(bytes, at),
             });
         }
@@ -172,6 +313,7 @@ impl Engine {
                     datagram: i,
                     job,
                     party: p.upstream,
+                    at,
                     expected: ma_value(bytes, at),
                 });
             }
