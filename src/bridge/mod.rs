@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
 
 use crate::config::{Action, Config};
 use crate::dict::Dictionary;
 use crate::engine::build::{self, AuthMethod};
-use crate::engine::{Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag};
+use crate::engine::{
+    Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
+};
 use crate::policy::Policy;
 use crate::wire::crypto::{self, MaStatus, SharedSecret};
 use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
@@ -83,7 +83,8 @@ pub struct Bridge {
     aaa: Vec<SocketAddr>,
     pending: HashMap<(SocketAddr, SocketAddr, u8), Seen>,
     last_sweep: Option<Instant>,
-    rng: StdRng,
+    /// Keys garden ids (`engine::garden_id`).
+    garden_key: foldhash::quality::FixedState,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
     pub stats: BridgeStats,
@@ -118,7 +119,9 @@ impl Bridge {
             aaa,
             pending: HashMap::new(),
             last_sweep: None,
-            rng: StdRng::from_seed(seed),
+            garden_key: foldhash::quality::FixedState::with_seed(u64::from_le_bytes(
+                seed[..8].try_into().expect("8 octets"),
+            )),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
             stats: BridgeStats::default(),
@@ -263,7 +266,7 @@ impl Bridge {
             self.stats.rejects_passed += 1;
             return Outcome::RejectPassed;
         }
-        let garden_id = self.rng.next_u64() | 1;
+        let garden_id = garden_id(&self.garden_key, &req, nas, verdict.index);
         let mut tag = [0u8; 253];
         let cause = self.policy.cause_id(verdict.index);
         let Some(tag_len) = class_tag(&mut tag, cause, garden_id) else {

@@ -265,6 +265,8 @@ pub struct Engine {
     shadow: bool,
     /// Checks of a receive batch done ahead, in MD5 lanes.
     pre: batch::Preverifier,
+    /// Keys garden ids (see `garden_id`).
+    garden_key: foldhash::quality::FixedState,
     /// Whether packets built now are signed later, together (see `seal`).
     deferring: bool,
     /// Signing and caching left for the end of the batch.
@@ -316,6 +318,9 @@ impl Engine {
             shadow: false,
             pre: Default::default(),
             deferring: false,
+            garden_key: foldhash::quality::FixedState::with_seed(
+                u64::from_le_bytes(seed[..8].try_into().expect("8 octets")) ^ 0x6761_7264_656e,
+            ),
             sealing: Default::default(),
             pre_nas_ma: None,
             pre_reply: None,
@@ -857,7 +862,7 @@ impl Engine {
         if outcome != RejectOutcome::Rewritten {
             return self.relay(now, p, request, reply);
         }
-        let garden_id = self.rng.next_u64() | 1;
+        let garden_id = garden_id(&self.garden_key, &req, p.nas, verdict.index);
         // The Class tag, written on the stack: the packet path does not allocate.
         let mut tag = [0u8; 253];
         let Some(tag_len) = class_tag(&mut tag, self.policy.cause_id(verdict.index), garden_id)
@@ -1049,6 +1054,26 @@ pub(crate) fn most_specific<'a>(
 
 /// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
 /// does not fit an attribute.
+/// The garden id of a rewritten dial: the same for the same subscriber (User-Name and
+/// Calling-Station-Id at one NAS) and cause, so that a subscriber who keeps redialing
+/// has one entry, updated, rather than one per dial; keyed per process, so that it
+/// cannot be guessed. Never zero.
+pub(crate) fn garden_id(
+    key: &impl std::hash::BuildHasher,
+    req: &Packet<&[u8]>,
+    src: SocketAddr,
+    cause: usize,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = key.build_hasher();
+    let value = |typ| req.find(typ).map_or(&[][..], |a| a.value);
+    value(types::USER_NAME).hash(&mut h);
+    value(types::CALLING_STATION_ID).hash(&mut h);
+    nas_addr(req, src).hash(&mut h);
+    cause.hash(&mut h);
+    h.finish() | 1
+}
+
 pub(crate) fn class_tag(buf: &mut [u8; 253], cause: &str, garden_id: u64) -> Option<usize> {
     use std::io::Write;
     let mut cur = &mut buf[..];

@@ -614,3 +614,20 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
     assert_eq!(again.payload, first.payload);
     assert!(e.poll_transmit().is_none(), "not sent upstream again");
 }
+
+/// A subscriber rejected again for the same cause gets the same garden id (one entry,
+/// updated); another subscriber gets another.
+#[test]
+fn garden_ids_are_per_subscriber_and_cause() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let mut ids = Vec::new();
+    for (i, user) in ["carol", "carol", "dave"].into_iter().enumerate() {
+        let reply = round_trip(&mut e, now, &pap(i as u8, user, "x", |_| {}));
+        let p = Packet::new_checked(&reply[..]).unwrap();
+        let class = String::from_utf8(p.find(types::CLASS).unwrap().value.to_vec()).unwrap();
+        ids.push(class.rsplit("g=").next().unwrap().to_string());
+    }
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[0], ids[2]);
+}

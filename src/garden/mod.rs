@@ -113,6 +113,13 @@ impl Garden {
         let now = now_ms();
         match ev {
             Event::GardenEntered(g) => {
+                // The same subscriber again (garden ids are per subscriber and cause): a
+                // new dial, not online until its accounting says so.
+                if let Some(old) = self.inner.by_id.get(&g.garden_id).and_then(|e| e.framed_ip) {
+                    self.inner
+                        .by_ip
+                        .remove_if(&IpAddr::V4(old), |_, id| *id == g.garden_id);
+                }
                 let e = GardenEntry::from_entered(g, now);
                 self.put(e.clone());
                 Some(e)
@@ -144,6 +151,15 @@ impl Garden {
                 updated_at_ms: now,
             },
         };
+        // A Stop of an earlier session of the same subscriber, arriving after the new
+        // one started (accounting is often late), says nothing about the new one.
+        let other_session = matches!(
+            (&e.acct_session_id, &a.acct_session_id),
+            (Some(ours), Some(theirs)) if ours != theirs
+        );
+        if a.status == Some(ACCT_STOP) && other_session {
+            return None;
+        }
         if let Some(ip) = a.framed_ip {
             if let Some(old) = e.framed_ip.filter(|old| *old != ip) {
                 self.inner
@@ -168,7 +184,14 @@ impl Garden {
             v4 => v4,
         };
         if let Some(id) = self.inner.by_ip.get(&ip).map(|r| *r) {
-            return self.inner.by_id.get(&id).map(|e| e.clone());
+            // Only an entry online at this very address: an address is reused by
+            // another subscriber as soon as it is free.
+            return self
+                .inner
+                .by_id
+                .get(&id)
+                .filter(|e| e.is_online() && e.framed_ip.map(IpAddr::V4) == Some(ip))
+                .map(|e| e.clone());
         }
         let store = self.inner.store.as_ref()?;
         match store.garden_by_ip(ip).await {
@@ -359,5 +382,41 @@ mod tests {
             g.inner.by_ip.get(&IpAddr::from([10, 0, 0, 2])).map(|r| *r),
             Some(2)
         );
+    }
+
+    fn acct_session(id: u64, status: u32, ip: [u8; 4], session: &str) -> Event {
+        let Event::GardenAccounting(mut a) = acct(id, status, ip) else {
+            unreachable!()
+        };
+        a.acct_session_id = Some(session.into());
+        Event::GardenAccounting(a)
+    }
+
+    /// Garden ids are per subscriber and cause, so a redial reuses the entry: the new
+    /// dial takes the old address off the entry, and the old session's Stop, arriving
+    /// after the new session's Start, leaves the new session online.
+    #[tokio::test]
+    async fn a_redial_reuses_the_entry_and_a_late_stop_of_the_old_session_is_ignored() {
+        let g = Garden::new(None);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        g.apply(&entered(9));
+        g.apply(&acct_session(9, 1, [10, 0, 0, 1], "old"));
+        assert_eq!(g.by_ip(a).await.map(|e| e.id), Some(9));
+        g.apply(&entered(9));
+        assert!(
+            g.by_ip(a).await.is_none(),
+            "the new dial is not at the old address"
+        );
+        g.apply(&acct_session(9, 1, [10, 0, 0, 2], "new"));
+        assert!(
+            g.apply(&acct_session(9, ACCT_STOP, [10, 0, 0, 1], "old"))
+                .is_none()
+        );
+        let e = g.by_ip(b).await.expect("still online");
+        assert_eq!(e.acct_session_id.as_deref(), Some("new"));
+        assert!(g.by_ip(a).await.is_none());
+        g.apply(&acct_session(9, ACCT_STOP, [10, 0, 0, 2], "new"));
+        assert!(g.by_ip(b).await.is_none(), "its own Stop ends it");
+        assert_eq!(g.len(), 1);
     }
 }

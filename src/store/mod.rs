@@ -223,9 +223,13 @@ fn upsert_sql(n: usize, sqlite: bool) -> String {
         sql.push(')');
     }
     sql.push_str(
-        " ON CONFLICT (id) DO UPDATE SET framed_ip = excluded.framed_ip, \
-         acct_session_id = excluded.acct_session_id, acct_status = excluded.acct_status, \
-         updated_at = excluded.updated_at",
+        " ON CONFLICT (id) DO UPDATE SET user_name = excluded.user_name, \
+         calling_station_id = excluded.calling_station_id, client = excluded.client, \
+         nas_addr = excluded.nas_addr, nas_identifier = excluded.nas_identifier, \
+         nas_port_id = excluded.nas_port_id, cause = excluded.cause, \
+         reason = excluded.reason, method = excluded.method, entered_at = excluded.entered_at, \
+         framed_ip = excluded.framed_ip, acct_session_id = excluded.acct_session_id, \
+         acct_status = excluded.acct_status, updated_at = excluded.updated_at",
     );
     sql
 }
