@@ -58,6 +58,10 @@ pub struct RadiusConfig {
     pub upstream_bind: IpAddr,
     /// How many upstream sockets to spread request IDs over (256 IDs each).
     pub upstream_sockets: usize,
+    /// Packet threads, each with its own listening sockets (SO_REUSEPORT: the kernel
+    /// keeps each NAS source address and port on one of them) and its own upstream
+    /// sockets.
+    pub workers: usize,
     /// How long a reply stays in the RFC 5080 duplicate cache.
     #[serde(with = "humantime_serde")]
     pub duplicate_lifetime: Duration,
@@ -77,6 +81,7 @@ impl Default for RadiusConfig {
             acct_listen: "127.0.0.1:1813".parse().expect("literal"),
             upstream_bind: "0.0.0.0".parse().expect("literal"),
             upstream_sockets: 4,
+            workers: 1,
             duplicate_lifetime: Duration::from_secs(10),
             garden_accounting: GardenAccounting::Answer,
             clients: Vec::new(),
@@ -810,6 +815,12 @@ impl Config {
             out.push((
                 vec![Key("radius"), Key("acct_listen")],
                 "acct_listen must differ from auth_listen".into(),
+            ));
+        }
+        if !(1..=64).contains(&r.workers) {
+            out.push((
+                vec![Key("radius"), Key("workers")],
+                "workers must be between 1 and 64".into(),
             ));
         }
         if !(1..=64).contains(&r.upstream_sockets) {

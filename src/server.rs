@@ -149,7 +149,7 @@ pub async fn start(
     } else {
         None
     };
-    let sockets = ProxySockets::bind(&cfg)?;
+    let worker_sockets = ProxySockets::bind_all(&cfg)?;
     let bridge_ports = match &cfg.bridge {
         Some(b) => Some(crate::io::bridge::BridgePorts::open(b)?),
         None => None,
@@ -163,8 +163,8 @@ pub async fn start(
         .warm(crate::garden::now_ms() - crate::garden::MEMORY_WINDOW_MS)
         .await;
 
-    let auth_addr = sockets.auth_addr()?;
-    let acct_addr = sockets.acct_addr()?;
+    let auth_addr = worker_sockets[0].auth_addr()?;
+    let acct_addr = worker_sockets[0].acct_addr()?;
     let http_addr = http.local_addr()?;
     let mut demo_addr = None;
     if let Some((auth, acct)) = demo_sockets {
@@ -178,8 +178,17 @@ pub async fn start(
 
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let mut engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
-    engine.set_shadow(opts.shadow);
+    let garden_key: [u8; 8] = seed[..8].try_into().expect("8 octets");
+    let mut engines = Vec::with_capacity(worker_sockets.len());
+    for _ in 0..worker_sockets.len() {
+        // Each worker its own random streams, all the same garden-id key (the seed's
+        // first octets), so a subscriber has one garden id whichever thread sees it.
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        seed[..8].copy_from_slice(&garden_key);
+        let mut engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
+        engine.set_shadow(opts.shadow);
+        engines.push(engine);
+    }
     let (events_tx, events_rx) = mpsc::channel(16 * 1024);
     if let Some(ports) = bridge_ports {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
@@ -204,14 +213,24 @@ pub async fn start(
         ));
     }
     let proxy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let packet_thread = ProxyDriver::new(engine, sockets, events_tx).spawn(proxy_stop.clone())?;
+    let mut packet_threads = Vec::with_capacity(engines.len());
+    for (worker, (engine, sockets)) in engines.into_iter().zip(worker_sockets).enumerate() {
+        let driver = ProxyDriver::new(engine, sockets, events_tx.clone(), worker);
+        packet_threads.push(driver.spawn(proxy_stop.clone())?);
+    }
+    drop(events_tx);
     let mut rx = shutdown_rx.clone();
     tasks.push((
         "radius-proxy",
         tokio::spawn(async move {
             let _ = rx.changed().await;
             proxy_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tokio::task::spawn_blocking(move || packet_thread.join()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in packet_threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
         }),
     ));
     tasks.push((

@@ -321,6 +321,79 @@ fn replay_through_the_proxy_counts_rewrites() {
     assert_eq!(r.n("accepts"), 2000);
 }
 
+/// `radius.workers = 2`: two packet threads share the listening port, the kernel
+/// spreading NAS source ports over them; everything is answered, both threads work, and
+/// a second radcare on the same port is refused as with one thread.
+#[test]
+fn two_workers_share_the_port_and_the_work() {
+    let s = sim(10);
+    let upstream = Upstream {
+        name: "sim",
+        auth: s.addr("auth"),
+        acct: s.addr("acct"),
+        secret: SIM_SECRET.into(),
+    };
+    let rc = Radcare::start_with_radius("127.0.0.0/8", &[upstream], "workers = 2");
+    // Status-Server from 32 source ports (a fresh socket each): all answered.
+    for i in 0..32 {
+        assert!(
+            support::status_server(rc.auth, NAS_SECRET, i, Duration::from_secs(2)),
+            "Status-Server {i} unanswered"
+        );
+    }
+    let per_worker =
+        |w: u32| rc.metric(&format!("radcare_worker_datagrams_total{{worker=\"{w}\"}}"));
+    assert!(
+        per_worker(0) > 0.0 && per_worker(1) > 0.0,
+        "{} / {}",
+        per_worker(0),
+        per_worker(1)
+    );
+    // The 32 probes, and the start-up probes of the test harness.
+    assert!(per_worker(0) + per_worker(1) >= 32.0);
+    let r = replay(
+        rc.auth,
+        "auth",
+        NAS_SECRET,
+        &["--count", "1000", "--window", "32"],
+        PAP_AND_CHAP,
+    );
+    assert_eq!(r.n("received"), 1000, "{}\n{}", r.stdout, rc.log());
+    assert_eq!(
+        (r.n("rewrites"), r.n("invalid"), r.n("timeouts")),
+        (100, 0, 0)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("second.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[radius]\nauth_listen = \"{}\"\nacct_listen = \"127.0.0.1:0\"\nworkers = 2\n\n\
+             [[radius.client]]\nname = \"n\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\n\n\
+             [[radius.upstream]]\nname = \"u\"\nauth = \"127.0.0.1:9\"\nsecret = \"s\"\n\n\
+             [portal]\nlisten = \"127.0.0.1:0\"\n\n[store]\nurl = \"sqlite://{}\"\n",
+            rc.auth,
+            dir.path().join("db").display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("running a second radcare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a second radcare took the port: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot bind {}", rc.auth)),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn replay_matches_radclient_against_freeradius() {
     if !require_peers(&["freeradius", "radclient"]) {

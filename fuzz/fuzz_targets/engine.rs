@@ -187,8 +187,69 @@ fn signed(s: &Setup, data: &[u8]) {
     }
 }
 
+/// 3. Batched, the packet thread's way: three signed copies of the request (distinct
+///    identifiers and authenticators) and the raw input in one receive batch, checked in
+///    MD5 lanes; every upstream copy answered in one batch, the replies signed together.
+///    The same checks on everything emitted.
+fn batched(s: &Setup, data: &[u8]) {
+    let Ok(p) = Packet::new_checked(data) else {
+        return;
+    };
+    if p.code() != Code::AccessRequest {
+        return;
+    }
+    let len = p.as_bytes().len();
+    let reply_template = &data[len..];
+    let requests: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| {
+            let mut r = data[..len].to_vec();
+            r[1] = r[1].wrapping_add(i);
+            r[4] ^= i;
+            crypto::sign_access_request(&mut r, NAS_SECRET);
+            r
+        })
+        .collect();
+    let now = s.base;
+    let mut e = engine(s);
+    let mut batch: Vec<&[u8]> = requests.iter().map(|r| &r[..]).collect();
+    batch.push(data);
+    e.handle_nas_batch(now, Listener::Auth, batch.iter().map(|d| (nas(), *d)));
+    let out = drain(&mut e);
+    let mut replies = Vec::new();
+    let mut socket = 0;
+    for t in &out {
+        match t.via {
+            Via::Upstream(sock) => {
+                check_upstream(t);
+                socket = sock;
+                let Ok(r) = Packet::new_checked(reply_template) else {
+                    continue;
+                };
+                let mut reply = r.as_bytes().to_vec();
+                reply[1] = t.payload[1];
+                let up_auth: [u8; 16] = t.payload[4..20].try_into().unwrap();
+                crypto::sign_response(&mut reply, &up_auth, AAA_SECRET);
+                replies.push(reply);
+            }
+            Via::Nas(_) => panic!("a reply to the NAS before the AAA answered: {t:?}"),
+        }
+    }
+    e.handle_upstream_batch(now, socket, replies.iter().map(|r| (upstream_auth(), &r[..])));
+    for t in drain(&mut e) {
+        let Via::Nas(_) = t.via else {
+            panic!("only replies to the NAS here: {t:?}");
+        };
+        let request = requests
+            .iter()
+            .find(|r| r[1] == t.payload[1])
+            .expect("a reply answers one of the requests");
+        check_nas_reply(&t, request);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let s = setup();
     raw(s, data);
     signed(s, data);
+    batched(s, data);
 });

@@ -278,8 +278,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine from a validated config. `upstream_sockets` is how many sockets
-    /// the driver opened for upstream traffic.
+    /// Builds the engine from a validated config. `seed` seeds its random streams; its
+    /// first eight octets also key garden ids, so engines that should give a subscriber
+    /// the same id (the workers of one process) share them.
     pub fn new(cfg: &Config, dict: Arc<Dictionary>, policy: Arc<Policy>, seed: [u8; 32]) -> Engine {
         let r = &cfg.radius;
         let clients = r

@@ -28,32 +28,60 @@ pub struct ProxySockets {
 /// Large socket buffers ride out bursts (a BRAS reboot redials thousands at once).
 const SOCKET_BUFFER: usize = 4 << 20;
 
-fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::UdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // Best effort: the kernel caps these at net.core.[rw]mem_max.
     let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
     sock.set_nonblocking(true)?;
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
     sock.bind(&addr.into())
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
     Ok(sock.into())
 }
 
+/// One listening address for `workers` packet threads: a single socket, or a
+/// SO_REUSEPORT group on one port (the first socket picks it when the port is 0).
+fn bind_listeners(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    if workers == 1 {
+        return Ok(vec![bind(addr, false)?]);
+    }
+    // A port already held (say, by another radcare started by mistake) must fail as it
+    // does with one worker, not quietly share the NAS's traffic with it.
+    if addr.port() != 0 {
+        drop(bind(addr, false)?);
+    }
+    let first = bind(addr, true)?;
+    let addr = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..workers {
+        all.push(bind(addr, true)?);
+    }
+    Ok(all)
+}
+
 impl ProxySockets {
-    pub fn bind(cfg: &Config) -> std::io::Result<ProxySockets> {
+    /// The sockets of every packet thread (`radius.workers`).
+    pub fn bind_all(cfg: &Config) -> std::io::Result<Vec<ProxySockets>> {
         let r = &cfg.radius;
-        let auth = bind(r.auth_listen)?;
-        let acct = bind(r.acct_listen)?;
-        let mut upstream = Vec::with_capacity(r.upstream_sockets);
-        for _ in 0..r.upstream_sockets {
-            upstream.push(bind(SocketAddr::new(r.upstream_bind, 0))?);
-        }
-        Ok(ProxySockets {
-            auth,
-            acct,
-            upstream,
-        })
+        let auth = bind_listeners(r.auth_listen, r.workers)?;
+        let acct = bind_listeners(r.acct_listen, r.workers)?;
+        auth.into_iter()
+            .zip(acct)
+            .map(|(auth, acct)| {
+                let upstream = (0..r.upstream_sockets)
+                    .map(|_| bind(SocketAddr::new(r.upstream_bind, 0), false))
+                    .collect::<std::io::Result<_>>()?;
+                Ok(ProxySockets {
+                    auth,
+                    acct,
+                    upstream,
+                })
+            })
+            .collect()
     }
 
     pub fn auth_addr(&self) -> std::io::Result<SocketAddr> {
@@ -110,14 +138,22 @@ pub struct ProxyDriver {
     engine: Engine,
     sockets: ProxySockets,
     events: mpsc::Sender<Event>,
+    worker: usize,
 }
 
 impl ProxyDriver {
-    pub fn new(engine: Engine, sockets: ProxySockets, events: mpsc::Sender<Event>) -> Self {
+    /// The packet thread `worker` (from 0) around `engine` and its sockets.
+    pub fn new(
+        engine: Engine,
+        sockets: ProxySockets,
+        events: mpsc::Sender<Event>,
+        worker: usize,
+    ) -> Self {
         ProxyDriver {
             engine,
             sockets,
             events,
+            worker,
         }
     }
 
@@ -143,13 +179,13 @@ impl ProxyDriver {
             engine: self.engine,
             sockets: self.sockets,
             events: self.events,
-            metrics: ProxyMetrics::new(),
+            metrics: ProxyMetrics::new(self.worker),
             poller,
             rx: Batch::new(BATCH),
             tx,
         };
         std::thread::Builder::new()
-            .name("radius-packet".into())
+            .name(format!("radius-packet-{}", self.worker))
             .spawn(move || driver.run(&stop))
     }
 }
@@ -224,6 +260,7 @@ impl Loop {
                 0
             }
         };
+        self.metrics.datagrams.increment(n as u64);
         let rx = &self.rx;
         let datagrams = (0..n).filter_map(|i| {
             let (data, from) = rx.get(i);
@@ -342,6 +379,8 @@ struct ProxyMetrics {
     requests: [Counter; 2],
     duplicates: [Counter; 2],
     dedup_entries: Gauge,
+    /// Datagrams this packet thread received (NAS and upstream): how the work spreads.
+    datagrams: Counter,
     send_errors: Counter,
     replies: HashMap<u8, Counter>,
     drops: HashMap<Drop, Counter>,
@@ -350,7 +389,8 @@ struct ProxyMetrics {
 }
 
 impl ProxyMetrics {
-    fn new() -> Self {
+    fn new(worker: usize) -> Self {
+        let worker = worker.to_string();
         ProxyMetrics {
             requests: [
                 metrics::counter!("radcare_requests_total", "listener" => "auth"),
@@ -360,7 +400,8 @@ impl ProxyMetrics {
                 metrics::counter!("radcare_duplicates_total", "state" => "in_flight"),
                 metrics::counter!("radcare_duplicates_total", "state" => "answered"),
             ],
-            dedup_entries: metrics::gauge!("radcare_duplicate_cache_entries"),
+            dedup_entries: metrics::gauge!("radcare_duplicate_cache_entries", "worker" => worker.clone()),
+            datagrams: metrics::counter!("radcare_worker_datagrams_total", "worker" => worker),
             send_errors: metrics::counter!("radcare_send_errors_total"),
             replies: HashMap::new(),
             drops: HashMap::new(),

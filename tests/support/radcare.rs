@@ -44,12 +44,27 @@ impl Radcare {
         extra: &str,
         args: &[&str],
     ) -> Radcare {
+        Radcare::start_full(client_net, upstreams, "", extra, args)
+    }
+
+    /// As [`Radcare::start`], with `radius` lines for the `[radius]` table.
+    pub fn start_with_radius(client_net: &str, upstreams: &[Upstream], radius: &str) -> Radcare {
+        Radcare::start_full(client_net, upstreams, radius, "", &[])
+    }
+
+    fn start_full(
+        client_net: &str,
+        upstreams: &[Upstream],
+        radius: &str,
+        extra: &str,
+        args: &[&str],
+    ) -> Radcare {
         let dir = tempfile::tempdir().expect("temp dir");
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let mut cfg = format!(
-            "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n\n\
+            "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
         );
         for u in upstreams {
