@@ -986,6 +986,23 @@ profile = "nope"
     }
 
     #[test]
+    fn workers_out_of_range_names_its_line() {
+        let text = "[radius]\nworkers = 0\n";
+        let e = Config::parse("w.toml", text).unwrap_err().to_string();
+        assert!(
+            e.contains("w.toml:2:1") && e.contains("workers must be between 1 and 64"),
+            "{e}"
+        );
+        assert_eq!(
+            Config::parse("w.toml", "[radius]\nworkers = 4\n")
+                .unwrap()
+                .radius
+                .workers,
+            4
+        );
+    }
+
+    #[test]
     fn bad_address_is_explained() {
         let text = "[[radius.client]]\nname = \"a\"\naddress = \"10.0.0.0/33\"\nsecret = \"x\"\n";
         let e = Config::parse("c.toml", text).unwrap_err().to_string();
