@@ -209,6 +209,15 @@ impl Lanes {
 
     /// Computes every job; read the results with [`Lanes::digest`] or [`Lanes::state`].
     pub fn run(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        let wide = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let wide = false;
+        self.run_with(wide);
+    }
+
+    /// [`Lanes::run`], with the AVX2 lanes or the scalar core only.
+    fn run_with(&mut self, wide: bool) {
         let jobs = &mut self.jobs[..self.len];
         for j in jobs.iter_mut() {
             j.pad();
@@ -217,8 +226,10 @@ impl Lanes {
         self.order.extend(0..self.len);
         self.order.sort_unstable_by_key(|&i| jobs[i].blocks());
         let mut rest: &[usize] = &self.order;
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = wide;
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if wide {
             while rest.len() >= 2 {
                 let n = rest.len().min(8);
                 // SAFETY: AVX2 is present (checked above).
@@ -483,6 +494,24 @@ mod tests {
             for (i, w) in want.iter().enumerate() {
                 assert_eq!(&lanes.digest(i), w, "round {round} job {i}");
             }
+        }
+    }
+
+    /// The scalar core alone (what a CPU without AVX2 runs) agrees with the lanes.
+    #[test]
+    fn the_scalar_core_alone_gives_the_same_digests() {
+        let mut wide = Lanes::new();
+        let mut narrow = Lanes::new();
+        for n in 0..200usize {
+            let data: Vec<u8> = (0..n).map(|i| (i ^ n) as u8).collect();
+            wide.push(INIT, 0).1.extend_from_slice(&data);
+            narrow.push(INIT, 0).1.extend_from_slice(&data);
+        }
+        wide.run();
+        narrow.run_with(false);
+        for i in 0..200 {
+            assert_eq!(wide.digest(i), narrow.digest(i), "job {i}");
+            assert_eq!(narrow.state(i), wide.state(i));
         }
     }
 
