@@ -278,7 +278,8 @@ sum() { # peer mode key -> sum over the rounds
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
-echo "radcare bench-peers: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($cpu), $(uname -r)"
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "radcare bench-peers: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($cpu), $(uname -r), radcare $commit"
 echo "rounds=$rounds x ${secs}s per peer and mode, interleaved; window $window; rate $rate req/s;" \
 	"10 % arrears rejects; load average before/after: $load_before / $load_after"
 echo
