@@ -351,7 +351,7 @@ fn serve(config: Option<PathBuf>, demo: bool, shadow: bool) -> Result<ExitCode> 
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         );
-        let running = match server::start(loaded, Options { demo, shadow }, routes).await {
+        let mut running = match server::start(loaded, Options { demo, shadow }, routes).await {
             Ok(r) => r,
             Err(ServeError::Bind(e)) => bail!("{e}"),
             Err(e) => bail!("{e}"),
@@ -362,11 +362,52 @@ fn serve(config: Option<PathBuf>, demo: bool, shadow: bool) -> Result<ExitCode> 
                 running.auth_addr
             );
         }
-        wait_for_signal().await;
+        let stop = wait_for_signal();
+        tokio::pin!(stop);
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
+        loop {
+            #[cfg(unix)]
+            let hangup = hup.recv();
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangup => reload(&mut running, config.as_deref()),
+            }
+        }
         tracing::info!("shutting down");
         running.shutdown(Duration::from_secs(5)).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// SIGHUP: reads the config file again; applies its RADIUS clients and policy, or says
+/// why not (errors with file:line, or the sections that need a restart) and keeps
+/// running as before.
+fn reload(running: &mut server::Running, config: Option<&std::path::Path>) {
+    let Some(path) = config else {
+        tracing::warn!("SIGHUP: running on the embedded configuration; nothing to reload");
+        return;
+    };
+    match server::load_file(Some(path)) {
+        Err(e) => {
+            for line in e.to_string().lines() {
+                tracing::error!(config = %path.display(), "reload refused: {line}");
+            }
+        }
+        Ok(loaded) => match running.reload(loaded) {
+            Ok(()) => {
+                tracing::info!(config = %path.display(), "reloaded: RADIUS clients and policy")
+            }
+            Err(sections) => tracing::error!(
+                config = %path.display(),
+                needs_restart = %sections.join(", "),
+                "reload refused: these changes need a restart; nothing was applied"
+            ),
+        },
+    }
 }
 
 async fn wait_for_signal() {

@@ -91,9 +91,32 @@ pub struct Running {
     pub garden: Garden,
     shutdown: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    reloader: Reloader,
 }
 
 impl Running {
+    /// Applies a reloaded configuration: its RADIUS clients and policy, to every packet
+    /// thread and the portal. Anything else that changed needs a restart, and then
+    /// nothing is applied: returns those sections.
+    pub fn reload(&mut self, loaded: Loaded) -> Result<(), Vec<&'static str>> {
+        let r = &mut self.reloader;
+        let restart = needs_restart(&r.running, &loaded.config);
+        if !restart.is_empty() {
+            return Err(restart);
+        }
+        let config = Arc::new(loaded.config);
+        let reload = Arc::new(crate::io::Reload {
+            config: config.clone(),
+            policy: loaded.policy,
+        });
+        for t in &r.packet_threads {
+            let _ = t.send(reload.clone());
+        }
+        r.portal.store(config.clone());
+        r.running = (*config).clone();
+        Ok(())
+    }
+
     /// Signals every part to stop and waits for them, at most `deadline`.
     pub async fn shutdown(self, deadline: Duration) {
         let _ = self.shutdown.send(true);
@@ -214,9 +237,12 @@ pub async fn start(
     }
     let proxy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut packet_threads = Vec::with_capacity(engines.len());
+    let mut reload_senders = Vec::with_capacity(engines.len());
     for (worker, (engine, sockets)) in engines.into_iter().zip(worker_sockets).enumerate() {
         let driver = ProxyDriver::new(engine, sockets, events_tx.clone(), worker);
-        packet_threads.push(driver.spawn(proxy_stop.clone())?);
+        let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+        reload_senders.push(reload_tx);
+        packet_threads.push(driver.spawn(proxy_stop.clone(), reload_rx)?);
     }
     drop(events_tx);
     let mut rx = shutdown_rx.clone();
@@ -277,6 +303,11 @@ pub async fn start(
     }
     // The portal (with /healthz) and the caller's routes (/metrics) on one listener.
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
+    let reloader = Reloader {
+        running: (*cfg).clone(),
+        packet_threads: reload_senders,
+        portal: portal.live(),
+    };
     let router = crate::portal::router(portal)
         .merge(extra_routes)
         .into_make_service_with_connect_info::<SocketAddr>();
@@ -312,7 +343,59 @@ pub async fn start(
         garden,
         shutdown,
         tasks,
+        reloader,
     })
+}
+
+/// Applies a reloaded configuration to the running parts.
+struct Reloader {
+    running: Config,
+    packet_threads: Vec<std::sync::mpsc::Sender<Arc<crate::io::Reload>>>,
+    portal: Arc<arc_swap::ArcSwap<Config>>,
+}
+
+/// The sections of `new` that differ from `old` in what only a restart applies: all but
+/// the RADIUS clients and the policy.
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let strip = |c: &Config| {
+        let mut c = c.clone();
+        c.radius.clients.clear();
+        c.policy = Default::default();
+        c
+    };
+    let (a, b) = (strip(old), strip(new));
+    let differ =
+        |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") != format!("{y:?}");
+    let mut out = Vec::new();
+    // Secrets print as redacted: compare them as values.
+    let upstream_secrets = a.radius.upstreams.len() != b.radius.upstreams.len()
+        || a.radius
+            .upstreams
+            .iter()
+            .zip(&b.radius.upstreams)
+            .any(|(x, y)| x.secret != y.secret);
+    if differ(&a.radius, &b.radius) || upstream_secrets {
+        out.push("[radius] listeners, workers, sockets or upstreams");
+    }
+    if differ(&a.portal, &b.portal) {
+        out.push("[portal]");
+    }
+    if differ(&a.store, &b.store) {
+        out.push("[store]");
+    }
+    if differ(&a.demo, &b.demo) || a.demo.secret != b.demo.secret {
+        out.push("[demo]");
+    }
+    if differ(&a.bridge, &b.bridge) || a.bridge.is_some() {
+        out.push("[bridge] (bridge mode is not reloaded)");
+    }
+    if differ(&a.pppoe, &b.pppoe) {
+        out.push("[pppoe]");
+    }
+    if differ(&a.dictionary, &b.dictionary) {
+        out.push("dictionary");
+    }
+    out
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> std::io::Error {

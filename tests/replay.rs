@@ -394,6 +394,73 @@ fn two_workers_share_the_port_and_the_work() {
     );
 }
 
+/// SIGHUP applies a changed client secret to the running packet threads; a config that
+/// does not parse, or a change that needs a restart, is refused with the reason and the
+/// running configuration stays.
+#[test]
+fn sighup_reloads_clients_and_refuses_what_needs_a_restart() {
+    let s = sim(0);
+    let upstream = Upstream {
+        name: "sim",
+        auth: s.addr("auth"),
+        acct: s.addr("acct"),
+        secret: SIM_SECRET.into(),
+    };
+    let rc = Radcare::start_with_radius("127.0.0.0/8", &[upstream], "workers = 2");
+    let answers = |secret: &str| {
+        (0..8).all(|i| support::status_server(rc.auth, secret, i, Duration::from_millis(500)))
+    };
+    assert!(answers(NAS_SECRET));
+
+    rc.reload(|t| {
+        t.replace(
+            &format!("secret = \"{NAS_SECRET}\""),
+            "secret = \"rotated-secret\"",
+        )
+    });
+    assert!(
+        rc.wait_log("reloaded: RADIUS clients and policy"),
+        "{}",
+        rc.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !answers("rotated-secret") {
+        assert!(
+            Instant::now() < deadline,
+            "the new secret never took:\n{}",
+            rc.log()
+        );
+    }
+    assert!(!support::status_server(
+        rc.auth,
+        NAS_SECRET,
+        9,
+        Duration::from_millis(300)
+    ));
+
+    // Broken: refused with the file and line; the rotated secret still works.
+    rc.reload(|t| t.replace("[portal]", "[portal\n"));
+    assert!(rc.wait_log("reload refused"), "{}", rc.log());
+    assert!(rc.log().contains("radcare.toml:"), "{}", rc.log());
+    rc.reload(|t| t.replace("[portal\n", "[portal]"));
+    assert!(answers("rotated-secret"));
+
+    // A listener change needs a restart: nothing is applied, not even the secret.
+    rc.reload(|t| {
+        t.replace("workers = 2", "workers = 3")
+            .replace("rotated-secret", "third-secret")
+    });
+    assert!(rc.wait_log("need a restart"), "{}", rc.log());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(answers("rotated-secret"));
+    assert!(!support::status_server(
+        rc.auth,
+        "third-secret",
+        10,
+        Duration::from_millis(300)
+    ));
+}
+
 #[test]
 fn replay_matches_radclient_against_freeradius() {
     if !require_peers(&["freeradius", "radclient"]) {

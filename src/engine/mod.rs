@@ -226,6 +226,22 @@ const POOL_MAX: usize = 4096;
 /// Capacity of a fresh packet buffer: any RADIUS packet fits.
 const BUF_CAPACITY: usize = 4096;
 
+fn clients_from(cfg: &Config, policy: &Policy) -> Vec<Client> {
+    cfg.radius
+        .clients
+        .iter()
+        .map(|c| Client {
+            name: c.name.clone(),
+            net: c.address,
+            secret: SharedSecret::new(c.secret.as_bytes()),
+            require_ma: c.require_message_authenticator,
+            limit_proxy_state: c.limit_proxy_state,
+            profile: policy.profile(&c.profile).unwrap_or(0),
+            sends_ma: HashSet::default(),
+        })
+        .collect()
+}
+
 /// Whose secret signs a packet.
 #[derive(Debug, Clone, Copy)]
 enum Party {
@@ -283,19 +299,7 @@ impl Engine {
     /// the same id (the workers of one process) share them.
     pub fn new(cfg: &Config, dict: Arc<Dictionary>, policy: Arc<Policy>, seed: [u8; 32]) -> Engine {
         let r = &cfg.radius;
-        let clients = r
-            .clients
-            .iter()
-            .map(|c| Client {
-                name: c.name.clone(),
-                net: c.address,
-                secret: SharedSecret::new(c.secret.as_bytes()),
-                require_ma: c.require_message_authenticator,
-                limit_proxy_state: c.limit_proxy_state,
-                profile: policy.profile(&c.profile).unwrap_or(0),
-                sends_ma: HashSet::default(),
-            })
-            .collect();
+        let clients = clients_from(cfg, &policy);
         let ids = IdSpace::new(r.upstream_sockets);
         let slots = ids.slots();
         Engine {
@@ -326,6 +330,41 @@ impl Engine {
             pre_nas_ma: None,
             pre_reply: None,
         }
+    }
+
+    /// Takes the clients and the policy of a reloaded config (everything else needs a
+    /// restart). Requests in flight carry on: their client is found again by name, and
+    /// keeps what `auto` learnt of its NASes if its address range is unchanged; those of
+    /// a client that is gone are dropped, as if lost (its NAS retransmits, to no one).
+    pub fn reconfigure(&mut self, cfg: &Config, policy: Arc<Policy>) {
+        let old = std::mem::replace(&mut self.clients, clients_from(cfg, &policy));
+        for c in &mut self.clients {
+            if let Some(o) = old.iter().find(|o| o.name == c.name && o.net == c.net) {
+                c.sends_ma = o.sends_ma.clone();
+            }
+        }
+        let moved: Vec<Option<usize>> = old
+            .iter()
+            .map(|o| self.clients.iter().position(|c| c.name == o.name))
+            .collect();
+        for slot in 0..self.pending.len() {
+            let Some(p) = &mut self.pending[slot] else {
+                continue;
+            };
+            if matches!(p.kind, PendingKind::Probe) {
+                continue;
+            }
+            match moved.get(p.client).copied().flatten() {
+                Some(ci) => p.client = ci,
+                None => {
+                    let key = (p.listener, p.nas, self.requests[slot][1]);
+                    self.dedup.forget_in_flight(&key, slot);
+                    self.pending[slot] = None;
+                    self.ids.release(slot);
+                }
+            }
+        }
+        self.policy = policy;
     }
 
     /// Shadow mode (`serve --shadow`): proxy everything unchanged, but classify each

@@ -631,3 +631,59 @@ fn garden_ids_are_per_subscriber_and_cause() {
     assert_eq!(ids[0], ids[1]);
     assert_ne!(ids[0], ids[2]);
 }
+
+/// A reload's clients and policy take effect at once; requests in flight finish for a
+/// client that stays and are dropped for one that is gone.
+#[test]
+fn reconfigure_swaps_clients_and_keeps_or_drops_what_is_in_flight() {
+    let cfg = config(1);
+    let dict = Arc::new(Dictionary::builtin().unwrap());
+    let policy = Arc::new(Policy::compile(&cfg, &dict).unwrap());
+    let mut e = engine(1);
+    let now = Instant::now();
+    let far: SocketAddr = "10.9.9.9:4000".parse().unwrap();
+    let req = pap(1, "alice", "alice-pass", |_| {});
+    e.handle_nas(now, Listener::Auth, far, &req.bytes);
+    assert!(e.poll_transmit().is_none(), "10.9.9.9 is no client yet");
+
+    // In flight from the NAS when the reload comes; the client keeps its name.
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    let up = e.poll_transmit().unwrap();
+    let mut more = cfg.clone();
+    more.radius.clients.insert(
+        0,
+        ClientConfig {
+            name: "far".into(),
+            address: "10.0.0.0/8".parse().unwrap(),
+            ..cfg.radius.clients[0].clone()
+        },
+    );
+    e.reconfigure(&more, policy.clone());
+    let answer = aaa_answer(&up.payload, true);
+    e.handle_upstream(now, upstream_socket(&up), up.dest, &answer);
+    let down = e.poll_transmit().expect("answered after the reload");
+    verify_for_nas(&down.payload, &req);
+    e.handle_nas(
+        now,
+        Listener::Auth,
+        far,
+        &pap(2, "alice", "alice-pass", |_| {}).bytes,
+    );
+    assert!(e.poll_transmit().is_some(), "the new client is served");
+
+    // In flight when its client is removed: no reply.
+    let req3 = pap(3, "alice", "alice-pass", |_| {});
+    e.handle_nas(now, Listener::Auth, nas(), &req3.bytes);
+    let up = e.poll_transmit().unwrap();
+    let mut fewer = more.clone();
+    fewer.radius.clients.retain(|c| c.name == "far");
+    e.reconfigure(&fewer, policy);
+    let answer = aaa_answer(&up.payload, true);
+    e.handle_upstream(now, upstream_socket(&up), up.dest, &answer);
+    assert!(e.poll_transmit().is_none(), "its client is gone");
+    e.handle_nas(now, Listener::Auth, nas(), &req3.bytes);
+    assert!(
+        e.poll_transmit().is_none(),
+        "127.0.0.9 is no client any more"
+    );
+}

@@ -7,4 +7,4 @@ pub mod bridge;
 pub mod packet_socket;
 pub mod udp;
 
-pub use udp::{ProxyDriver, ProxySockets};
+pub use udp::{ProxyDriver, ProxySockets, Reload};

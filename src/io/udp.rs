@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::batch::{Batch, Poller, RawAddr};
 use crate::config::Config;
 use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Via};
+use crate::policy::Policy;
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 /// They are plain std sockets until the driver's own runtime takes them over.
@@ -134,6 +135,13 @@ const TIMER_SLACK: Duration = Duration::from_millis(10);
 /// datagrams that do not fit are counted as lost (a NAS retransmits).
 const SEND_STALL: Duration = Duration::from_millis(5);
 
+/// A reloaded configuration for the packet threads: its clients and policy take effect
+/// (`Engine::reconfigure`); the server has checked that nothing else changed.
+pub struct Reload {
+    pub config: Arc<Config>,
+    pub policy: Arc<Policy>,
+}
+
 pub struct ProxyDriver {
     engine: Engine,
     sockets: ProxySockets,
@@ -164,7 +172,11 @@ impl ProxyDriver {
     /// rest of the process every reactor wake-up and cross-thread hand-off shows up in
     /// the CPU per request. This is the same loop as the trivial forward it is measured
     /// against (`radcare udp-forward`), with the engine in the middle.
-    pub fn spawn(self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    pub fn spawn(
+        self,
+        stop: Arc<AtomicBool>,
+        reloads: std::sync::mpsc::Receiver<Arc<Reload>>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let mut poller = Poller::new()?;
         let s = &self.sockets;
         poller.add(&s.auth, Which::Auth.token())?;
@@ -183,6 +195,8 @@ impl ProxyDriver {
             poller,
             rx: Batch::new(BATCH),
             tx,
+            reloads,
+            worker: self.worker,
         };
         std::thread::Builder::new()
             .name(format!("radius-packet-{}", self.worker))
@@ -201,6 +215,8 @@ struct Loop {
     rx: Batch,
     /// One sendmmsg batch per socket: auth, acct, then the upstream ones.
     tx: Vec<Batch>,
+    reloads: std::sync::mpsc::Receiver<Arc<Reload>>,
+    worker: usize,
 }
 
 impl Loop {
@@ -223,6 +239,14 @@ impl Loop {
             });
         }
         while !stop.load(Ordering::Relaxed) {
+            // At most STOP_CHECK after a reload was sent: between batches, never inside.
+            while let Ok(r) = self.reloads.try_recv() {
+                self.engine.reconfigure(&r.config, r.policy.clone());
+                tracing::info!(
+                    worker = self.worker,
+                    "packet thread reloaded clients and policy"
+                );
+            }
             let now = Instant::now();
             let wait = match self.engine.poll_timeout() {
                 Some(at) if at <= now => Duration::ZERO,

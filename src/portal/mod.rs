@@ -17,6 +17,7 @@ pub mod disconnect;
 pub mod identify;
 pub mod texts;
 
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -52,11 +53,24 @@ pub const CAUSE_HEADER: HeaderName = HeaderName::from_static("x-radcare-cause");
 pub struct PortalState {
     pub garden: Garden,
     pub config: Arc<Config>,
+    /// What a reload may change while serving: the RADIUS clients (for reconnects) and
+    /// the policy (the garden session length). The `[portal]` section needs a restart.
+    live: Arc<ArcSwap<Config>>,
 }
 
 impl PortalState {
     pub fn new(garden: Garden, config: Arc<Config>) -> PortalState {
-        PortalState { garden, config }
+        let live = Arc::new(ArcSwap::new(config.clone()));
+        PortalState {
+            garden,
+            config,
+            live,
+        }
+    }
+
+    /// Where a reload puts the new config for the portal.
+    pub fn live(&self) -> Arc<ArcSwap<Config>> {
+        self.live.clone()
     }
 }
 
@@ -89,6 +103,7 @@ pub fn router(state: PortalState) -> Router {
 struct Portal {
     garden: Garden,
     config: Arc<Config>,
+    live: Arc<ArcSwap<Config>>,
     texts: Texts,
     identification: Identification,
     portal_url: String,
@@ -120,6 +135,7 @@ impl Portal {
             reconnects: ReconnectLimiter::new(cfg.reconnect_interval),
             garden: state.garden,
             config: state.config,
+            live: state.live,
         }
     }
 
@@ -169,14 +185,15 @@ impl Portal {
     }
 
     /// The NAS and client entry a garden session's Disconnect-Request goes to.
-    fn nas_for(&self, e: &GardenEntry) -> Option<(IpAddr, &ClientConfig)> {
+    fn nas_for(&self, e: &GardenEntry) -> Option<(IpAddr, ClientConfig)> {
         let ip: IpAddr = e.nas_addr.parse().ok()?;
-        let clients = &self.config.radius.clients;
+        let live = self.live.load();
+        let clients = &live.radius.clients;
         let client = clients
             .iter()
             .find(|c| !e.client.is_empty() && c.name == e.client)
             .or_else(|| clients.iter().find(|c| c.address.contains(&ip)))?;
-        Some((ip, client))
+        Some((ip, client.clone()))
     }
 }
 
@@ -360,7 +377,7 @@ impl FromRequestParts<Arc<Portal>> for Visitor {
             .map(|q: Query<Vec<(String, String)>>| q.0)
             .unwrap_or_default();
         let source = portal.identification.source(peer, &parts.headers, &query);
-        let timeout = portal.config.policy.garden_session_timeout;
+        let timeout = portal.live.load().policy.garden_session_timeout;
         let entry = match source.ip {
             Some(ip) => portal.garden.by_ip(ip).await,
             None => None,

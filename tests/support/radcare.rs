@@ -107,6 +107,28 @@ impl Radcare {
         r
     }
 
+    /// Rewrites the config file with `edit` and sends SIGHUP.
+    pub fn reload(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.dir.path().join("radcare.toml");
+        let text = fs::read_to_string(&path).expect("reading config");
+        fs::write(&path, edit(text)).expect("writing config");
+        // SAFETY: plain kill(2) on our own child's pid.
+        let r = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(r, 0, "SIGHUP");
+    }
+
+    /// Waits until the log has `needle` (at most 5 s); whether it came.
+    pub fn wait_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("radcare.db")
     }
