@@ -149,9 +149,8 @@ impl Job {
     fn pad(&mut self) {
         let bits = (self.prefix + self.buf.len() as u64) * 8;
         self.buf.push(0x80);
-        while self.buf.len() % 64 != 56 {
-            self.buf.push(0);
-        }
+        let padded = (self.buf.len() + 8).div_ceil(64) * 64 - 8;
+        self.buf.resize(padded, 0);
         self.buf.extend_from_slice(&bits.to_le_bytes());
     }
 
