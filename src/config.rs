@@ -886,10 +886,10 @@ impl Config {
                     format!("cause id `{}`: use lowercase letters, digits and `-`", c.id),
                 ));
             }
-            if let Some(re) = &c.reply_message {
-                if let Err(e) = regex::Regex::new(re) {
-                    out.push((at("reply_message"), format!("bad regular expression: {e}")));
-                }
+            if let Some(re) = &c.reply_message
+                && let Err(e) = regex::Regex::new(re)
+            {
+                out.push((at("reply_message"), format!("bad regular expression: {e}")));
             }
             for a in &c.attribute {
                 if let Err(e) = regex::Regex::new(&a.value) {
@@ -900,13 +900,13 @@ impl Config {
                 }
             }
         }
-        if let Some(b) = &self.bridge {
-            if b.nas_side.is_empty() || b.aaa_side.is_empty() || b.nas_side == b.aaa_side {
-                out.push((
-                    vec![Key("bridge"), Key("nas_side")],
-                    "bridge needs two different interfaces, nas_side and aaa_side".into(),
-                ));
-            }
+        if let Some(b) = &self.bridge
+            && (b.nas_side.is_empty() || b.aaa_side.is_empty() || b.nas_side == b.aaa_side)
+        {
+            out.push((
+                vec![Key("bridge"), Key("nas_side")],
+                "bridge needs two different interfaces, nas_side and aaa_side".into(),
+            ));
         }
         if self.policy.garden_session_timeout.is_zero() {
             out.push((

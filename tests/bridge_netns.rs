@@ -458,10 +458,10 @@ fn receive(sock: &PacketSocket, ports: (u16, u16)) -> Vec<u8> {
         if eth.ethertype != 0x0800 {
             continue;
         }
-        if let Ok(at) = radcare::wire::ip::udp_in_ip(&f[eth.payload_offset..]) {
-            if (at.src_port, at.dst_port) == ports {
-                return f;
-            }
+        if let Ok(at) = radcare::wire::ip::udp_in_ip(&f[eth.payload_offset..])
+            && (at.src_port, at.dst_port) == ports
+        {
+            return f;
         }
     }
     panic!("no frame with ports {ports:?}");

@@ -72,7 +72,7 @@ impl Interface {
 }
 
 fn check_block_len(len: usize, min: usize, offset: u64) -> Result<(), CaptureError> {
-    if len < min || len % 4 != 0 || len > MAX_BLOCK_LEN {
+    if len < min || !len.is_multiple_of(4) || len > MAX_BLOCK_LEN {
         return Err(CaptureError::malformed(
             offset + 4,
             format!(

@@ -135,10 +135,9 @@ impl DuplicateCache {
             state: State::InFlight { slot: s },
             ..
         }) = self.entries.get(key)
+            && *s == slot
         {
-            if *s == slot {
-                self.entries.remove(key);
-            }
+            self.entries.remove(key);
         }
     }
 
@@ -157,11 +156,9 @@ impl DuplicateCache {
                 .entries
                 .get(&key)
                 .is_some_and(|e| e.generation == generation)
+                && let Some(State::Answered { reply }) = self.entries.remove(&key).map(|e| e.state)
             {
-                if let Some(State::Answered { reply }) = self.entries.remove(&key).map(|e| e.state)
-                {
-                    free(reply);
-                }
+                free(reply);
             }
         }
     }

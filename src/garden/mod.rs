@@ -254,11 +254,11 @@ impl Garden {
                 }
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
-            if let (Some(store), false) = (&self.inner.store, batch.rows.is_empty()) {
-                if let Err(e) = store.upsert_gardens(&batch.rows).await {
-                    metrics::counter!("radcare_store_errors_total").increment(1);
-                    tracing::warn!(error = %e, entries = batch.rows.len(), "cannot persist garden entries");
-                }
+            if let (Some(store), false) = (&self.inner.store, batch.rows.is_empty())
+                && let Err(e) = store.upsert_gardens(&batch.rows).await
+            {
+                metrics::counter!("radcare_store_errors_total").increment(1);
+                tracing::warn!(error = %e, entries = batch.rows.len(), "cannot persist garden entries");
             }
             batch.clear();
         }

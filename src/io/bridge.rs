@@ -160,10 +160,8 @@ fn observe(
         let now = crate::garden::now_ms();
         let at = Duration::from_millis(u64::try_from(now).unwrap_or(0));
         let mut d = dial.lock().unwrap_or_else(|p| p.into_inner());
-        if got {
-            if let Ok(eth) = EtherFrame::parse(&buf) {
-                let _ = d.observe(at, &eth, &buf[eth.payload_offset..]);
-            }
+        if got && let Ok(eth) = EtherFrame::parse(&buf) {
+            let _ = d.observe(at, &eth, &buf[eth.payload_offset..]);
         }
         if last_export.elapsed() >= Duration::from_secs(1) {
             last_export = Instant::now();

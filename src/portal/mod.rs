@@ -488,25 +488,25 @@ fn os_help<'a>(t: &'a LangTexts, os: Os, texts: &'a texts::OsTexts) -> Vec<HelpI
         Os::Other => None,
     };
     let mut items = Vec::new();
-    if os.is_mobile() {
-        if let Some(own) = own {
-            items.push(HelpItem {
-                heading: ui.on_this_device,
-                text: own,
-            });
-        }
+    if os.is_mobile()
+        && let Some(own) = own
+    {
+        items.push(HelpItem {
+            heading: ui.on_this_device,
+            text: own,
+        });
     }
     items.push(HelpItem {
         heading: ui.if_router,
         text: &texts.router,
     });
-    if !os.is_mobile() {
-        if let Some(own) = own {
-            items.push(HelpItem {
-                heading: ui.if_this_computer,
-                text: own,
-            });
-        }
+    if !os.is_mobile()
+        && let Some(own) = own
+    {
+        items.push(HelpItem {
+            heading: ui.if_this_computer,
+            text: own,
+        });
     }
     items
 }

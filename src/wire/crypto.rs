@@ -371,7 +371,10 @@ pub fn unhide_password(
     request_auth: &[u8; AUTH_LEN],
     out: &mut [u8; MAX_PASSWORD_LEN],
 ) -> Result<usize, Error> {
-    if hidden.is_empty() || hidden.len() % AUTH_LEN != 0 || hidden.len() > MAX_PASSWORD_LEN {
+    if hidden.is_empty()
+        || !hidden.len().is_multiple_of(AUTH_LEN)
+        || hidden.len() > MAX_PASSWORD_LEN
+    {
         return Err(Error::BadHiddenPassword);
     }
     out[..hidden.len()].copy_from_slice(hidden);
@@ -392,7 +395,7 @@ pub fn rehide_password(
     to_secret: &[u8],
     to_auth: &[u8; AUTH_LEN],
 ) -> Result<(), Error> {
-    if value.is_empty() || value.len() % AUTH_LEN != 0 || value.len() > MAX_PASSWORD_LEN {
+    if value.is_empty() || !value.len().is_multiple_of(AUTH_LEN) || value.len() > MAX_PASSWORD_LEN {
         return Err(Error::BadHiddenPassword);
     }
     md5_chain(value, from_secret, &[from_auth], false);
@@ -424,7 +427,7 @@ pub fn salt_decrypt(
 }
 
 fn split_salted(value: &mut [u8]) -> Result<([u8; 2], &mut [u8]), Error> {
-    if value.len() < 2 + AUTH_LEN || (value.len() - 2) % AUTH_LEN != 0 {
+    if value.len() < 2 + AUTH_LEN || !(value.len() - 2).is_multiple_of(AUTH_LEN) {
         return Err(Error::BadSaltedValue);
     }
     let (salt, body) = value.split_at_mut(2);
