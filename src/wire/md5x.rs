@@ -1,11 +1,12 @@
-//! Many independent MD5s at once: eight lanes of AVX2, one message per lane.
+//! Many independent MD5s at once: sixteen lanes of AVX-512 or eight of AVX2, one
+//! message per lane.
 //!
 //! A proxied RADIUS request costs about twenty MD5 blocks (the NAS's and the AAA's
 //! Message-Authenticators and authenticators, and our own), and MD5 is a serial chain
 //! within one message: a scalar core spends ~300 cycles per block waiting on its own
 //! results. Across the packets of one receive batch the messages are independent, so
-//! eight of them go through the rounds side by side in the lanes of 256-bit registers,
-//! for roughly the price of one. Without AVX2 (or for a single message) the same jobs
+//! they go through the rounds side by side in the lanes of 512- or 256-bit registers,
+//! for roughly the price of one. Without either (or for a single message) the same jobs
 //! run through the scalar core here.
 //!
 //! A job is MD5 continued from a given state (the initial one, or a prepared HMAC
