@@ -113,7 +113,7 @@ impl Running {
             let _ = t.send(reload.clone());
         }
         r.portal.store(config.clone());
-        r.running = (*config).clone();
+        r.running = config;
         Ok(())
     }
 
@@ -304,7 +304,7 @@ pub async fn start(
     // The portal (with /healthz) and the caller's routes (/metrics) on one listener.
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
     let reloader = Reloader {
-        running: (*cfg).clone(),
+        running: cfg.clone(),
         packet_threads: reload_senders,
         portal: portal.live(),
     };
@@ -349,7 +349,7 @@ pub async fn start(
 
 /// Applies a reloaded configuration to the running parts.
 struct Reloader {
-    running: Config,
+    running: Arc<Config>,
     packet_threads: Vec<std::sync::mpsc::Sender<Arc<crate::io::Reload>>>,
     portal: Arc<arc_swap::ArcSwap<Config>>,
 }

@@ -68,6 +68,16 @@ impl Tool {
         self.banner[key].parse().expect("an address")
     }
 
+    /// The simulator as radcare's upstream.
+    fn upstream(&self) -> Upstream {
+        Upstream {
+            name: "sim",
+            auth: self.addr("auth"),
+            acct: self.addr("acct"),
+            secret: SIM_SECRET.into(),
+        }
+    }
+
     /// Stops it with SIGTERM and returns the counts it printed on the way out.
     fn stop(mut self) -> HashMap<String, String> {
         // SAFETY: kill(2) on our own child's pid.
@@ -293,16 +303,7 @@ fn replay_through_the_trivial_forward() {
 #[test]
 fn replay_through_the_proxy_counts_rewrites() {
     let s = sim(10);
-    let rc = Radcare::start(
-        "127.0.0.0/8",
-        &[Upstream {
-            name: "sim",
-            auth: s.addr("auth"),
-            acct: s.addr("acct"),
-            secret: SIM_SECRET.into(),
-        }],
-        "",
-    );
+    let rc = Radcare::start("127.0.0.0/8", &[s.upstream()], "");
     let r = replay(
         rc.auth,
         "auth",
@@ -327,13 +328,7 @@ fn replay_through_the_proxy_counts_rewrites() {
 #[test]
 fn two_workers_share_the_port_and_the_work() {
     let s = sim(10);
-    let upstream = Upstream {
-        name: "sim",
-        auth: s.addr("auth"),
-        acct: s.addr("acct"),
-        secret: SIM_SECRET.into(),
-    };
-    let rc = Radcare::start_with_radius("127.0.0.0/8", &[upstream], "workers = 2");
+    let rc = Radcare::start_with_radius("127.0.0.0/8", &[s.upstream()], "workers = 2");
     // Status-Server from 32 source ports (a fresh socket each): all answered.
     for i in 0..32 {
         assert!(
@@ -400,13 +395,7 @@ fn two_workers_share_the_port_and_the_work() {
 #[test]
 fn sighup_reloads_clients_and_refuses_what_needs_a_restart() {
     let s = sim(0);
-    let upstream = Upstream {
-        name: "sim",
-        auth: s.addr("auth"),
-        acct: s.addr("acct"),
-        secret: SIM_SECRET.into(),
-    };
-    let rc = Radcare::start_with_radius("127.0.0.0/8", &[upstream], "workers = 2");
+    let rc = Radcare::start_with_radius("127.0.0.0/8", &[s.upstream()], "workers = 2");
     let answers = |secret: &str| {
         (0..8).all(|i| support::status_server(rc.auth, secret, i, Duration::from_millis(500)))
     };
@@ -555,16 +544,7 @@ fn storm_of_redials_with_and_without_radcare() {
     assert_eq!(garden, 0.0);
     assert!(requests > 10.0, "routers redial after a Reject");
     // Through radcare: one walled-garden Accept each, then quiet for the session.
-    let rc = Radcare::start(
-        "127.0.0.0/8",
-        &[Upstream {
-            name: "sim",
-            auth: s.addr("auth"),
-            acct: s.addr("acct"),
-            secret: SIM_SECRET.into(),
-        }],
-        "",
-    );
+    let rc = Radcare::start("127.0.0.0/8", &[s.upstream()], "");
     let (failing, requests, rejects, garden) = storm(rc.auth, NAS_SECRET);
     assert_eq!(
         (failing, requests, rejects, garden),

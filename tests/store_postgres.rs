@@ -11,16 +11,23 @@ use radcare::garden::Garden;
 use radcare::store::Store;
 use support::postgres::Postgres;
 
-#[test]
-fn two_nodes_share_the_garden_through_postgres() {
+/// A private PostgreSQL and a runtime to talk to it; `None` (outside CI) without one.
+fn postgres() -> Option<(Postgres, tokio::runtime::Runtime)> {
     if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
-        return;
+        return None;
     }
-    let pg = Postgres::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    Some((Postgres::start(), rt))
+}
+
+#[test]
+fn two_nodes_share_the_garden_through_postgres() {
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
     rt.block_on(async {
         let node_a = Garden::new(Some(Store::open(&pg.url).await.expect("connect, migrate")));
         // Opening again runs no migration twice.
@@ -73,14 +80,9 @@ fn two_nodes_share_the_garden_through_postgres() {
 /// refuses to update one row twice in a statement).
 #[test]
 fn a_burst_of_garden_entries_commits_on_postgres() {
-    if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
+    let Some((pg, rt)) = postgres() else {
         return;
-    }
-    let pg = Postgres::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    };
     rt.block_on(async {
         let store = Store::open(&pg.url).await.unwrap();
         let row = |id: u64| radcare::store::GardenEntry {
