@@ -23,6 +23,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub portal: PortalConfig,
     pub store: StoreConfig,
+    /// The operators' listener.
+    pub admin: AdminConfig,
     /// Built-in demo AAA (for `serve --demo`); off unless asked for.
     pub demo: DemoConfig,
     /// Layer-2 bridge mode: absent unless configured.
@@ -629,6 +631,22 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite://radcare.db".into(),
+        }
+    }
+}
+
+/// The operators' listener: /metrics, the APIs, later the console. Loopback by
+/// default; never reachable by subscribers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:9812".parse().expect("literal"),
         }
     }
 }

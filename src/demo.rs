@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use md5::{Digest, Md5};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
 
 use crate::wire::attr::types;
 use crate::wire::crypto::{self, MAX_PASSWORD_LEN, MaStatus};
@@ -120,30 +119,37 @@ pub fn answer(data: &[u8], secret: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Serves the demo AAA on an auth and an accounting socket until shutdown.
-pub async fn run(
-    auth: UdpSocket,
-    acct: UdpSocket,
-    secret: Vec<u8>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let secret = Arc::new(secret);
-    let serve = |sock: UdpSocket, secret: Arc<Vec<u8>>| async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, src)): Result<(usize, SocketAddr), _> = sock.recv_from(&mut buf).await
-            else {
-                continue;
-            };
-            if let Some(reply) = answer(&buf[..n], &secret) {
-                let _ = sock.send_to(&reply, src).await;
+/// The demo AAA as a part of `serve --demo`: an auth and an accounting socket, bound.
+pub struct DemoAaa {
+    pub auth: UdpSocket,
+    pub acct: UdpSocket,
+    pub secret: Vec<u8>,
+}
+
+impl crate::part::Part for DemoAaa {
+    fn name(&self) -> &'static str {
+        "demo-aaa"
+    }
+
+    async fn run(self, shutdown: crate::part::Shutdown) {
+        let secret = Arc::new(self.secret);
+        let serve = |sock: UdpSocket, secret: Arc<Vec<u8>>| async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, src)): Result<(usize, SocketAddr), _> = sock.recv_from(&mut buf).await
+                else {
+                    continue;
+                };
+                if let Some(reply) = answer(&buf[..n], &secret) {
+                    let _ = sock.send_to(&reply, src).await;
+                }
             }
+        };
+        tokio::select! {
+            _ = serve(self.auth, secret.clone()) => {}
+            _ = serve(self.acct, secret) => {}
+            _ = shutdown.cancelled() => {}
         }
-    };
-    tokio::select! {
-        _ = serve(auth, secret.clone()) => {}
-        _ = serve(acct, secret) => {}
-        _ = shutdown.changed() => {}
     }
 }
 

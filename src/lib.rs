@@ -22,6 +22,7 @@
 //! - `capture`: pcap and pcapng readers (and a pcap writer), link-layer decoding.
 //! - `wire`: zero-copy RADIUS packet views, builder and crypto.
 
+pub mod admin;
 pub mod analysis;
 pub mod bridge;
 pub mod capture;
@@ -29,8 +30,10 @@ pub mod config;
 pub mod demo;
 pub mod dict;
 pub mod engine;
+pub mod events;
 pub mod garden;
 pub mod io;
+pub mod part;
 pub mod policy;
 pub mod portal;
 pub mod replay;

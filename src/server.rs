@@ -1,23 +1,26 @@
 //! Starting and stopping the whole process: load and check everything, bind every
-//! socket, then spawn the long-running parts (RADIUS proxy, garden writer, HTTP, demo
-//! AAA) on the one tokio runtime, and stop them together on shutdown.
+//! socket, build the parts, run them on the one tokio runtime, and on shutdown stop
+//! them together within a deadline (`crate::part`).
+//!
+//! Audiences get a listener each: `[portal] listen` for subscribers (the portal, OS
+//! probes, RFC 8908, /healthz), `[admin] listen` for operators (/metrics, the APIs).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::response::IntoResponse;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigErrors, locate_errors};
 use crate::dict::Dictionary;
 use crate::engine::Engine;
+use crate::events::EventBus;
 use crate::garden::Garden;
+use crate::io::http::HttpFace;
 use crate::io::{ProxyDriver, ProxySockets};
+use crate::part::{Parts, Shutdown, Threads};
 use crate::policy::Policy;
 use crate::store::Store;
 
@@ -78,19 +81,17 @@ pub fn load_file(path: Option<&Path>) -> Result<Loaded, ServeError> {
     load(config, &name, &text)
 }
 
-/// Extra HTTP routes the caller serves beside ours (the metrics exporter lives in main,
-/// because a process has one recorder).
-pub type HttpRoutes = Router;
-
 /// A running radcare.
 pub struct Running {
     pub auth_addr: SocketAddr,
     pub acct_addr: SocketAddr,
-    pub http_addr: SocketAddr,
+    /// The subscribers' listener (portal).
+    pub portal_addr: SocketAddr,
+    /// The operators' listener (metrics, APIs).
+    pub admin_addr: SocketAddr,
     pub demo_addr: Option<SocketAddr>,
     pub garden: Garden,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    parts: Parts,
     reloader: Reloader,
 }
 
@@ -117,217 +118,192 @@ impl Running {
         Ok(())
     }
 
-    /// Signals every part to stop and waits for them, at most `deadline`.
+    /// Stops every part and waits for them, at most `deadline` in all: the packet
+    /// threads first, then the garden writer drains what they published, and the HTTP
+    /// listeners finish their in-flight requests.
     pub async fn shutdown(self, deadline: Duration) {
-        let _ = self.shutdown.send(true);
-        let wait = async {
-            for (name, t) in self.tasks {
-                if let Err(e) = t.await {
-                    tracing::warn!(task = name, error = %e, "task ended abnormally");
-                }
-            }
-        };
-        if tokio::time::timeout(deadline, wait).await.is_err() {
-            tracing::warn!("shutdown deadline passed; some tasks were still running");
-        }
+        self.parts.stop(deadline).await;
     }
 }
 
 /// Options beside the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Also start the built-in demo AAA.
     pub demo: bool,
     /// Shadow mode: proxy unchanged, count would-be rewrites.
     pub shadow: bool,
+    /// The process's Prometheus recorder (a process has one, installed by `main`),
+    /// rendered at `/metrics` on the admin listener.
+    pub metrics: Option<PrometheusHandle>,
 }
 
-/// Binds every socket (so errors come before anything runs), then starts all parts.
-pub async fn start(
-    loaded: Loaded,
-    opts: Options,
-    extra_routes: HttpRoutes,
-) -> Result<Running, ServeError> {
+/// Every socket and listener, bound before anything runs, so that a taken port or a
+/// missing interface is refused at start with nothing half-started.
+struct Bound {
+    demo: Option<(UdpSocket, UdpSocket)>,
+    radius: Vec<ProxySockets>,
+    bridge: Option<crate::io::bridge::BridgePorts>,
+    pppoe: Option<crate::io::packet_socket::PacketSocket>,
+    portal: TcpListener,
+    admin: TcpListener,
+}
+
+impl Bound {
+    async fn bind(cfg: &Config, opts: &Options) -> Result<Bound, ServeError> {
+        let demo = if opts.demo {
+            let auth = bind_udp(cfg.demo.listen).await?;
+            let acct_addr = SocketAddr::new(
+                cfg.demo.listen.ip(),
+                auth.local_addr()?.port().wrapping_add(1),
+            );
+            Some((auth, bind_udp(acct_addr).await?))
+        } else {
+            None
+        };
+        Ok(Bound {
+            demo,
+            radius: ProxySockets::bind_all(cfg)?,
+            bridge: match &cfg.bridge {
+                Some(b) => Some(crate::io::bridge::BridgePorts::open(b)?),
+                None => None,
+            },
+            pppoe: match &cfg.pppoe {
+                Some(p) => Some(crate::io::bridge::open_observer(&p.interface)?),
+                None => None,
+            },
+            portal: bind_tcp(cfg.portal.listen).await?,
+            admin: bind_tcp(cfg.admin.listen).await?,
+        })
+    }
+}
+
+/// Loads the garden, binds everything, then starts every part.
+pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError> {
     let Loaded {
         config,
         dict,
         policy,
     } = loaded;
     let cfg = Arc::new(config);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
-
-    let demo_sockets = if opts.demo {
-        let auth = UdpSocket::bind(cfg.demo.listen)
-            .await
-            .map_err(|e| bind_error(cfg.demo.listen, e))?;
-        let acct_addr = SocketAddr::new(
-            cfg.demo.listen.ip(),
-            auth.local_addr()?.port().wrapping_add(1),
-        );
-        let acct = UdpSocket::bind(acct_addr)
-            .await
-            .map_err(|e| bind_error(acct_addr, e))?;
-        Some((auth, acct))
-    } else {
-        None
-    };
-    let worker_sockets = ProxySockets::bind_all(&cfg)?;
-    let bridge_ports = match &cfg.bridge {
-        Some(b) => Some(crate::io::bridge::BridgePorts::open(b)?),
-        None => None,
-    };
-    let http = TcpListener::bind(cfg.portal.listen)
-        .await
-        .map_err(|e| bind_error(cfg.portal.listen, e))?;
+    let bound = Bound::bind(&cfg, &opts).await?;
     let store = Store::open(&cfg.store.url).await?;
     let garden = Garden::new(Some(store));
     let warmed = garden
         .warm(crate::garden::now_ms() - crate::garden::MEMORY_WINDOW_MS)
         .await;
 
-    let auth_addr = worker_sockets[0].auth_addr()?;
-    let acct_addr = worker_sockets[0].acct_addr()?;
-    let http_addr = http.local_addr()?;
-    let mut demo_addr = None;
-    if let Some((auth, acct)) = demo_sockets {
-        demo_addr = Some(auth.local_addr()?);
-        let secret = cfg.demo.secret.as_bytes().to_vec();
-        tasks.push((
-            "demo-aaa",
-            tokio::spawn(crate::demo::run(auth, acct, secret, shutdown_rx.clone())),
-        ));
-    }
+    let auth_addr = bound.radius[0].auth_addr()?;
+    let acct_addr = bound.radius[0].acct_addr()?;
+    let portal_addr = bound.portal.local_addr()?;
+    let admin_addr = bound.admin.local_addr()?;
+    let demo_addr = match &bound.demo {
+        Some((auth, _)) => Some(auth.local_addr()?),
+        None => None,
+    };
+
+    let shutdown = Shutdown::new();
+    let mut parts = Parts::new(shutdown.clone());
+    let bus = EventBus::default();
+    // Subscribed before any publisher starts, so the writer sees every event.
+    let garden_events = bus.subscribe("garden");
 
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
     let garden_key: [u8; 8] = seed[..8].try_into().expect("8 octets");
-    let mut engines = Vec::with_capacity(worker_sockets.len());
-    for _ in 0..worker_sockets.len() {
+    let mut reload_senders = Vec::with_capacity(bound.radius.len());
+    let mut drivers = Vec::with_capacity(bound.radius.len());
+    for (worker, sockets) in bound.radius.into_iter().enumerate() {
         // Each worker its own random streams, all the same garden-id key (the seed's
         // first octets), so a subscriber has one garden id whichever thread sees it.
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         seed[..8].copy_from_slice(&garden_key);
         let mut engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
         engine.set_shadow(opts.shadow);
-        engines.push(engine);
-    }
-    let (events_tx, events_rx) = mpsc::channel(16 * 1024);
-    if let Some(ports) = bridge_ports {
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        let core = Arc::new(std::sync::Mutex::new(crate::bridge::Bridge::new(
-            &cfg, dict, policy, seed,
-        )));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let threads = crate::io::bridge::spawn(ports, core, events_tx.clone(), stop.clone())?;
-        let mut rx = shutdown_rx.clone();
-        tasks.push((
-            "bridge",
-            tokio::spawn(async move {
-                let _ = rx.changed().await;
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = tokio::task::spawn_blocking(move || {
-                    for t in threads {
-                        let _ = t.join();
-                    }
-                })
-                .await;
-            }),
-        ));
-    }
-    let proxy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut packet_threads = Vec::with_capacity(engines.len());
-    let mut reload_senders = Vec::with_capacity(engines.len());
-    for (worker, (engine, sockets)) in engines.into_iter().zip(worker_sockets).enumerate() {
-        let driver = ProxyDriver::new(engine, sockets, events_tx.clone(), worker);
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         reload_senders.push(reload_tx);
-        packet_threads.push(driver.spawn(proxy_stop.clone(), reload_rx)?);
-    }
-    drop(events_tx);
-    let mut rx = shutdown_rx.clone();
-    tasks.push((
-        "radius-proxy",
-        tokio::spawn(async move {
-            let _ = rx.changed().await;
-            proxy_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tokio::task::spawn_blocking(move || {
-                for t in packet_threads {
-                    let _ = t.join();
-                }
-            })
-            .await;
-        }),
-    ));
-    tasks.push((
-        "garden-writer",
-        tokio::spawn(garden.clone().run_writer(events_rx)),
-    ));
-
-    let mut extra_routes = extra_routes;
-    if let Some(p) = &cfg.pppoe {
-        let dial: crate::io::bridge::DialView = Default::default();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = crate::io::bridge::spawn_observer(&p.interface, dial.clone(), stop.clone())?;
-        let mut rx = shutdown_rx.clone();
-        tasks.push((
-            "pppoe-observer",
-            tokio::spawn(async move {
-                let _ = rx.changed().await;
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-            }),
+        drivers.push((
+            ProxyDriver::new(engine, sockets, bus.clone(), worker),
+            reload_rx,
         ));
-        extra_routes = extra_routes.route(
-            "/api/dial-attempts",
-            axum::routing::get(
-                move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| {
-                    let dial = dial.clone();
-                    async move {
-                        // Subscribers' MACs are for operators only: this listener is the
-                        // portal, which every walled-garden subscriber can reach.
-                        if !peer.ip().is_loopback() {
-                            return axum::http::StatusCode::FORBIDDEN.into_response();
-                        }
-                        let d = dial.lock().unwrap_or_else(|p| p.into_inner());
-                        axum::Json(serde_json::json!({
-                            "totals": d.totals(),
-                            "subscribers": d.subscriber_count(),
-                            "top": d.top(20),
-                        }))
-                        .into_response()
-                    }
-                },
-            ),
-        );
     }
-    // The portal (with /healthz) and the caller's routes (/metrics) on one listener.
+    parts.start(Threads::spawn("radius-proxy", &shutdown, |stop| {
+        drivers
+            .into_iter()
+            .map(|(driver, reloads)| driver.spawn(stop.clone(), reloads))
+            .collect()
+    })?);
+    if let Some(ports) = bound.bridge {
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let core = Arc::new(std::sync::Mutex::new(crate::bridge::Bridge::new(
+            &cfg,
+            dict.clone(),
+            policy.clone(),
+            seed,
+        )));
+        let events = bus.clone();
+        parts.start(Threads::spawn("bridge", &shutdown, |stop| {
+            crate::io::bridge::spawn(ports, core, events, stop)
+        })?);
+    }
+    // The publishers hold the only other handles: once they stop, the writer drains
+    // what they sent and ends.
+    drop(bus);
+    let writer = garden.clone();
+    parts.start_task("garden-writer", move |_| writer.run_writer(garden_events));
+
+    let mut admin = crate::admin::AdminState {
+        metrics: opts.metrics.clone(),
+        dial: None,
+    };
+    if let Some(sock) = bound.pppoe {
+        let dial: crate::io::bridge::DialView = Default::default();
+        admin.dial = Some(dial.clone());
+        parts.start(Threads::spawn("pppoe-observer", &shutdown, |stop| {
+            Ok(vec![crate::io::bridge::spawn_observer(sock, dial, stop)?])
+        })?);
+    }
+    if let Some(handle) = opts.metrics {
+        // Histogram samples queue in the recorder until folded in; with nobody
+        // scraping /metrics they would grow without bound (tens of MB per minute at
+        // line rate).
+        parts.start_task("metrics-upkeep", move |stop| async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            while stop.run_until_cancelled(tick.tick()).await.is_some() {
+                handle.run_upkeep();
+            }
+        });
+    }
+    if let Some((auth, acct)) = bound.demo {
+        parts.start(crate::demo::DemoAaa {
+            auth,
+            acct,
+            secret: cfg.demo.secret.as_bytes().to_vec(),
+        });
+    }
+
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
     let reloader = Reloader {
         running: cfg.clone(),
         packet_threads: reload_senders,
         portal: portal.live(),
     };
-    let router = crate::portal::router(portal)
-        .merge(extra_routes)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let mut http_shutdown = shutdown_rx.clone();
-    tasks.push((
-        "http",
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = http_shutdown.changed().await;
-            };
-            if let Err(e) = axum::serve(http, router).with_graceful_shutdown(stop).await {
-                tracing::error!(error = %e, "http server failed");
-            }
-        }),
-    ));
+    parts.start(HttpFace {
+        name: "portal",
+        listener: bound.portal,
+        router: crate::portal::router(portal),
+    });
+    parts.start(HttpFace {
+        name: "admin",
+        listener: bound.admin,
+        router: crate::admin::router(admin),
+    });
 
     tracing::info!(
         auth = %auth_addr,
         acct = %acct_addr,
-        http = %http_addr,
+        portal = %portal_addr,
+        admin = %admin_addr,
         demo = ?demo_addr,
         clients = cfg.radius.clients.len(),
         bridge = cfg.bridge.is_some(),
@@ -338,13 +314,23 @@ pub async fn start(
     Ok(Running {
         auth_addr,
         acct_addr,
-        http_addr,
+        portal_addr,
+        admin_addr,
         demo_addr,
         garden,
-        shutdown,
-        tasks,
+        parts,
         reloader,
     })
+}
+
+async fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    UdpSocket::bind(addr).await.map_err(|e| bind_error(addr, e))
+}
+
+async fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, e))
 }
 
 /// Applies a reloaded configuration to the running parts.
@@ -379,6 +365,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if differ(&a.portal, &b.portal) {
         out.push("[portal]");
+    }
+    if differ(&a.admin, &b.admin) {
+        out.push("[admin]");
     }
     if differ(&a.store, &b.store) {
         out.push("[store]");

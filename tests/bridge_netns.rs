@@ -44,8 +44,10 @@ struct Lab {
     ns: [String; 3],
     /// The bras-side and aaa-side veth ends (in `bras` and `aaa`).
     devs: [String; 2],
-    /// radcare's HTTP port, inside `box`.
+    /// radcare's portal port, inside `box`.
     http: u16,
+    /// radcare's admin port (metrics, APIs), inside `box`.
+    admin: u16,
     children: Vec<Child>,
     dir: tempfile::TempDir,
 }
@@ -127,6 +129,7 @@ fn setup() -> Option<Lab> {
         ns: ns.clone(),
         devs: [vb0.clone(), va0.clone()],
         http: free_tcp_port(),
+        admin: free_tcp_port(),
         children: Vec::new(),
         dir: tempfile::tempdir().unwrap(),
     };
@@ -175,13 +178,13 @@ fn setup() -> Option<Lab> {
         .unwrap(),
     );
 
-    let http = lab.http;
+    let (http, admin) = (lab.http, lab.admin);
     let cfg = format!(
         "[radius]\nauth_listen = \"127.0.0.1:1812\"\nacct_listen = \"127.0.0.1:1813\"\n\n\
          [[radius.client]]\nname = \"bras\"\naddress = \"10.0.0.0/8\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa\"\nauth = \"10.77.0.2:1812\"\nacct = \"10.77.0.2:1813\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa-vlan\"\nauth = \"10.78.0.2:1812\"\nsecret = \"{SECRET}\"\n\n\
-         [portal]\nlisten = \"127.0.0.1:{http}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n\
+         [portal]\nlisten = \"127.0.0.1:{http}\"\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n\
          [bridge]\nnas_side = \"{vb1}\"\naaa_side = \"{va1}\"\n\n\
          [pppoe]\ninterface = \"{vb1}\"\n",
         lab.dir.path().join("radcare.db").display()
@@ -593,7 +596,7 @@ fn pppoe_redials_are_counted_per_subscriber() {
     // The view is exported once a second.
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = loop {
-        let resp = http_get_in(boxns, lab.http, "/api/dial-attempts");
+        let resp = http_get_in(boxns, lab.admin, "/api/dial-attempts");
         let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         if v["totals"]["padi"] == 6 {
@@ -608,7 +611,7 @@ fn pppoe_redials_are_counted_per_subscriber() {
     // Metrics are exported once a second, a moment after the live view.
     let deadline = Instant::now() + Duration::from_secs(10);
     let metrics = loop {
-        let m = http_get_in(boxns, lab.http, "/metrics");
+        let m = http_get_in(boxns, lab.admin, "/metrics");
         if m.contains("radcare_pppoe_padi_total 6") || Instant::now() >= deadline {
             break m;
         }

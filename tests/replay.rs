@@ -448,6 +448,16 @@ fn sighup_reloads_clients_and_refuses_what_needs_a_restart() {
         10,
         Duration::from_millis(300)
     ));
+
+    // A section that cannot be applied live is refused by its name.
+    let admin = format!("listen = \"{}\"", rc.admin);
+    rc.reload(|t| {
+        t.replace("workers = 3", "workers = 2")
+            .replace("third-secret", "rotated-secret")
+            .replace(&admin, "listen = \"127.0.0.1:1\"")
+    });
+    assert!(rc.wait_log("needs_restart=[admin]"), "{}", rc.log());
+    assert!(answers("rotated-secret"));
 }
 
 #[test]

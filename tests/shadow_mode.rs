@@ -56,6 +56,6 @@ fn shadow_mode_passes_rejects_and_counts_would_be_rewrites() {
     assert_eq!(rc.metric(&series("user-unknown", "pass")), 1.0);
     assert_eq!(rc.metric(&series("wrong-password", "rewrite")), 0.0);
     // No Reject was rewritten.
-    let (_, body) = rc.http_get("/metrics");
+    let (_, body) = rc.admin_get("/metrics");
     assert!(!body.contains("action=\"rewrite\""), "{body}");
 }

@@ -32,9 +32,9 @@ fn two_nodes_share_the_garden_through_postgres() {
         let node_a = Garden::new(Some(Store::open(&pg.url).await.expect("connect, migrate")));
         // Opening again runs no migration twice.
         let node_b = Garden::new(Some(Store::open(&pg.url).await.unwrap()));
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let writer = tokio::spawn(node_a.clone().run_writer(rx));
-        tx.send(Event::GardenEntered(GardenEntered {
+        let tx = radcare::events::EventBus::new(8);
+        let writer = tokio::spawn(node_a.clone().run_writer(tx.subscribe("garden")));
+        tx.publish(Event::GardenEntered(GardenEntered {
             garden_id: 0xabcdef,
             user: "carol".into(),
             calling_station_id: Some("02-00-00-00-00-01".into()),
@@ -45,19 +45,15 @@ fn two_nodes_share_the_garden_through_postgres() {
             cause: "arrears".into(),
             reason: "欠费停机".into(),
             method: AuthMethod::Pap,
-        }))
-        .await
-        .unwrap();
-        tx.send(Event::GardenAccounting(GardenAccountingEvent {
+        }));
+        tx.publish(Event::GardenAccounting(GardenAccountingEvent {
             garden_id: 0xabcdef,
             status: Some(1),
             user: "carol".into(),
             framed_ip: Some("10.9.8.7".parse().unwrap()),
             acct_session_id: Some("pg-1".into()),
             nas_addr: "127.0.0.1".parse().unwrap(),
-        }))
-        .await
-        .unwrap();
+        }));
         drop(tx);
         writer.await.unwrap();
         let ip: IpAddr = "10.9.8.7".parse().unwrap();

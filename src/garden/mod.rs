@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::events::EventStream;
 use dashmap::DashMap;
-use tokio::sync::mpsc;
 
 use crate::engine::{Event, GardenAccountingEvent, GardenEntered};
 pub use crate::store::GardenEntry;
@@ -227,8 +227,10 @@ impl Garden {
         self.inner.by_id.is_empty()
     }
 
-    /// The writer task: applies events in order and persists each before the next.
-    pub async fn run_writer(self, mut events: mpsc::Receiver<Event>) {
+    /// The writer task: applies events in order and persists each batch before the
+    /// next. It runs until every publisher is gone (the packet paths stopped) and the
+    /// stream is drained, so a shutdown loses nothing that was published.
+    pub async fn run_writer(self, mut events: EventStream) {
         let mut batch = WriteBatch::default();
         let mut pruned_at = now_ms();
         while let Some(first) = events.recv().await {
@@ -241,8 +243,8 @@ impl Garden {
             tokio::time::sleep(WRITE_WINDOW).await;
             while batch.rows.len() < WRITE_BATCH {
                 match events.try_recv() {
-                    Ok(ev) => self.collect(&ev, &mut batch),
-                    Err(_) => break,
+                    Some(ev) => self.collect(&ev, &mut batch),
+                    None => break,
                 }
             }
             let now = now_ms();
@@ -342,10 +344,10 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("g.db").display());
         let store = Store::open(&url).await.unwrap();
         let g = Garden::new(Some(store.clone()));
-        let (tx, rx) = mpsc::channel(16);
-        let writer = tokio::spawn(g.clone().run_writer(rx));
-        tx.send(entered(7)).await.unwrap();
-        tx.send(acct(7, 1, [127, 0, 0, 42])).await.unwrap();
+        let tx = crate::events::EventBus::new(16);
+        let writer = tokio::spawn(g.clone().run_writer(tx.subscribe("garden")));
+        tx.publish(entered(7));
+        tx.publish(acct(7, 1, [127, 0, 0, 42]));
         let ip: IpAddr = "127.0.0.42".parse().unwrap();
         // Another node (same store, empty memory) finds it once it is written.
         let other = Garden::new(Some(store.clone()));
@@ -356,7 +358,7 @@ mod tests {
         assert_eq!((e.user.as_str(), e.cause.as_str()), ("bob", "arrears"));
         assert_eq!(e.acct_session_id.as_deref(), Some("s1"));
         assert_eq!(other.by_ip(ip).await.unwrap().id, 7);
-        tx.send(acct(7, ACCT_STOP, [127, 0, 0, 42])).await.unwrap();
+        tx.publish(acct(7, ACCT_STOP, [127, 0, 0, 42]));
         drop(tx);
         writer.await.unwrap();
         assert!(g.by_ip(ip).await.is_none());

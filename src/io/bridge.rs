@@ -3,17 +3,16 @@
 //! core behind a mutex held for one frame's work.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
 
 use super::packet_socket::PacketSocket;
 use crate::bridge::{Bridge, Outcome, Side};
 use crate::config::BridgeConfig;
 use crate::engine::Event;
+use crate::events::EventBus;
+use crate::part::Shutdown;
 
 /// Both interfaces, opened (so errors surface before anything runs).
 pub struct BridgePorts {
@@ -38,12 +37,12 @@ impl BridgePorts {
     }
 }
 
-/// Starts both directions; they stop within a read timeout after `stop` is set.
+/// Starts both directions; they stop within a read timeout after `stop` is cancelled.
 pub fn spawn(
     ports: BridgePorts,
     core: Arc<Mutex<Bridge>>,
-    events: mpsc::Sender<Event>,
-    stop: Arc<AtomicBool>,
+    events: EventBus,
+    stop: Shutdown,
 ) -> io::Result<Vec<JoinHandle<()>>> {
     let BridgePorts { nas, aaa } = ports;
     let mut threads = Vec::new();
@@ -63,8 +62,8 @@ fn forward(
     tx: &PacketSocket,
     side: Side,
     core: &Mutex<Bridge>,
-    events: &mpsc::Sender<Event>,
-    stop: &AtomicBool,
+    events: &EventBus,
+    stop: &Shutdown,
 ) {
     let (from, to) = (rx.name(), tx.name());
     let frames = metrics::counter!("radcare_bridge_frames_total", "from" => from.to_string());
@@ -73,7 +72,7 @@ fn forward(
         metrics::counter!("radcare_bridge_opaque_frames_total", "from" => from.to_string());
     let send_errors = metrics::counter!("radcare_bridge_send_errors_total", "to" => to.to_string());
     let mut buf = Vec::with_capacity(65536);
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         match rx.recv(&mut buf) {
             Ok(true) => {}
             Ok(false) => continue,
@@ -93,10 +92,8 @@ fn forward(
                 Outcome::Unchanged | Outcome::RejectPassed => {}
             }
             while let Some(ev) = core.poll_event() {
-                if matches!(ev, Event::GardenEntered(_) | Event::GardenAccounting(_))
-                    && events.try_send(ev).is_err()
-                {
-                    metrics::counter!("radcare_events_lost_total").increment(1);
+                if matches!(ev, Event::GardenEntered(_) | Event::GardenAccounting(_)) {
+                    events.publish(ev);
                 }
             }
         }
@@ -118,27 +115,32 @@ const REDIAL_PER_MINUTE: f64 = 3.0;
 /// Watches a subscriber-side interface or mirror port for PPPoE discovery and
 /// authentication frames, counting dial attempts per subscriber MAC. Only counts are
 /// exported as metrics (labels never carry addresses); the per-MAC top list is served
-/// at `/api/dial-attempts`.
-pub fn spawn_observer(
-    interface: &str,
-    dial: DialView,
-    stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<()>> {
-    let sock = PacketSocket::open(interface, Duration::from_millis(200)).map_err(|e| {
+/// at `/api/dial-attempts` on the admin listener. This opens its socket (so errors
+/// come before anything runs); [`spawn_observer`] starts it.
+pub fn open_observer(interface: &str) -> io::Result<PacketSocket> {
+    PacketSocket::open(interface, Duration::from_millis(200)).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("PPPoE interface `{interface}` (needs CAP_NET_RAW): {e}"),
         )
-    })?;
+    })
+}
+
+/// Starts the observer on a socket from [`open_observer`], until `stop` is cancelled.
+pub fn spawn_observer(
+    sock: PacketSocket,
+    dial: DialView,
+    stop: Shutdown,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("pppoe-{interface}"))
+        .name(format!("pppoe-{}", sock.name()))
         .spawn(move || observe(&sock, &dial, &stop))
 }
 
 fn observe(
     sock: &PacketSocket,
     dial: &Mutex<crate::analysis::dial::DialAttempts>,
-    stop: &AtomicBool,
+    stop: &Shutdown,
 ) {
     use crate::wire::ether::EtherFrame;
     let padi = metrics::counter!("radcare_pppoe_padi_total");
@@ -148,7 +150,7 @@ fn observe(
     let subscribers = metrics::gauge!("radcare_pppoe_subscribers");
     let mut buf = Vec::with_capacity(65536);
     let mut last_export = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         let got = match sock.recv(&mut buf) {
             Ok(got) => got,
             Err(e) => {

@@ -1,9 +1,10 @@
-//! The only code that touches sockets and clocks. `udp` drives the sans-IO engine with
-//! tokio UDP sockets; events leave it over a bounded channel so that the packet path
-//! never waits for a database.
+//! The only code that touches sockets and clocks. `udp` drives the sans-IO engine on
+//! packet threads; events leave it on the event bus, so that the packet path never
+//! waits for a database. `http` serves a router on a listener.
 
 pub mod batch;
 pub mod bridge;
+pub mod http;
 pub mod packet_socket;
 pub mod udp;
 

@@ -7,15 +7,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram};
-use tokio::sync::mpsc;
 
 use super::batch::{Batch, Poller, RawAddr};
 use crate::config::Config;
 use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Via};
+use crate::events::EventBus;
+use crate::part::Shutdown;
 use crate::policy::Policy;
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
@@ -145,18 +145,13 @@ pub struct Reload {
 pub struct ProxyDriver {
     engine: Engine,
     sockets: ProxySockets,
-    events: mpsc::Sender<Event>,
+    events: EventBus,
     worker: usize,
 }
 
 impl ProxyDriver {
     /// The packet thread `worker` (from 0) around `engine` and its sockets.
-    pub fn new(
-        engine: Engine,
-        sockets: ProxySockets,
-        events: mpsc::Sender<Event>,
-        worker: usize,
-    ) -> Self {
+    pub fn new(engine: Engine, sockets: ProxySockets, events: EventBus, worker: usize) -> Self {
         ProxyDriver {
             engine,
             sockets,
@@ -165,7 +160,7 @@ impl ProxyDriver {
         }
     }
 
-    /// Starts the packet path on a thread of its own, until `stop` is set.
+    /// Starts the packet path on a thread of its own, until `stop` is cancelled.
     ///
     /// Why a plain thread around epoll and not a tokio task: the packet path is one
     /// owner of the engine with no awaits in it, and on a small box shared with the
@@ -174,7 +169,7 @@ impl ProxyDriver {
     /// against (`radcare udp-forward`), with the engine in the middle.
     pub fn spawn(
         self,
-        stop: Arc<AtomicBool>,
+        stop: Shutdown,
         reloads: std::sync::mpsc::Receiver<Arc<Reload>>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let mut poller = Poller::new()?;
@@ -208,7 +203,7 @@ impl ProxyDriver {
 struct Loop {
     engine: Engine,
     sockets: ProxySockets,
-    events: mpsc::Sender<Event>,
+    events: EventBus,
     metrics: ProxyMetrics,
     poller: Poller,
     /// recvmmsg buffers, reused.
@@ -228,9 +223,9 @@ impl Loop {
         }
     }
 
-    /// Runs until `stop` is set. Never returns early for bad input: malformed packets
+    /// Runs until `stop` is cancelled. Never returns early for bad input: malformed packets
     /// are the engine's to count and drop.
-    fn run(mut self, stop: &AtomicBool) {
+    fn run(mut self, stop: &Shutdown) {
         for (name, up) in self.engine.upstream_states() {
             metrics::gauge!("radcare_upstream_up", "upstream" => name.to_string()).set(if up {
                 1.0
@@ -238,7 +233,7 @@ impl Loop {
                 0.0
             });
         }
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_cancelled() {
             // At most STOP_CHECK after a reload was sent: between batches, never inside.
             while let Ok(r) = self.reloads.try_recv() {
                 self.engine.reconfigure(&r.config, r.policy.clone());
@@ -369,11 +364,7 @@ impl Loop {
                 }
                 Event::GardenEntered(_) | Event::GardenAccounting(_) => {}
             }
-            if self.events.try_send(ev).is_err() {
-                // The garden writer is behind: better to lose a record than stall RADIUS.
-                metrics::counter!("radcare_events_lost_total").increment(1);
-                tracing::warn!("event channel full; garden event lost");
-            }
+            self.events.publish(ev);
         }
     }
 

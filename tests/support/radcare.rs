@@ -17,7 +17,10 @@ pub const NAS_SECRET: &str = "testing123";
 pub struct Radcare {
     pub auth: SocketAddr,
     pub acct: SocketAddr,
+    /// The portal listener (subscribers).
     pub http: SocketAddr,
+    /// The admin listener (operators: /metrics).
+    pub admin: SocketAddr,
     pub dir: TempDir,
     child: Child,
 }
@@ -63,6 +66,7 @@ impl Radcare {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let mut cfg = format!(
             "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
@@ -74,7 +78,7 @@ impl Radcare {
             ));
         }
         cfg.push_str(&format!(
-            "[portal]\nlisten = \"{http}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+            "[portal]\nlisten = \"{http}\"\n\n[admin]\nlisten = \"{admin}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
             dir.path().join("radcare.db").display()
         ));
         let cfg_path = dir.path().join("radcare.toml");
@@ -93,6 +97,7 @@ impl Radcare {
             auth,
             acct,
             http,
+            admin,
             dir,
             child,
         };
@@ -137,28 +142,14 @@ impl Radcare {
         fs::read_to_string(self.dir.path().join("radcare.log")).unwrap_or_default()
     }
 
-    /// GET a path on the HTTP listener; returns (status, body).
+    /// GET a path on the portal listener; returns (status, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(self.http).expect("connect http");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.http
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read http");
-        let status = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        get(self.http, path)
+    }
+
+    /// GET a path on the admin listener; returns (status, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        get(self.admin, path)
     }
 
     /// A metric once it has reached `want` (counts land just after the packet they count
@@ -176,7 +167,7 @@ impl Radcare {
 
     /// The value of one metric line (exact name with labels as rendered), or 0.
     pub fn metric(&self, series: &str) -> f64 {
-        let (_, body) = self.http_get("/metrics");
+        let (_, body) = self.admin_get("/metrics");
         body.lines()
             .filter(|l| !l.starts_with('#'))
             .find_map(|l| {
@@ -197,6 +188,28 @@ impl Drop for Radcare {
             eprintln!("radcare log tail:\n{}", tail(&self.log(), 40));
         }
     }
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read http");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 fn tail(s: &str, n: usize) -> String {

@@ -1,0 +1,141 @@
+//! `radcare serve` (and `radcare bridge`): the middlebox, until SIGTERM or Ctrl-C;
+//! SIGHUP reloads what can be reloaded.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use radcare::server::{self, Options};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Config file (TOML); without it, the embedded defaults (loopback, SQLite).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Also start a built-in demo AAA with sample subscribers.
+    #[arg(long)]
+    pub demo: bool,
+    /// Shadow mode: proxy every packet unchanged, but classify each Reject and count
+    /// what would have been rewritten (radcare_rejects_total{action="would_rewrite"}).
+    #[arg(long)]
+    pub shadow: bool,
+}
+
+/// `radcare bridge --config FILE`: serve, with a config that must have `[bridge]`.
+pub fn bridge(config: PathBuf) -> Result<ExitCode> {
+    match super::load_config(Some(&config)) {
+        Ok(l) if l.config.bridge.is_some() => serve(ServeArgs {
+            config: Some(config),
+            demo: false,
+            shadow: false,
+        }),
+        Ok(_) => {
+            eprintln!(
+                "{}: no [bridge] section (nas_side, aaa_side)",
+                config.display()
+            );
+            Ok(ExitCode::from(2))
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let loaded = match super::load_config(args.config.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    rt.block_on(async move {
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        let opts = Options {
+            demo: args.demo,
+            shadow: args.shadow,
+            metrics: Some(metrics),
+        };
+        let mut running = match server::start(loaded, opts).await {
+            Ok(r) => r,
+            Err(e) => bail!("{e}"),
+        };
+        if let Some(d) = running.demo_addr {
+            eprintln!(
+                "demo AAA on {d}; try: radtest carol carol-pass {} 0 testing123",
+                running.auth_addr
+            );
+        }
+        let stop = wait_for_signal();
+        tokio::pin!(stop);
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
+        loop {
+            #[cfg(unix)]
+            let hangup = hup.recv();
+            #[cfg(not(unix))]
+            let hangup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangup => reload(&mut running, args.config.as_deref()),
+            }
+        }
+        tracing::info!("shutting down");
+        running.shutdown(Duration::from_secs(5)).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGHUP: reads the config file again; applies its RADIUS clients and policy, or says
+/// why not (errors with file:line, or the sections that need a restart) and keeps
+/// running as before.
+fn reload(running: &mut server::Running, config: Option<&Path>) {
+    let Some(path) = config else {
+        tracing::warn!("SIGHUP: running on the embedded configuration; nothing to reload");
+        return;
+    };
+    match server::load_file(Some(path)) {
+        Err(e) => {
+            for line in e.to_string().lines() {
+                tracing::error!(config = %path.display(), "reload refused: {line}");
+            }
+        }
+        Ok(loaded) => match running.reload(loaded) {
+            Ok(()) => {
+                tracing::info!(config = %path.display(), "reloaded: RADIUS clients and policy")
+            }
+            Err(sections) => tracing::error!(
+                config = %path.display(),
+                needs_restart = %sections.join(", "),
+                "reload refused: these changes need a restart; nothing was applied"
+            ),
+        },
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
