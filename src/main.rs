@@ -39,18 +39,7 @@ enum Command {
         command: DictCommand,
     },
     /// Decode a RADIUS packet given as hex, verifying its authenticators.
-    Decode {
-        /// Shared secret, to verify authenticators.
-        #[arg(long)]
-        secret: Option<String>,
-        /// The request's authenticator (hex), to verify a reply.
-        #[arg(long)]
-        request_authenticator: Option<String>,
-        /// Dictionary tree to use instead of the built-in one.
-        #[arg(long)]
-        dictionary: Option<PathBuf>,
-        hex: String,
-    },
+    Decode(cli::decode::DecodeArgs),
     /// Analyse a pcap or pcapng capture of RADIUS and PPPoE traffic (shadow mode).
     ///
     /// Reads RADIUS (UDP ports 1812, 1813, 1645, 1646, 3799 and any --port) and PPPoE
@@ -65,16 +54,7 @@ enum Command {
     /// Linux cooked (SLL, SLL2, `-i any`), raw IP, BSD loopback. See docs/pcap.md.
     Pcap(cli::pcap::PcapArgs),
     /// Classify an Access-Reject (hex) with the cause table.
-    Classify {
-        /// Config whose cause table to use; the built-in one otherwise.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long, requires = "request_authenticator")]
-        secret: Option<String>,
-        #[arg(long, requires = "secret")]
-        request_authenticator: Option<String>,
-        hex: String,
-    },
+    Classify(cli::decode::ClassifyArgs),
     /// Load generator: replay radclient-format requests at a fixed window or rate,
     /// verify every reply, print a table and one key=value line.
     ///
@@ -123,18 +103,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dict {
             command: DictCommand::Check { path },
         } => Ok(cli::check::dict_check(path)),
-        Command::Decode {
-            secret,
-            request_authenticator,
-            dictionary,
-            hex,
-        } => cli::decode::decode(secret, request_authenticator, dictionary, &hex),
-        Command::Classify {
-            config,
-            secret,
-            request_authenticator,
-            hex,
-        } => cli::decode::classify(config, secret, request_authenticator, &hex),
+        Command::Decode(args) => cli::decode::decode(args),
+        Command::Classify(args) => cli::decode::classify(args),
         Command::Replay(args) => cli::replay::replay(args),
         Command::AaaSim(args) => cli::replay::aaa_sim(args),
         Command::UdpForward(args) => cli::replay::udp_forward(args),

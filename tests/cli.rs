@@ -160,3 +160,48 @@ fn serve_refuses_bad_config_before_binding() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown field `nonsense`"), "{err}");
 }
+
+/// A secret can stay off the command line: from a file (-S, first line, as radclient)
+/// or from RADCARE_SECRET; each verifies exactly as `--secret` does.
+#[test]
+fn secrets_come_from_a_file_or_the_environment() {
+    let dir = support::packets_fixture_dir();
+    let req = std::fs::read_to_string(dir.join("reject-request.hex")).unwrap();
+    let rej = std::fs::read_to_string(dir.join("reject.hex")).unwrap();
+    let ra = &req.trim()[8..40];
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("secret");
+    std::fs::write(&file, "testing123\n").unwrap();
+    let verdict = |args: &[&str], env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_radcare"));
+        c.arg("decode").args(args);
+        c.args(["--request-authenticator", ra, rej.trim()]);
+        match env {
+            Some(v) => c.env("RADCARE_SECRET", v),
+            None => c.env_remove("RADCARE_SECRET"),
+        };
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("authenticator="))
+            .unwrap_or("")
+            .to_string()
+    };
+    let file = file.to_str().unwrap();
+    assert_eq!(verdict(&["-S", file], None), "authenticator=valid");
+    assert_eq!(verdict(&[], Some("testing123")), "authenticator=valid");
+    assert_eq!(verdict(&[], Some("wrong")), "authenticator=invalid");
+    // The file wins over the environment.
+    assert_eq!(verdict(&["-S", file], Some("wrong")), "authenticator=valid");
+
+    let (code, _, err) = radcare(&["decode", "-S", "/nonexistent/secret", rej.trim()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot read the secret file"), "{err}");
+    // The secret's value never shows in the help.
+    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["decode", "--help"])
+        .env("RADCARE_SECRET", "do-not-show")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("do-not-show"));
+}

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::secret::SecretOption;
 
 use radcare::dict::{Dictionary, VENDOR_NONE};
 use radcare::wire::crypto::{self, MaStatus};
@@ -24,13 +27,24 @@ fn parse_auth(s: &str) -> Result<[u8; 16]> {
         .map_err(|_| anyhow::anyhow!("a request authenticator is 16 octets (32 hex digits)"))
 }
 
-pub fn decode(
-    secret: Option<String>,
-    request_auth: Option<String>,
+#[derive(Args)]
+pub struct DecodeArgs {
+    /// To verify the authenticators.
+    #[command(flatten)]
+    secret: SecretOption,
+    /// The request's authenticator (hex), to verify a reply.
+    #[arg(long)]
+    request_authenticator: Option<String>,
+    /// Dictionary tree to use instead of the built-in one.
+    #[arg(long)]
     dictionary: Option<PathBuf>,
-    hex: &str,
-) -> Result<ExitCode> {
-    let bytes = parse_hex(hex)?;
+    hex: String,
+}
+
+pub fn decode(args: DecodeArgs) -> Result<ExitCode> {
+    let secret = args.secret.get()?;
+    let (request_auth, dictionary) = (args.request_authenticator, args.dictionary);
+    let bytes = parse_hex(&args.hex)?;
     let p = Packet::new_checked(&bytes[..]).context("not a RADIUS packet")?;
     let dict = match dictionary {
         Some(path) => Dictionary::load(&path)?,
@@ -134,17 +148,31 @@ fn describe(
     format!("{} = {}", def.name, dict.format_value(def, value))
 }
 
-pub fn classify(
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// Config whose cause table to use; the built-in one otherwise.
+    #[arg(long)]
     config: Option<PathBuf>,
-    secret: Option<String>,
-    request_auth: Option<String>,
-    hex: &str,
-) -> Result<ExitCode> {
-    let loaded = match super::load_config(config.as_deref()) {
+    /// With --request-authenticator: verify the Reject's authenticators.
+    #[command(flatten)]
+    secret: SecretOption,
+    /// The request's authenticator (hex), with a secret.
+    #[arg(long)]
+    request_authenticator: Option<String>,
+    hex: String,
+}
+
+pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
+    let secret = args.secret.get()?;
+    let request_auth = args.request_authenticator;
+    if request_auth.is_some() && secret.is_none() {
+        bail!("--request-authenticator needs a secret (-S FILE, RADCARE_SECRET or --secret)");
+    }
+    let loaded = match super::load_config(args.config.as_deref()) {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let bytes = parse_hex(hex)?;
+    let bytes = parse_hex(&args.hex)?;
     let p = Packet::new_checked(&bytes[..]).context("not a RADIUS packet")?;
     let c = loaded.policy.classify(p.as_bytes(), &loaded.dict);
     println!("cause={}", c.id);

@@ -4,6 +4,7 @@ pub mod check;
 pub mod decode;
 pub mod pcap;
 pub mod replay;
+pub mod secret;
 pub mod serve;
 
 use std::path::Path;

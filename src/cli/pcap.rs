@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use super::secret::SecretOption;
+
 use radcare::analysis::{Analyzer, DEFAULT_PORTS, Settings};
 use radcare::capture::CaptureReader;
 
@@ -16,8 +18,8 @@ pub struct PcapArgs {
     file: PathBuf,
     /// Shared secret: verify Response Authenticators and Message-Authenticators,
     /// and count the invalid ones (which radcare would drop, not rewrite).
-    #[arg(long)]
-    secret: Option<String>,
+    #[command(flatten)]
+    secret: SecretOption,
     /// Config whose cause table to classify Rejects with; the built-in one otherwise.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -55,7 +57,7 @@ pub fn pcap(args: PcapArgs) -> Result<ExitCode> {
     ports.dedup();
     let settings = Settings {
         ports,
-        secret: args.secret.map(String::into_bytes),
+        secret: args.secret.get()?.map(String::into_bytes),
         top: args.top,
     };
     let mut analyzer = Analyzer::new(settings, loaded.policy, loaded.dict);

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use radcare::dict::Dictionary;
+
+use super::secret::SecretRequired;
 use radcare::io::batch;
 use radcare::replay::{self, Keys, MaPolicy, Mode, forward, generator, report, sim, storm};
 use radcare::wire::Code;
@@ -86,8 +88,8 @@ pub struct ReplayArgs {
     server: String,
     /// What to send, as radclient's command (a Packet-Type line in the input wins).
     kind: Kind,
-    /// The shared secret.
-    secret: String,
+    #[command(flatten)]
+    secret: SecretRequired,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration> {
@@ -173,7 +175,7 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
     let opts = replay::Options {
         server,
         bind: a.bind,
-        keys: Keys::new(a.secret.as_bytes()),
+        keys: Keys::new(a.secret.get()?.as_bytes()),
         templates,
         mode,
         count: a.count,
@@ -206,7 +208,12 @@ pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:11812")]
     listen: SocketAddr,
     /// Shared secret for every client.
-    #[arg(long, default_value = "aaa-secret")]
+    #[arg(
+        long,
+        default_value = "aaa-secret",
+        env = "RADCARE_SECRET",
+        hide_env_values = true
+    )]
     secret: String,
     /// Share of Access-Requests answered with an arrears Reject (deterministic: every
     /// n-th request).
@@ -283,8 +290,8 @@ pub struct StormArgs {
     dictionary: Option<PathBuf>,
     /// HOST[:PORT] of the RADIUS server (port 1812 by default).
     server: String,
-    /// The shared secret.
-    secret: String,
+    #[command(flatten)]
+    secret: SecretRequired,
 }
 
 pub fn storm(a: StormArgs) -> Result<ExitCode> {
@@ -306,7 +313,7 @@ pub fn storm(a: StormArgs) -> Result<ExitCode> {
     }
     let opts = storm::StormOptions {
         server,
-        keys: Keys::new(a.secret.as_bytes()),
+        keys: Keys::new(a.secret.get()?.as_bytes()),
         subscribers: a.subscribers.unwrap_or(templates.len()).max(1),
         templates,
         redial,
