@@ -23,11 +23,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Compiles the cause table and profiles; errors carry the config path they are about.
+    /// Compiles the cause table and profiles, and checks that the profiles and causes
+    /// other sections name exist; errors carry the config path they are about.
     pub fn compile(cfg: &Config, dict: &Dictionary) -> Result<Policy, Vec<(Vec<Seg>, String)>> {
         let mut errors = Vec::new();
         let causes = cause::compile(&cfg.policy, dict, &mut errors);
         let profiles = profile::compile(cfg, dict, &mut errors);
+        check_references(cfg, &causes, &profiles, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -62,5 +64,44 @@ impl Policy {
 
     pub fn cause_ids(&self) -> impl Iterator<Item = &str> {
         self.causes.iter().map(|c| c.id.as_str())
+    }
+}
+
+/// The profiles and causes named outside `[policy]` must be ones the policy has.
+fn check_references(
+    cfg: &Config,
+    causes: &[CauseRule],
+    profiles: &[Profile],
+    errors: &mut Vec<(Vec<Seg>, String)>,
+) {
+    use Seg::*;
+    for (i, c) in cfg.radius.clients.iter().enumerate() {
+        if !profiles.iter().any(|p| p.name == c.profile) {
+            errors.push((
+                vec![Key("radius"), Key("client"), Index(i), Key("profile")],
+                format!(
+                    "client `{}`: unknown walled-garden profile `{}`",
+                    c.name, c.profile
+                ),
+            ));
+        }
+    }
+    let cause_known = |id: &str| causes.iter().any(|c| c.id == id);
+    for (i, l) in cfg.portal.links.iter().enumerate() {
+        // `none` is the page for visitors the garden does not know.
+        for c in l.causes.iter().filter(|c| *c != "none" && !cause_known(c)) {
+            errors.push((
+                vec![Key("portal"), Key("link"), Index(i), Key("causes")],
+                format!("link for unknown cause `{c}`"),
+            ));
+        }
+    }
+    for cause in cfg.portal.causes.keys().filter(|c| !cause_known(c)) {
+        errors.push((
+            vec![Key("portal"), Key("cause")],
+            format!(
+                "[portal.cause.{cause}]: no such cause (known: built-in and [[policy.cause]] ids)"
+            ),
+        ));
     }
 }
