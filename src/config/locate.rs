@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use toml_edit::{ImDocument, Item, Key, Table, TableLike, Value};
+use toml_edit::{ImDocument, Item, Table, TableLike, Value};
 
 use super::{ConfigError, ConfigErrors, Problem, Seg};
 
@@ -49,13 +49,20 @@ enum Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    fn key(self, k: &str) -> Option<(&'a Key, &'a Item)> {
+    /// The item under key `k`, and where it is written: a `[table]` by its header,
+    /// anything else by its key.
+    fn key(self, k: &str) -> Option<(Node<'a>, Option<Range<usize>>)> {
         let table: &'a dyn TableLike = match self {
             Node::Item(i) => i.as_table_like()?,
             Node::Table(t) => t,
             Node::Value(v) => v.as_inline_table()?,
         };
-        table.get_key_value(k)
+        let (key, item) = table.get_key_value(k)?;
+        let span = match item {
+            Item::Table(t) => t.span().or_else(|| key.span()),
+            _ => key.span(),
+        };
+        Some((Node::Item(item), span))
     }
 
     fn index(self, i: usize) -> Option<(Node<'a>, Option<Range<usize>>)> {
@@ -75,22 +82,13 @@ fn locate(root: &Item, path: &[Seg]) -> Option<usize> {
     let mut best = None;
     let mut node = Node::Item(root);
     for seg in path {
-        let (next, span) = match *seg {
-            Seg::Key(k) => {
-                let Some((key, item)) = node.key(k) else {
-                    break;
-                };
-                // A `[table]` is pointed at by its header, anything else by its key.
-                let span = match item {
-                    Item::Table(t) => t.span().or_else(|| key.span()),
-                    _ => key.span(),
-                };
-                (Node::Item(item), span)
-            }
-            Seg::Index(i) => match node.index(i) {
-                Some(found) => found,
-                None => break,
-            },
+        let found = match seg {
+            Seg::Key(k) => node.key(k),
+            Seg::Name(k) => node.key(k),
+            Seg::Index(i) => node.index(*i),
+        };
+        let Some((next, span)) = found else {
+            break;
         };
         best = span.map(|s| s.start).or(best);
         node = next;

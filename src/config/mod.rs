@@ -88,6 +88,8 @@ impl std::fmt::Display for ConfigErrors {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
     Key(&'static str),
+    /// A key the operator chose: a cause id, a language.
+    Name(String),
     Index(usize),
 }
 
@@ -224,6 +226,21 @@ url = "mysql://x"
             "\nradius.client = [{ name = \"a\", address = \"10.0.0.0/8\", secret = \"\" }]\n";
         let e = Config::parse("d.toml", text).unwrap_err().to_string();
         assert_eq!(e, "d.toml:2:56: client `a`: secret must not be empty");
+    }
+
+    #[test]
+    fn operator_chosen_keys_are_located() {
+        let text = "[store]\nurl = \"sqlite://x\"\n[portal.cause.arrears.xx]\nsteps = []\n";
+        let e = Config::parse("p.toml", text).unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(
+            lines[0].starts_with("p.toml:3:1: [portal.cause.arrears.xx]: unknown portal language"),
+            "{e}"
+        );
+        assert_eq!(
+            lines[1],
+            "p.toml:4:1: [portal.cause.arrears.xx]: steps must not be empty"
+        );
     }
 
     #[test]

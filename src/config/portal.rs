@@ -307,15 +307,23 @@ impl PortalConfig {
         }
         for (cause, by_lang) in &self.causes {
             for (lang, text) in by_lang {
+                let at = || {
+                    vec![
+                        Key("portal"),
+                        Key("cause"),
+                        Name(cause.clone()),
+                        Name(lang.clone()),
+                    ]
+                };
                 if !lang_ok(lang) {
                     out.push((
-                        vec![Key("portal")],
+                        at(),
                         format!("[portal.cause.{cause}.{lang}]: unknown portal language `{lang}` (the portal has: {langs})"),
                     ));
                 }
                 if text.steps.as_ref().is_some_and(|s| s.is_empty()) {
                     out.push((
-                        vec![Key("portal")],
+                        [at(), vec![Key("steps")]].concat(),
                         format!("[portal.cause.{cause}.{lang}]: steps must not be empty"),
                     ));
                 }
@@ -323,7 +331,7 @@ impl PortalConfig {
         }
         for lang in self.help.keys().filter(|l| !lang_ok(l)) {
             out.push((
-                vec![Key("portal")],
+                vec![Key("portal"), Key("help"), Name(lang.clone())],
                 format!("[portal.help.{lang}]: unknown portal language `{lang}` (the portal has: {langs})"),
             ));
         }

@@ -98,10 +98,64 @@ fn check_references(
     }
     for cause in cfg.portal.causes.keys().filter(|c| !cause_known(c)) {
         errors.push((
-            vec![Key("portal"), Key("cause")],
+            vec![Key("portal"), Key("cause"), Name(cause.clone())],
             format!(
                 "[portal.cause.{cause}]: no such cause (known: built-in and [[policy.cause]] ids)"
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::locate_errors;
+
+    fn compile_errors(text: &str) -> String {
+        let cfg = Config::parse("r.toml", text).unwrap_or_else(|e| panic!("{e}"));
+        let dict = Dictionary::builtin().unwrap();
+        let problems = Policy::compile(&cfg, &dict).expect_err("refused");
+        locate_errors("r.toml", text, problems).to_string()
+    }
+
+    #[test]
+    fn references_are_checked_and_located() {
+        let text = r#"radius.client = [
+  { name = "a", address = "10.0.0.0/8", secret = "x", profile = "nope" },
+]
+[[portal.link]]
+label = "Pay"
+url = "https://pay.example/"
+causes = ["arrears", "no-such"]
+
+[portal.cause.gone.en]
+title = "x"
+"#;
+        assert_eq!(
+            compile_errors(text),
+            "r.toml:2:55: client `a`: unknown walled-garden profile `nope`\n\
+             r.toml:7:1: link for unknown cause `no-such`\n\
+             r.toml:9:15: [portal.cause.gone]: no such cause (known: built-in and [[policy.cause]] ids)"
+        );
+    }
+
+    #[test]
+    fn replaced_builtin_causes_are_no_longer_known() {
+        let text = r#"[policy]
+replace_builtin_causes = true
+[[policy.cause]]
+id = "arrears"
+reply_message = "(?i)credit"
+[portal.cause.wrong-password.en]
+title = "x"
+[portal.cause.arrears.en]
+title = "y"
+"#;
+        let e = compile_errors(text);
+        assert!(
+            e.starts_with("r.toml:6:15: [portal.cause.wrong-password]: no such cause"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
     }
 }
