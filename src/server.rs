@@ -50,7 +50,16 @@ pub fn load(config: Config, file: &str, text: &str) -> Result<Loaded, ServeError
         Some(p) => Dictionary::load(p)?,
         None => Dictionary::builtin()?,
     };
-    let policy = Policy::compile(&config, &dict).map_err(|p| locate_errors(file, text, p))?;
+    // The config's own problems and the policy's, reported together.
+    let mut problems = config.validate();
+    let policy = match Policy::compile(&config, &dict) {
+        Ok(policy) if problems.is_empty() => policy,
+        Ok(_) => return Err(locate_errors(file, text, problems).into()),
+        Err(p) => {
+            problems.extend(p);
+            return Err(locate_errors(file, text, problems).into());
+        }
+    };
     Ok(Loaded {
         config,
         dict: Arc::new(dict),
@@ -77,7 +86,7 @@ pub fn load_file(path: Option<&Path>) -> Result<Loaded, ServeError> {
             crate::config::DEFAULT_CONFIG.to_string(),
         ),
     };
-    let config = Config::parse(&name, &text)?;
+    let config = Config::read(&name, &text)?;
     load(config, &name, &text)
 }
 
@@ -101,7 +110,7 @@ impl Running {
     /// nothing is applied: returns those sections.
     pub fn reload(&mut self, loaded: Loaded) -> Result<(), Vec<&'static str>> {
         let r = &mut self.reloader;
-        let restart = needs_restart(&r.running, &loaded.config);
+        let restart = crate::config::reload::needs_restart(&r.running, &loaded.config);
         if !restart.is_empty() {
             return Err(restart);
         }
@@ -338,53 +347,6 @@ struct Reloader {
     running: Arc<Config>,
     packet_threads: Vec<std::sync::mpsc::Sender<Arc<crate::io::Reload>>>,
     portal: Arc<arc_swap::ArcSwap<Config>>,
-}
-
-/// The sections of `new` that differ from `old` in what only a restart applies: all but
-/// the RADIUS clients and the policy.
-pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let strip = |c: &Config| {
-        let mut c = c.clone();
-        c.radius.clients.clear();
-        c.policy = Default::default();
-        c
-    };
-    let (a, b) = (strip(old), strip(new));
-    let differ =
-        |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") != format!("{y:?}");
-    let mut out = Vec::new();
-    // Secrets print as redacted: compare them as values.
-    let upstream_secrets = a.radius.upstreams.len() != b.radius.upstreams.len()
-        || a.radius
-            .upstreams
-            .iter()
-            .zip(&b.radius.upstreams)
-            .any(|(x, y)| x.secret != y.secret);
-    if differ(&a.radius, &b.radius) || upstream_secrets {
-        out.push("[radius] listeners, workers, sockets or upstreams");
-    }
-    if differ(&a.portal, &b.portal) {
-        out.push("[portal]");
-    }
-    if differ(&a.admin, &b.admin) {
-        out.push("[admin]");
-    }
-    if differ(&a.store, &b.store) {
-        out.push("[store]");
-    }
-    if differ(&a.demo, &b.demo) || a.demo.secret != b.demo.secret {
-        out.push("[demo]");
-    }
-    if differ(&a.bridge, &b.bridge) || a.bridge.is_some() {
-        out.push("[bridge] (bridge mode is not reloaded)");
-    }
-    if differ(&a.pppoe, &b.pppoe) {
-        out.push("[pppoe]");
-    }
-    if differ(&a.dictionary, &b.dictionary) {
-        out.push("dictionary");
-    }
-    out
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> std::io::Error {

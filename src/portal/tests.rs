@@ -722,7 +722,12 @@ title = "x"
 [portal.cause.arrears.xx]
 steps = []
 "##;
-    let e = Config::parse("p.toml", bad).unwrap_err().to_string();
+    // Through the whole load: which causes exist is checked with the compiled policy.
+    let parsed = Config::read("p.toml", bad).unwrap();
+    let e = crate::server::load(parsed, "p.toml", bad)
+        .err()
+        .expect("refused")
+        .to_string();
     for needle in [
         "unknown portal language `fr`",
         "public_url `javascript:alert(1)` must be an absolute http",
