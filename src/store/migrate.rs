@@ -5,7 +5,7 @@
 //! beside it is what PostgreSQL runs instead. A step is never edited once released:
 //! a change to the schema is a new step.
 
-use sqlx::Row;
+use sqlx::{Executor, Row};
 
 use super::{Dialect, StoreError};
 
@@ -98,8 +98,10 @@ async fn migrate_to(
             name: m.name,
             source,
         };
-        sqlx::raw_sql(m.sql(dialect))
-            .execute(&mut *tx)
+        // Through the executor rather than `RawSql::execute`, whose future is not
+        // `Send` for every lifetime, which spawning `Store::open` needs.
+        (&mut *tx)
+            .execute(sqlx::raw_sql(m.sql(dialect)))
             .await
             .map_err(failed)?;
         sqlx::query("INSERT INTO radcare_schema (step) VALUES ($1)")

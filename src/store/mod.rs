@@ -141,4 +141,11 @@ mod tests {
         let e = rt.block_on(Store::open("mysql://x")).unwrap_err();
         assert!(matches!(e, StoreError::BadUrl(_)));
     }
+
+    /// A node may open its store on a spawned task; this fails to compile otherwise.
+    #[test]
+    fn opening_can_be_spawned() {
+        fn spawnable<F: Future + Send + 'static>(_: F) {}
+        spawnable(Store::open("sqlite::memory:"));
+    }
 }
