@@ -1,9 +1,9 @@
 //! The schema, as numbered SQL files in `migrations/`, applied in order once each.
 //!
-//! `NNNN_name.sql` is step NNNN, recorded in `radcare_schema` when applied; it is
-//! written in the SQL both databases accept. Where they must differ, `NNNN_name.postgres.sql`
-//! beside it is what PostgreSQL runs instead. A step is never edited once released:
-//! a change to the schema is a new step.
+//! `NNNN_name.sql` is step NNNN, recorded in `radcare_schema` when applied, and is
+//! written in SQL both databases accept. Where they must differ, PostgreSQL runs
+//! `NNNN_name.postgres.sql` beside it instead. A released step is never edited: a
+//! change to the schema is a new step.
 
 use sqlx::{Executor, Row};
 
@@ -41,8 +41,8 @@ macro_rules! migration {
     };
 }
 
-/// Every step, its index its number (a unit test checks the file names agree, and that
-/// every file in `migrations/` is listed). Add `migration!("NNNN_name", postgres)` for
+/// Every step, in order: a step's number is its index here (a unit test checks the file
+/// names agree, and that every file in `migrations/` is listed). Add `migration!("NNNN_name", postgres)` for
 /// a step with a PostgreSQL variant.
 pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0000_garden_entry"),
@@ -86,7 +86,8 @@ async fn migrate_to(
         }
         let mut tx = dialect.begin_exclusive(pool).await?;
         // Another process may have applied it while this one waited for the lock.
-        let done = sqlx::query("SELECT step FROM radcare_schema WHERE step = $1")
+        let p = dialect.placeholder(1);
+        let done = sqlx::query(&format!("SELECT step FROM radcare_schema WHERE step = {p}"))
             .bind(step)
             .fetch_optional(&mut *tx)
             .await?
@@ -104,7 +105,7 @@ async fn migrate_to(
             .execute(sqlx::raw_sql(m.sql(dialect)))
             .await
             .map_err(failed)?;
-        sqlx::query("INSERT INTO radcare_schema (step) VALUES ($1)")
+        sqlx::query(&format!("INSERT INTO radcare_schema (step) VALUES ({p})"))
             .bind(step)
             .execute(&mut *tx)
             .await?;
