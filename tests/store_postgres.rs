@@ -13,14 +13,53 @@ use support::postgres::Postgres;
 
 /// A private PostgreSQL and a runtime to talk to it; `None` (outside CI) without one.
 fn postgres() -> Option<(Postgres, tokio::runtime::Runtime)> {
-    if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
+    postgres_with(false)
+}
+
+/// The same, serving TLS only.
+fn postgres_tls() -> Option<(Postgres, tokio::runtime::Runtime)> {
+    postgres_with(true)
+}
+
+fn postgres_with(tls: bool) -> Option<(Postgres, tokio::runtime::Runtime)> {
+    let peers: &[&str] = if tls {
+        &["initdb", "postgres", "pg_ctl", "openssl"]
+    } else {
+        &["initdb", "postgres", "pg_ctl"]
+    };
+    if !support::require_peers(peers) {
         return None;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    Some((Postgres::start(), rt))
+    let pg = if tls {
+        Postgres::start_tls()
+    } else {
+        Postgres::start()
+    };
+    Some((pg, rt))
+}
+
+fn row(id: u64) -> radcare::store::GardenEntry {
+    radcare::store::GardenEntry {
+        id,
+        user: format!("user-{id}"),
+        calling_station_id: None,
+        client: "bras-1".into(),
+        nas_addr: "127.0.0.1".into(),
+        nas_identifier: Some("bras".into()),
+        nas_port_id: None,
+        cause: "arrears".into(),
+        reason: "欠费停机".into(),
+        method: "pap".into(),
+        entered_at_ms: 1000,
+        framed_ip: None,
+        acct_session_id: None,
+        acct_status: None,
+        updated_at_ms: 1000,
+    }
 }
 
 #[test]
@@ -81,23 +120,6 @@ fn a_burst_of_garden_entries_commits_on_postgres() {
     };
     rt.block_on(async {
         let store = Store::open(&pg.url).await.unwrap();
-        let row = |id: u64| radcare::store::GardenEntry {
-            id,
-            user: format!("user-{id}"),
-            calling_station_id: None,
-            client: "bras-1".into(),
-            nas_addr: "127.0.0.1".into(),
-            nas_identifier: Some("bras".into()),
-            nas_port_id: None,
-            cause: "arrears".into(),
-            reason: "欠费停机".into(),
-            method: "pap".into(),
-            entered_at_ms: 1000,
-            framed_ip: None,
-            acct_session_id: None,
-            acct_status: None,
-            updated_at_ms: 1000,
-        };
         let mut rows: Vec<_> = (1..=200).map(row).collect();
         let mut online = row(5);
         online.framed_ip = Some("10.0.0.5".parse().unwrap());
@@ -108,5 +130,60 @@ fn a_burst_of_garden_entries_commits_on_postgres() {
         assert_eq!(store.garden_since(0).await.unwrap().len(), 200);
         assert_eq!(store.garden_by_id(5).await.unwrap(), Some(online));
         assert_eq!(store.garden_by_id(200).await.unwrap(), Some(row(200)));
+    });
+}
+
+/// Several nodes starting at once against an empty database: the migration lock lets
+/// one apply each step while the others wait, then find it applied.
+#[test]
+fn nodes_migrating_at_once_apply_each_step_once() {
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let mut opens = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let url = pg.url.clone();
+            opens.spawn(async move { Store::open(&url).await });
+        }
+        while let Some(opened) = opens.join_next().await {
+            opened.unwrap().expect("every node opens");
+        }
+    });
+}
+
+/// TLS as the URL asks: the server takes TLS connections only (`hostssl`), so a store
+/// that opens at all talked TLS.
+#[test]
+fn postgres_over_tls_as_the_url_asks() {
+    let Some((pg, rt)) = postgres_tls() else {
+        return;
+    };
+    let cert = pg.cert.clone().unwrap();
+    let base = format!("postgres://postgres@localhost:{}/postgres", pg.port);
+    let other = tempfile::tempdir().unwrap();
+    let (wrong_root, _) = support::postgres::self_signed_cert(other.path(), "other");
+    rt.block_on(async {
+        // `require` encrypts without checking the certificate.
+        let store = Store::open(&format!("{base}?sslmode=require"))
+            .await
+            .expect("sslmode=require");
+        store.upsert_garden(&row(1)).await.unwrap();
+        assert_eq!(store.garden_by_id(1).await.unwrap(), Some(row(1)));
+        let verified = format!("{base}?sslmode=verify-full&sslrootcert={}", cert.display());
+        let store = Store::open(&verified).await.expect("sslmode=verify-full");
+        assert_eq!(store.garden_by_id(1).await.unwrap(), Some(row(1)));
+        let wrong = format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            wrong_root.display()
+        );
+        let e = Store::open(&wrong)
+            .await
+            .expect_err("a certificate from another root");
+        assert!(e.to_string().contains("certificate"), "{e}");
+        let e = Store::open(&format!("{base}?sslmode=disable"))
+            .await
+            .expect_err("no TLS, no hba line");
+        assert!(e.to_string().contains("pg_hba.conf"), "{e}");
     });
 }

@@ -1,10 +1,11 @@
 //! A private PostgreSQL server for a test: initdb into a temp dir, postgres on a free
 //! loopback port with trust auth, stopped on drop. As root it runs as Debian's
-//! `postgres` user (initdb refuses to run as root).
+//! `postgres` user (initdb refuses to run as root). [`Postgres::start_tls`] serves TLS
+//! only, with a self-signed certificate for `localhost`.
 
 use std::fs;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,9 @@ use super::{find_peer, free_tcp_port};
 
 pub struct Postgres {
     pub url: String,
+    pub port: u16,
+    /// The server's certificate (its own root) when started with TLS.
+    pub cert: Option<PathBuf>,
     dir: TempDir,
     child: Child,
     as_postgres: bool,
@@ -36,8 +40,52 @@ fn command(as_postgres: bool, bin: &PathBuf) -> Command {
     }
 }
 
+/// Writes a self-signed certificate for `localhost` and its key (mode 0600) into `dir`
+/// as `NAME.crt` and `NAME.key`. The name is a SAN and the certificate no CA, as
+/// rustls's verifier insists; it is then its own root.
+pub fn self_signed_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    (cert, key)
+}
+
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// The server with `ssl=on` and only `hostssl` lines in pg_hba.conf, so a client
+    /// without TLS is refused.
+    pub fn start_tls() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let initdb = find_peer("initdb").expect("initdb (Debian's postgresql package)");
         let postgres = find_peer("postgres").expect("postgres server binary");
         let as_postgres = is_root();
@@ -72,10 +120,31 @@ impl Postgres {
         );
         let port = free_tcp_port();
         let log = fs::File::create(dir.path().join("pg.log")).unwrap();
+        let mut owned = vec![dir.path().join("pg.log")];
+        let mut ssl_args = Vec::new();
+        let cert = tls.then(|| {
+            let (cert, key) = self_signed_cert(dir.path(), "server");
+            fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+            ssl_args = vec![
+                "-c".to_string(),
+                "ssl=on".to_string(),
+                "-c".to_string(),
+                format!("ssl_cert_file={}", cert.display()),
+                "-c".to_string(),
+                format!("ssl_key_file={}", key.display()),
+            ];
+            owned.extend([cert.clone(), key]);
+            cert
+        });
         if as_postgres {
+            // The server refuses a key it does not own.
             let _ = Command::new("chown")
                 .args(["postgres:postgres"])
-                .arg(dir.path().join("pg.log"))
+                .args(&owned)
                 .status();
         }
         let child = command(as_postgres, &postgres)
@@ -84,12 +153,15 @@ impl Postgres {
             .args(["-p", &port.to_string(), "-k"])
             .arg(dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(&ssl_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("starting postgres");
         let pg = Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            cert,
             dir,
             child,
             as_postgres,
