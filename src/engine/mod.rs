@@ -62,7 +62,7 @@ pub struct Transmit {
 
 /// Why a datagram was dropped; a fixed set, used as a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Drop {
+pub enum DropReason {
     Malformed,
     UnknownClient,
     UnexpectedCode,
@@ -82,28 +82,30 @@ pub enum Drop {
     NoAnswer,
 }
 
-impl Drop {
+impl DropReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Drop::Malformed => "malformed",
-            Drop::UnknownClient => "unknown_client",
-            Drop::UnexpectedCode => "unexpected_code",
-            Drop::BadAuthenticator => "bad_authenticator",
-            Drop::BadMessageAuthenticator => "bad_message_authenticator",
-            Drop::MissingMessageAuthenticator => "missing_message_authenticator",
-            Drop::ProxyStateWithoutMessageAuthenticator => {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownClient => "unknown_client",
+            DropReason::UnexpectedCode => "unexpected_code",
+            DropReason::BadAuthenticator => "bad_authenticator",
+            DropReason::BadMessageAuthenticator => "bad_message_authenticator",
+            DropReason::MissingMessageAuthenticator => "missing_message_authenticator",
+            DropReason::ProxyStateWithoutMessageAuthenticator => {
                 "proxy_state_without_message_authenticator"
             }
-            Drop::DuplicateInFlight => "duplicate_in_flight",
-            Drop::NoUpstream => "no_upstream",
-            Drop::IdsExhausted => "ids_exhausted",
-            Drop::TooBig => "too_big",
-            Drop::UnknownReply => "unknown_reply",
-            Drop::WrongUpstreamSource => "wrong_upstream_source",
-            Drop::UpstreamBadAuthenticator => "upstream_bad_authenticator",
-            Drop::UpstreamBadMessageAuthenticator => "upstream_bad_message_authenticator",
-            Drop::UpstreamMissingMessageAuthenticator => "upstream_missing_message_authenticator",
-            Drop::NoAnswer => "no_answer",
+            DropReason::DuplicateInFlight => "duplicate_in_flight",
+            DropReason::NoUpstream => "no_upstream",
+            DropReason::IdsExhausted => "ids_exhausted",
+            DropReason::TooBig => "too_big",
+            DropReason::UnknownReply => "unknown_reply",
+            DropReason::WrongUpstreamSource => "wrong_upstream_source",
+            DropReason::UpstreamBadAuthenticator => "upstream_bad_authenticator",
+            DropReason::UpstreamBadMessageAuthenticator => "upstream_bad_message_authenticator",
+            DropReason::UpstreamMissingMessageAuthenticator => {
+                "upstream_missing_message_authenticator"
+            }
+            DropReason::NoAnswer => "no_answer",
         }
     }
 }
@@ -167,7 +169,7 @@ pub enum Event {
         upstream: String,
     },
     /// Counted by the driver into metrics.
-    Dropped(Drop),
+    Dropped(DropReason),
     /// A Reject was classified (rewritten or passed); `cause` indexes the cause table
     /// (`Engine::cause_id`), so the event costs no allocation.
     Rejected {
@@ -442,7 +444,7 @@ impl Engine {
         self.upstreams.get(i).map_or("?", |u| u.name.as_str())
     }
 
-    fn drop(&mut self, why: Drop) {
+    fn drop(&mut self, why: DropReason) {
         tracing::debug!(reason = why.as_str(), "dropping packet");
         self.events.push_back(Event::Dropped(why));
     }
@@ -474,10 +476,10 @@ impl Engine {
     /// A datagram from a NAS on one of our listeners.
     pub fn handle_nas(&mut self, now: Instant, listener: Listener, src: SocketAddr, data: &[u8]) {
         let Ok(pkt) = Packet::new_checked(data) else {
-            return self.drop(Drop::Malformed);
+            return self.drop(DropReason::Malformed);
         };
         let Some(ci) = self.client_for(src.ip()) else {
-            return self.drop(Drop::UnknownClient);
+            return self.drop(DropReason::UnknownClient);
         };
         match (listener, pkt.code()) {
             (Listener::Auth, Code::AccessRequest) => self.access_request(now, ci, src, &pkt),
@@ -485,7 +487,7 @@ impl Engine {
                 self.accounting_request(now, ci, src, &pkt)
             }
             (l, Code::StatusServer) => self.status_server(ci, l, src, &pkt),
-            _ => self.drop(Drop::UnexpectedCode),
+            _ => self.drop(DropReason::UnexpectedCode),
         }
     }
 
@@ -495,14 +497,14 @@ impl Engine {
         ci: usize,
         src: SocketAddr,
         pkt: &Packet<&[u8]>,
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         let c = &mut self.clients[ci];
         let status = match self.pre_nas_ma.take() {
             Some(s) => s,
             None => crypto::verify_message_authenticator(pkt.as_bytes(), None, &c.secret),
         };
         match status {
-            MaStatus::Invalid => Err(Drop::BadMessageAuthenticator),
+            MaStatus::Invalid => Err(DropReason::BadMessageAuthenticator),
             MaStatus::Valid => {
                 if c.require_ma == Tristate::Auto {
                     c.sends_ma.insert(src.ip());
@@ -516,7 +518,7 @@ impl Engine {
                     Tristate::Auto => c.sends_ma.contains(&src.ip()),
                 };
                 if required {
-                    return Err(Drop::MissingMessageAuthenticator);
+                    return Err(DropReason::MissingMessageAuthenticator);
                 }
                 // BlastRADIUS: Proxy-State without Message-Authenticator is how the forged
                 // collision is carried; only a client explicitly trusted may send it.
@@ -527,7 +529,7 @@ impl Engine {
                     Tristate::No => false,
                 };
                 if limit && pkt.find(types::PROXY_STATE).is_some() {
-                    return Err(Drop::ProxyStateWithoutMessageAuthenticator);
+                    return Err(DropReason::ProxyStateWithoutMessageAuthenticator);
                 }
                 Ok(())
             }
@@ -549,7 +551,7 @@ impl Engine {
             }
             Lookup::InFlight => {
                 self.events.push_back(Event::Duplicate { answered: false });
-                self.drop(Drop::DuplicateInFlight);
+                self.drop(DropReason::DuplicateInFlight);
                 false
             }
             Lookup::Replaced {
@@ -594,10 +596,10 @@ impl Engine {
     ) {
         let secret = &self.clients[ci].secret;
         if !crypto::verify_hashed_request(pkt.as_bytes(), secret) {
-            return self.drop(Drop::BadAuthenticator);
+            return self.drop(DropReason::BadAuthenticator);
         }
         if crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) == MaStatus::Invalid {
-            return self.drop(Drop::BadMessageAuthenticator);
+            return self.drop(DropReason::BadMessageAuthenticator);
         }
         if !self.dedup_admit(Listener::Acct, src, pkt) {
             return;
@@ -638,8 +640,8 @@ impl Engine {
         let secret = &self.clients[ci].secret;
         match crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) {
             MaStatus::Valid => {}
-            MaStatus::Absent => return self.drop(Drop::MissingMessageAuthenticator),
-            MaStatus::Invalid => return self.drop(Drop::BadMessageAuthenticator),
+            MaStatus::Absent => return self.drop(DropReason::MissingMessageAuthenticator),
+            MaStatus::Invalid => return self.drop(DropReason::BadMessageAuthenticator),
         }
         let code = match listener {
             Listener::Auth => Code::AccessAccept,
@@ -684,13 +686,13 @@ impl Engine {
         let key = (listener, nas, request[1]);
         let Some(ui) = self.choose_upstream(&kind, tried) else {
             return self.drop(if tried == 0 {
-                Drop::NoUpstream
+                DropReason::NoUpstream
             } else {
-                Drop::NoAnswer
+                DropReason::NoAnswer
             });
         };
         let Some(slot) = self.ids.allocate() else {
-            return self.drop(Drop::IdsExhausted);
+            return self.drop(DropReason::IdsExhausted);
         };
         let u = &self.upstreams[ui];
         let req = Packet::new_unchecked(request);
@@ -724,7 +726,7 @@ impl Engine {
             Ok(None) => {}
             Err(_) => {
                 self.ids.release(slot);
-                return self.drop(Drop::TooBig);
+                return self.drop(DropReason::TooBig);
             }
         }
         let u = &self.upstreams[ui];
@@ -763,11 +765,11 @@ impl Engine {
     /// A datagram on upstream socket `socket`.
     pub fn handle_upstream(&mut self, now: Instant, socket: usize, src: SocketAddr, data: &[u8]) {
         let Ok(reply) = Packet::new_checked(data) else {
-            return self.drop(Drop::Malformed);
+            return self.drop(DropReason::Malformed);
         };
         let slot = socket * 256 + reply.identifier() as usize;
         let Some(p) = self.pending.get(slot).and_then(Option::as_ref) else {
-            return self.drop(Drop::UnknownReply);
+            return self.drop(DropReason::UnknownReply);
         };
         let u = &self.upstreams[p.upstream];
         let expected_src = match p.kind {
@@ -775,7 +777,7 @@ impl Engine {
             _ => u.auth,
         };
         if src != expected_src {
-            return self.drop(Drop::WrongUpstreamSource);
+            return self.drop(DropReason::WrongUpstreamSource);
         }
         let checked = self.pre_reply.take().filter(|c| c.up_auth == p.up_auth);
         let response_ok = match &checked {
@@ -783,7 +785,7 @@ impl Engine {
             None => crypto::verify_response(reply.as_bytes(), &p.up_auth, &u.secret),
         };
         if !response_ok {
-            return self.drop(Drop::UpstreamBadAuthenticator);
+            return self.drop(DropReason::UpstreamBadAuthenticator);
         }
         let ma = match &checked {
             Some(c) => c.ma,
@@ -792,9 +794,9 @@ impl Engine {
             }
         };
         match ma {
-            MaStatus::Invalid => return self.drop(Drop::UpstreamBadMessageAuthenticator),
+            MaStatus::Invalid => return self.drop(DropReason::UpstreamBadMessageAuthenticator),
             MaStatus::Absent if u.requires_ma() && !matches!(p.kind, PendingKind::Accounting) => {
-                return self.drop(Drop::UpstreamMissingMessageAuthenticator);
+                return self.drop(DropReason::UpstreamMissingMessageAuthenticator);
             }
             MaStatus::Valid => {
                 let ui = p.upstream;
@@ -825,7 +827,7 @@ impl Engine {
             _ => {
                 let key = (p.listener, p.nas, request[1]);
                 self.dedup.forget_in_flight(&key, slot);
-                self.drop(Drop::UnexpectedCode);
+                self.drop(DropReason::UnexpectedCode);
             }
         }
         // The slot is free again only now, with its buffer back.
@@ -879,7 +881,7 @@ impl Engine {
         };
         match build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch) {
             Ok(seal) => self.seal(seal, Party::Client(p.client)),
-            Err(_) => return self.drop(Drop::TooBig),
+            Err(_) => return self.drop(DropReason::TooBig),
         }
         self.finish(now, p, request);
     }
@@ -907,7 +909,7 @@ impl Engine {
         let mut tag = [0u8; 253];
         let Some(tag_len) = class_tag(&mut tag, self.policy.cause_id(verdict.index), garden_id)
         else {
-            return self.drop(Drop::TooBig);
+            return self.drop(DropReason::TooBig);
         };
         let c = &self.clients[p.client];
         let g = build::GardenAccept {
@@ -919,7 +921,7 @@ impl Engine {
             request: &req,
         };
         let Ok(seal) = build::garden_accept(&g, &mut self.scratch) else {
-            return self.drop(Drop::TooBig);
+            return self.drop(DropReason::TooBig);
         };
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(

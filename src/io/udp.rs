@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{Batch, Poller, RawAddr};
 use crate::config::Config;
-use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Via};
+use crate::engine::{AuthMethod, DropReason, Engine, Event, Listener, RejectOutcome, Via};
 use crate::policy::Policy;
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
@@ -407,7 +407,7 @@ struct ProxyMetrics {
     datagrams: Counter,
     send_errors: Counter,
     replies: HashMap<u8, Counter>,
-    drops: HashMap<Drop, Counter>,
+    drops: HashMap<DropReason, Counter>,
     rejects: HashMap<(usize, RejectOutcome, AuthMethod), Counter>,
     latency: Vec<Option<Histogram>>,
 }
@@ -440,7 +440,7 @@ impl ProxyMetrics {
         })
     }
 
-    fn drop(&mut self, d: Drop) -> &Counter {
+    fn drop(&mut self, d: DropReason) -> &Counter {
         self.drops
             .entry(d)
             .or_insert_with(|| metrics::counter!("radcare_drops_total", "reason" => d.as_str()))
