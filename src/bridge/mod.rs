@@ -17,9 +17,9 @@ use ipnet::IpNet;
 
 use crate::config::{Action, Config};
 use crate::dict::Dictionary;
-use crate::engine::build::{self, AuthMethod};
+use crate::engine::build;
 use crate::engine::{
-    Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
+    AuthMethod, Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
 };
 use crate::policy::Policy;
 use crate::wire::crypto::{self, MaStatus, SharedSecret};

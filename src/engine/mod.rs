@@ -11,16 +11,19 @@
 mod batch;
 pub(crate) mod build;
 mod dedup;
+mod event;
 mod upstream;
 
-pub use build::AuthMethod;
+pub use event::{
+    AuthMethod, DropReason, Event, GardenAccountingEvent, GardenEntered, RejectOutcome,
+};
 pub use upstream::IdSpace;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipnet::IpNet;
 use rand::rngs::StdRng;
@@ -58,134 +61,6 @@ pub struct Transmit {
     pub via: Via,
     pub dest: SocketAddr,
     pub payload: Vec<u8>,
-}
-
-/// Why a datagram was dropped; a fixed set, used as a metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    Malformed,
-    UnknownClient,
-    UnexpectedCode,
-    BadAuthenticator,
-    BadMessageAuthenticator,
-    MissingMessageAuthenticator,
-    ProxyStateWithoutMessageAuthenticator,
-    DuplicateInFlight,
-    NoUpstream,
-    IdsExhausted,
-    TooBig,
-    UnknownReply,
-    WrongUpstreamSource,
-    UpstreamBadAuthenticator,
-    UpstreamBadMessageAuthenticator,
-    UpstreamMissingMessageAuthenticator,
-    NoAnswer,
-}
-
-impl DropReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::UnknownClient => "unknown_client",
-            DropReason::UnexpectedCode => "unexpected_code",
-            DropReason::BadAuthenticator => "bad_authenticator",
-            DropReason::BadMessageAuthenticator => "bad_message_authenticator",
-            DropReason::MissingMessageAuthenticator => "missing_message_authenticator",
-            DropReason::ProxyStateWithoutMessageAuthenticator => {
-                "proxy_state_without_message_authenticator"
-            }
-            DropReason::DuplicateInFlight => "duplicate_in_flight",
-            DropReason::NoUpstream => "no_upstream",
-            DropReason::IdsExhausted => "ids_exhausted",
-            DropReason::TooBig => "too_big",
-            DropReason::UnknownReply => "unknown_reply",
-            DropReason::WrongUpstreamSource => "wrong_upstream_source",
-            DropReason::UpstreamBadAuthenticator => "upstream_bad_authenticator",
-            DropReason::UpstreamBadMessageAuthenticator => "upstream_bad_message_authenticator",
-            DropReason::UpstreamMissingMessageAuthenticator => {
-                "upstream_missing_message_authenticator"
-            }
-            DropReason::NoAnswer => "no_answer",
-        }
-    }
-}
-
-/// What became of a classified Reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectOutcome {
-    Rewritten,
-    /// Passed on as a Reject: the cause says `pass`, or the method forbids a rewrite.
-    Passed,
-    /// Shadow mode: passed on, but would have been rewritten.
-    WouldRewrite,
-}
-
-impl RejectOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectOutcome::Rewritten => "rewrite",
-            RejectOutcome::Passed => "pass",
-            RejectOutcome::WouldRewrite => "would_rewrite",
-        }
-    }
-}
-
-/// A subscriber let into the walled garden.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenEntered {
-    /// Random id, also carried in the Class tag, that accounting refers back to.
-    pub garden_id: u64,
-    pub user: String,
-    pub calling_station_id: Option<String>,
-    pub client: String,
-    pub nas_addr: IpAddr,
-    pub nas_identifier: Option<String>,
-    pub nas_port_id: Option<String>,
-    pub cause: String,
-    pub reason: String,
-    pub method: AuthMethod,
-}
-
-/// Accounting for a walled-garden session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenAccountingEvent {
-    pub garden_id: u64,
-    pub status: Option<u32>,
-    pub user: String,
-    pub framed_ip: Option<Ipv4Addr>,
-    pub acct_session_id: Option<String>,
-    pub nas_addr: IpAddr,
-}
-
-/// What the engine tells the rest of the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    GardenEntered(GardenEntered),
-    GardenAccounting(GardenAccountingEvent),
-    UpstreamDown {
-        upstream: String,
-    },
-    UpstreamUp {
-        upstream: String,
-    },
-    /// Counted by the driver into metrics.
-    Dropped(DropReason),
-    /// A Reject was classified (rewritten or passed); `cause` indexes the cause table
-    /// (`Engine::cause_id`), so the event costs no allocation.
-    Rejected {
-        cause: usize,
-        outcome: RejectOutcome,
-        method: AuthMethod,
-    },
-    /// A retransmitted request: answered from the cache, or dropped while in flight.
-    Duplicate {
-        answered: bool,
-    },
-    /// Round trip of an answered upstream request.
-    UpstreamLatency {
-        upstream: usize,
-        rtt: Duration,
-    },
 }
 
 #[derive(Debug)]
@@ -1038,50 +913,6 @@ impl Engine {
     }
 }
 
-impl GardenEntered {
-    /// The event for a rewritten request (its text fields are the only allocation of
-    /// the rewrite path).
-    pub(crate) fn new(
-        garden_id: u64,
-        req: &Packet<&[u8]>,
-        nas: SocketAddr,
-        client: &str,
-        cause: &str,
-        reason: String,
-        method: AuthMethod,
-    ) -> GardenEntered {
-        GardenEntered {
-            garden_id,
-            user: text(req, types::USER_NAME).unwrap_or_default(),
-            calling_station_id: text(req, types::CALLING_STATION_ID),
-            client: client.to_string(),
-            nas_addr: nas_addr(req, nas),
-            nas_identifier: text(req, types::NAS_IDENTIFIER),
-            nas_port_id: text(req, types::NAS_PORT_ID),
-            cause: cause.to_string(),
-            reason,
-            method,
-        }
-    }
-}
-
-impl GardenAccountingEvent {
-    /// The event for an Accounting-Request of a walled-garden session (tagged Class).
-    pub(crate) fn of(pkt: &Packet<&[u8]>, src: SocketAddr) -> Option<GardenAccountingEvent> {
-        Some(GardenAccountingEvent {
-            garden_id: garden_class(pkt)?,
-            status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
-            user: text(pkt, types::USER_NAME).unwrap_or_default(),
-            framed_ip: pkt
-                .find(types::FRAMED_IP_ADDRESS)
-                .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
-                .map(Ipv4Addr::from),
-            acct_session_id: text(pkt, types::ACCT_SESSION_ID),
-            nas_addr: nas_addr(pkt, src),
-        })
-    }
-}
-
 /// The index of the most specific block containing `ip`: a single NAS can have its own
 /// secret inside a range.
 pub(crate) fn most_specific<'a>(
@@ -1094,8 +925,6 @@ pub(crate) fn most_specific<'a>(
         .map(|(i, _)| i)
 }
 
-/// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
-/// does not fit an attribute.
 /// The garden id of a rewritten dial: the same for the same subscriber (User-Name and
 /// Calling-Station-Id at one NAS) and cause, so that a subscriber who keeps redialing
 /// has one entry, updated, rather than one per dial; keyed per process, so that it
@@ -1116,6 +945,8 @@ pub(crate) fn garden_id(
     h.finish() | 1
 }
 
+/// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
+/// does not fit an attribute.
 pub(crate) fn class_tag(buf: &mut [u8; 253], cause: &str, garden_id: u64) -> Option<usize> {
     use std::io::Write;
     let mut cur = &mut buf[..];
@@ -1132,11 +963,6 @@ fn garden_class(pkt: &Packet<&[u8]>) -> Option<u64> {
             let g = s.split(';').find_map(|kv| kv.strip_prefix("g="))?;
             u64::from_str_radix(g, 16).ok()
         })
-}
-
-fn text(pkt: &Packet<&[u8]>, typ: u8) -> Option<String> {
-    pkt.find(typ)
-        .map(|a| String::from_utf8_lossy(a.value).into_owned())
 }
 
 /// The NAS's own address: NAS-IP-Address if it sent one, else the packet's source.

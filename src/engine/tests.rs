@@ -1,5 +1,8 @@
 //! The engine against a simulated NAS and AAA, with simulated time.
 
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
 use super::*;
 use crate::config::{ClientConfig, Secret, UpstreamConfig};
 use crate::wire::crypto::{MAX_PASSWORD_LEN, hide_password, unhide_password};
