@@ -39,7 +39,7 @@ impl Seal {
     /// The authenticator the Message-Authenticator is computed over.
     pub fn ma_auth(&self, packet: &[u8]) -> [u8; 16] {
         match self {
-            Seal::Request => packet[4..20].try_into().expect("16 octets"),
+            Seal::Request => *Packet::new_unchecked(packet).authenticator(),
             Seal::Response { request_auth } => *request_auth,
         }
     }
@@ -115,7 +115,7 @@ pub fn upstream_accounting_request(
         b.raw(&nas.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
     }
     crypto::sign_hashed_request(out, secret);
-    Ok(out[4..20].try_into().expect("16 octets"))
+    Ok(*Packet::new_unchecked(&out[..]).authenticator())
 }
 
 /// Writes the NAS copy of an upstream reply: same code and attributes, our

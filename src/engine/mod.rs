@@ -234,7 +234,11 @@ impl Engine {
             match moved.get(p.client).copied().flatten() {
                 Some(ci) => p.client = ci,
                 None => {
-                    let key = (p.listener, p.nas, self.requests[slot][1]);
+                    let key = (
+                        p.listener,
+                        p.nas,
+                        Packet::new_unchecked(&self.requests[slot][..]).identifier(),
+                    );
                     self.dedup.forget_in_flight(&key, slot);
                     self.pending[slot] = None;
                     self.ids.release(slot);
@@ -558,7 +562,7 @@ impl Engine {
         kind: PendingKind,
         tried: u64,
     ) {
-        let key = (listener, nas, request[1]);
+        let key = (listener, nas, Packet::new_unchecked(request).identifier());
         let Some(ui) = self.choose_upstream(&kind, tried) else {
             return self.drop(if tried == 0 {
                 DropReason::NoUpstream
@@ -700,7 +704,11 @@ impl Engine {
                 self.relay(now, &p, &request, &reply)
             }
             _ => {
-                let key = (p.listener, p.nas, request[1]);
+                let key = (
+                    p.listener,
+                    p.nas,
+                    Packet::new_unchecked(&request[..]).identifier(),
+                );
                 self.dedup.forget_in_flight(&key, slot);
                 self.drop(DropReason::UnexpectedCode);
             }
@@ -867,7 +875,11 @@ impl Engine {
             }
             kind => {
                 let request = std::mem::take(&mut self.requests[slot]);
-                let key = (p.listener, p.nas, request[1]);
+                let key = (
+                    p.listener,
+                    p.nas,
+                    Packet::new_unchecked(&request[..]).identifier(),
+                );
                 self.dedup.forget_in_flight(&key, slot);
                 // Forward before freeing this slot, so the failover gets another one.
                 self.forward(now, p.client, p.listener, p.nas, &request, kind, p.tried);

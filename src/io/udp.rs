@@ -17,6 +17,7 @@ use super::batch::{Batch, Poller, RawAddr};
 use crate::config::Config;
 use crate::engine::{AuthMethod, DropReason, Engine, Event, Listener, RejectOutcome, Via};
 use crate::policy::Policy;
+use crate::wire::Packet;
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 /// They are plain std sockets until the driver's own runtime takes them over.
@@ -314,7 +315,9 @@ impl Loop {
                 Via::Upstream(i) => 2 + i,
             };
             if let Via::Nas(_) = t.via {
-                self.metrics.reply(t.payload[0]).increment(1);
+                self.metrics
+                    .reply(Packet::new_unchecked(&t.payload[..]).code().into())
+                    .increment(1);
             }
             if self.tx[slot].is_full() {
                 self.send_batch(slot);
