@@ -533,7 +533,7 @@ pub fn fix_udp_checksum(packet: &mut [u8], at: &UdpInIp) {
     };
     let mut udp = UdpPacket::new_unchecked(datagram);
     udp.set_checksum(0);
-    let mut c = fold(sum16(pseudo, udp.buffer.as_ref()));
+    let mut c = fold(sum16(pseudo, udp.buffer));
     // RFC 768: a computed zero is sent as all ones.
     if c == 0 {
         c = 0xffff;
