@@ -141,23 +141,17 @@ secret = "aaa-secret"
 
 /// Ethernet (VLAN 100) + IPv4 + UDP around a payload, checksums filled as a NIC delivers.
 fn eth_frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![
-        2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x81, 0, 0, 100, 0x08, 0x00,
-    ];
-    let udp_len = 8 + payload.len();
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.1.to_be_bytes());
-    f.extend_from_slice(&dst.1.to_be_bytes());
-    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    radcare::wire::ip::fix_ipv4_checksum(&mut f[18..]);
-    let at = radcare::wire::ip::udp_in_ip(&f[18..]).unwrap();
-    radcare::wire::ip::fix_udp_checksum(&mut f[18..], &at);
+    use radcare::wire::ether::{self, ETHERTYPE_IPV4, ETHERTYPE_VLAN};
+    let mut f = Vec::new();
+    let tags = [(ETHERTYPE_VLAN, 100)];
+    ether::emit_header(
+        &mut f,
+        &[2, 0, 0, 0, 0, 1],
+        &[2, 0, 0, 0, 0, 2],
+        &tags,
+        ETHERTYPE_IPV4,
+    );
+    radcare::wire::ip::emit_udp(&mut f, src.into(), dst.into(), payload);
     f
 }
 

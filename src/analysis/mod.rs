@@ -187,7 +187,7 @@ impl Analyzer {
             self.frames.other += 1;
             return;
         }
-        let payload = &packet[udp.payload_offset..udp.payload_offset + udp.payload_len];
+        let payload = &packet[udp.payload_range()];
         let src = SocketAddr::new(udp.src, udp.src_port);
         let dst = SocketAddr::new(udp.dst, udp.dst_port);
         match self.radius.observe(at, src, dst, payload) {

@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::*;
-use crate::wire::ip::{fix_ipv4_checksum, fix_udp_checksum, udp_in_ip};
+use crate::wire::ether::{self, ETHERTYPE_IPV4};
+use crate::wire::ip;
 
 const SECRET: &[u8] = b"testing123";
 const NAS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -21,21 +22,15 @@ fn packet(name: &str) -> Vec<u8> {
 
 /// An Ethernet/IPv4/UDP frame.
 fn udp_frame(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = 28 + payload.len();
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0];
-    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    ip.extend_from_slice(&src.0.octets());
-    ip.extend_from_slice(&dst.0.octets());
-    ip.extend_from_slice(&src.1.to_be_bytes());
-    ip.extend_from_slice(&dst.1.to_be_bytes());
-    ip.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    ip.extend_from_slice(&[0, 0]);
-    ip.extend_from_slice(payload);
-    fix_ipv4_checksum(&mut ip);
-    let at = udp_in_ip(&ip).unwrap();
-    fix_udp_checksum(&mut ip, &at);
-    f.extend_from_slice(&ip);
+    let mut f = Vec::new();
+    ether::emit_header(
+        &mut f,
+        &[2, 0, 0, 0, 0, 2],
+        &[2, 0, 0, 0, 0, 1],
+        &[],
+        ETHERTYPE_IPV4,
+    );
+    ip::emit_udp(&mut f, src.into(), dst.into(), payload);
     f
 }
 
@@ -265,7 +260,7 @@ fn frames_that_are_not_radius() {
 fn other_link_types_carry_radius_too() {
     let mut f = Feed::new(None);
     let eth = udp_frame((NAS, 5000), (AAA, 1812), &packet("pap-request"));
-    let ip = &eth[14..];
+    let ip = &eth[ether::HEADER_LEN..];
     let mut null = 2u32.to_le_bytes().to_vec();
     null.extend_from_slice(ip);
     let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];

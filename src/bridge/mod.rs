@@ -17,9 +17,9 @@ use ipnet::IpNet;
 
 use crate::config::{Action, Config};
 use crate::dict::Dictionary;
-use crate::engine::build::{self, AuthMethod};
+use crate::engine::build;
 use crate::engine::{
-    Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
+    AuthMethod, Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
 };
 use crate::policy::Policy;
 use crate::wire::crypto::{self, MaStatus, SharedSecret};
@@ -164,12 +164,7 @@ impl Bridge {
         let dst = SocketAddr::new(udp.dst, udp.dst_port);
         match side {
             Side::Nas if self.aaa.contains(&dst) => {
-                self.on_nas_packet(
-                    now,
-                    src,
-                    dst,
-                    &frame[l3 + udp.payload_offset..][..udp.payload_len],
-                );
+                self.on_nas_packet(now, src, dst, &frame[l3..][udp.payload_range()]);
                 Outcome::Unchanged
             }
             Side::Aaa if self.aaa.contains(&src) => self.on_aaa_packet(src, dst, frame, l3, &udp),
@@ -220,8 +215,7 @@ impl Bridge {
         l3: usize,
         udp: &UdpInIp,
     ) -> Outcome {
-        let start = l3 + udp.payload_offset;
-        let Ok(reply) = Packet::new_checked(&frame[start..start + udp.payload_len]) else {
+        let Ok(reply) = Packet::new_checked(&frame[l3..][udp.payload_range()]) else {
             self.stats.malformed += 1;
             return Outcome::Opaque;
         };
@@ -311,22 +305,15 @@ impl Bridge {
 /// Replaces the UDP payload of the IP packet at `l3` in `frame`, fixing the IP and UDP
 /// lengths and checksums. Anything after the IP packet (Ethernet padding) is dropped.
 fn splice_udp_payload(frame: &mut Vec<u8>, l3: usize, udp: &UdpInIp, payload: &[u8]) {
-    let start = l3 + udp.payload_offset;
-    frame.truncate(start);
+    frame.truncate(l3 + udp.payload_offset);
     frame.extend_from_slice(payload);
-    let ip_len = frame.len() - l3;
-    let udp_len = (8 + payload.len()) as u16;
     let packet = &mut frame[l3..];
-    match packet[0] >> 4 {
-        4 => packet[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes()),
-        _ => packet[4..6].copy_from_slice(&((ip_len - 40) as u16).to_be_bytes()),
-    }
-    packet[udp.udp_offset + 4..udp.udp_offset + 6].copy_from_slice(&udp_len.to_be_bytes());
-    ip::fix_ipv4_checksum(packet);
     let at = UdpInIp {
         payload_len: payload.len(),
         ..*udp
     };
+    ip::set_lengths(packet, &at);
+    ip::fix_ipv4_checksum(packet);
     ip::fix_udp_checksum(packet, &at);
 }
 

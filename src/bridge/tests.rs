@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::{ClientConfig, Secret, Tristate, UpstreamConfig};
 use crate::wire::attr::types;
-use crate::wire::ether::ETHERTYPE_VLAN;
+use crate::wire::ether::{self, ETHERTYPE_VLAN};
 use crate::wire::{Builder, crypto};
 
 const SECRET: &[u8] = b"shared-secret";
@@ -47,40 +47,21 @@ fn bridge() -> Bridge {
 
 /// Ethernet (+ tags) + IP + UDP around a RADIUS payload, with correct checksums.
 fn frame(vlans: &[u16], src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
-    for v in vlans {
-        f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        f.extend_from_slice(&v.to_be_bytes());
-    }
-    let l3 = f.len() + 2;
-    let udp_len = 8 + payload.len();
-    match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-            f.extend_from_slice(&[0x45, 0]);
-            f.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
-            f.extend_from_slice(&[0x60, 0, 0, 0]);
-            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-            f.extend_from_slice(&[17, 64]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-        }
-        _ => unreachable!(),
-    }
-    f.extend_from_slice(&src.port().to_be_bytes());
-    f.extend_from_slice(&dst.port().to_be_bytes());
-    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    ip::fix_ipv4_checksum(&mut f[l3..]);
-    let at = ip::udp_in_ip(&f[l3..]).unwrap();
-    ip::fix_udp_checksum(&mut f[l3..], &at);
+    let tags: Vec<_> = vlans.iter().map(|&v| (ETHERTYPE_VLAN, v)).collect();
+    let ethertype = if src.is_ipv4() {
+        ETHERTYPE_IPV4
+    } else {
+        ETHERTYPE_IPV6
+    };
+    let mut f = Vec::new();
+    ether::emit_header(
+        &mut f,
+        &[2, 0, 0, 0, 0, 1],
+        &[2, 0, 0, 0, 0, 2],
+        &tags,
+        ethertype,
+    );
+    ip::emit_udp(&mut f, src, dst, payload);
     f
 }
 
@@ -115,13 +96,11 @@ fn radius_of(f: &[u8]) -> Vec<u8> {
     let l3 = &f[eth.payload_offset..];
     let at = ip::udp_in_ip(l3).unwrap();
     assert!(ip::udp_checksum_ok(l3, &at), "UDP checksum");
-    if l3[0] >> 4 == 4 {
-        let mut copy = l3[..20].to_vec();
-        ip::fix_ipv4_checksum(&mut copy);
-        assert_eq!(copy, l3[..20], "IPv4 header checksum");
-        assert_eq!(usize::from(u16::from_be_bytes([l3[2], l3[3]])), l3.len());
+    if let Ok(v4) = ip::Ipv4Packet::new_checked(l3) {
+        assert!(v4.verify_checksum(), "IPv4 header checksum");
+        assert_eq!(usize::from(v4.total_len()), l3.len());
     }
-    l3[at.payload_offset..at.payload_offset + at.payload_len].to_vec()
+    l3[at.payload_range()].to_vec()
 }
 
 fn exchange(vlans: &[u16], nas: &str, aaa: &str) {

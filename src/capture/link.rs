@@ -2,10 +2,7 @@
 //! cooked capture presented as one) or a bare IP packet.
 
 use super::LinkType;
-use crate::wire::Error;
-use crate::wire::ether::{
-    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_QINQ_OLD, ETHERTYPE_VLAN, EtherFrame,
-};
+use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Error, EtherFrame};
 
 /// What a record carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +36,7 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Layer<'_>, Error> {
         }
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => Ok(Layer::Ip(data)),
         LinkType::Null => {
-            let head = data.get(..NULL_HEADER_LEN).ok_or(Error::TooShort)?;
+            let head = data.get(..NULL_HEADER_LEN).ok_or(Error::Truncated)?;
             // The family is in the capturing host's byte order; families are small.
             let le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
             let family = if le > 0xffff { le.swap_bytes() } else { le };
@@ -50,13 +47,13 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Layer<'_>, Error> {
             }
         }
         LinkType::LinuxSll => {
-            let head = data.get(..SLL_HEADER_LEN).ok_or(Error::TooShort)?;
+            let head = data.get(..SLL_HEADER_LEN).ok_or(Error::Truncated)?;
             let addr_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
             let protocol = u16::from_be_bytes([head[14], head[15]]);
             cooked(data, &head[6..14], addr_len, protocol, SLL_HEADER_LEN)
         }
         LinkType::LinuxSll2 => {
-            let head = data.get(..SLL2_HEADER_LEN).ok_or(Error::TooShort)?;
+            let head = data.get(..SLL2_HEADER_LEN).ok_or(Error::Truncated)?;
             let protocol = u16::from_be_bytes([head[0], head[1]]);
             let addr_len = usize::from(head[11]);
             cooked(data, &head[12..20], addr_len, protocol, SLL2_HEADER_LEN)
@@ -85,20 +82,7 @@ fn cooked<'a>(
         ethertype: protocol,
         payload_offset: header_len,
     };
-    let mut tags = 0;
-    while tags < 2
-        && matches!(
-            frame.ethertype,
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-        )
-    {
-        let o = frame.payload_offset;
-        let tag = data.get(o..o + 4).ok_or(Error::TooShort)?;
-        frame.vlans[tags] = Some(u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff);
-        frame.ethertype = u16::from_be_bytes([tag[2], tag[3]]);
-        frame.payload_offset += 4;
-        tags += 1;
-    }
+    frame.walk_tags(data)?;
     Ok(Layer::Ether {
         frame,
         payload: &data[frame.payload_offset..],
@@ -138,7 +122,7 @@ mod tests {
         assert_eq!(frame.vlans, [Some(10), None]);
         assert_eq!(payload, IP);
         assert_eq!(ip_packet(&layer), Some(&IP[..]));
-        assert_eq!(decode(LinkType::Ethernet, &f[..13]), Err(Error::TooShort));
+        assert_eq!(decode(LinkType::Ethernet, &f[..13]), Err(Error::Truncated));
     }
 
     #[test]
@@ -153,7 +137,7 @@ mod tests {
             decode(LinkType::Null, &[7, 0, 0, 0, 1]),
             Ok(Layer::Unsupported)
         );
-        assert_eq!(decode(LinkType::Null, &[2, 0]), Err(Error::TooShort));
+        assert_eq!(decode(LinkType::Null, &[2, 0]), Err(Error::Truncated));
         assert_eq!(decode(LinkType::Unknown(147), &IP), Ok(Layer::Unsupported));
     }
 
@@ -187,10 +171,13 @@ mod tests {
         };
         assert_eq!((frame.src, frame.vlans[0]), (mac, Some(100)));
         assert_eq!(ip_packet(&layer), Some(&IP[..]));
-        assert_eq!(decode(LinkType::LinuxSll, &sll[..15]), Err(Error::TooShort));
+        assert_eq!(
+            decode(LinkType::LinuxSll, &sll[..15]),
+            Err(Error::Truncated)
+        );
         assert_eq!(
             decode(LinkType::LinuxSll2, &sll2[..22]),
-            Err(Error::TooShort)
+            Err(Error::Truncated)
         );
     }
 }

@@ -18,7 +18,7 @@ use super::build::Seal;
 use super::{Engine, Listener, Party, dedup, most_specific};
 use crate::wire::crypto::{self, MaStatus};
 use crate::wire::md5x::Lanes;
-use crate::wire::{AUTH_LEN, Code, HEADER_LEN, Packet};
+use crate::wire::{AUTH_LEN, Code, Packet};
 
 /// Below this many datagrams the lanes bring nothing over the scalar checks.
 const MIN_BATCH: usize = 2;
@@ -203,7 +203,8 @@ impl Engine {
                 pre.lanes.run();
                 for &(k, job, _) in &pre.ra_jobs {
                     let packet = &mut self.transmits[jobs[k].transmit].payload;
-                    packet[4..HEADER_LEN].copy_from_slice(&pre.lanes.digest(job));
+                    Packet::new_unchecked(&mut packet[..])
+                        .set_authenticator(&pre.lanes.digest(job));
                 }
             }
         }
@@ -293,7 +294,7 @@ impl Engine {
             };
             let u = &self.upstreams[p.upstream];
             let bytes = pkt.as_bytes();
-            let expected: [u8; AUTH_LEN] = bytes[4..HEADER_LEN].try_into().expect("16 octets");
+            let expected: [u8; AUTH_LEN] = *pkt.authenticator();
             let job = crypto::push_authenticator(&mut pre.lanes, bytes, &p.up_auth, &u.secret);
             pre.ra_jobs.push((i, job, expected));
             pre.replies[i] = Some(ReplyChecks {

@@ -7,66 +7,6 @@ use crate::wire::attr::{types, vendors};
 use crate::wire::crypto::{self, SharedSecret};
 use crate::wire::{Builder, Code, Error, Packet};
 
-/// How the subscriber authenticated: decides whether a Reject may become an Accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthMethod {
-    Pap,
-    Chap,
-    MsChapV1,
-    MsChapV2,
-    Eap,
-    /// No credentials (authorize-only, Status-Server ...).
-    Other,
-}
-
-impl AuthMethod {
-    pub fn of(request: &Packet<&[u8]>) -> AuthMethod {
-        let mut method = AuthMethod::Other;
-        for a in request.attrs() {
-            match a.typ {
-                types::EAP_MESSAGE => return AuthMethod::Eap,
-                types::USER_PASSWORD => method = AuthMethod::Pap,
-                types::CHAP_PASSWORD => method = AuthMethod::Chap,
-                types::VENDOR_SPECIFIC => {
-                    if let Some(v) = a.vsa().filter(|v| v.vendor == vendors::MICROSOFT) {
-                        for s in v.subs().flatten() {
-                            if s.typ == u32::from(vendors::MS_CHAP2_RESPONSE) {
-                                return AuthMethod::MsChapV2;
-                            }
-                            if s.typ == u32::from(vendors::MS_CHAP_RESPONSE) {
-                                method = AuthMethod::MsChapV1;
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        method
-    }
-
-    /// PAP, CHAP and MS-CHAPv1 finish with a bare Accept; MS-CHAPv2 needs
-    /// MS-CHAP2-Success computed from the NT hash and EAP needs EAP-Success and keys, so
-    /// an Accept we write ourselves would fail the login anyway.
-    pub fn allows_rewrite(self) -> bool {
-        matches!(
-            self,
-            AuthMethod::Pap | AuthMethod::Chap | AuthMethod::MsChapV1
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::Pap => "pap",
-            AuthMethod::Chap => "chap",
-            AuthMethod::MsChapV1 => "mschap",
-            AuthMethod::MsChapV2 => "mschapv2",
-            AuthMethod::Eap => "eap",
-            AuthMethod::Other => "other",
-        }
-    }
-}
-
 /// Keys for re-encrypting a packet's hidden attributes for the next hop.
 pub struct Hop<'a> {
     pub from_secret: &'a SharedSecret,
@@ -99,7 +39,7 @@ impl Seal {
     /// The authenticator the Message-Authenticator is computed over.
     pub fn ma_auth(&self, packet: &[u8]) -> [u8; 16] {
         match self {
-            Seal::Request => packet[4..20].try_into().expect("16 octets"),
+            Seal::Request => *Packet::new_unchecked(packet).authenticator(),
             Seal::Response { request_auth } => *request_auth,
         }
     }
@@ -175,7 +115,7 @@ pub fn upstream_accounting_request(
         b.raw(&nas.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
     }
     crypto::sign_hashed_request(out, secret);
-    Ok(out[4..20].try_into().expect("16 octets"))
+    Ok(*Packet::new_unchecked(&out[..]).authenticator())
 }
 
 /// Writes the NAS copy of an upstream reply: same code and attributes, our

@@ -11,16 +11,19 @@
 mod batch;
 pub(crate) mod build;
 mod dedup;
+mod event;
 mod upstream;
 
-pub use build::AuthMethod;
+pub use event::{
+    AuthMethod, DropReason, Event, GardenAccountingEvent, GardenEntered, RejectOutcome,
+};
 pub use upstream::IdSpace;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipnet::IpNet;
 use rand::rngs::StdRng;
@@ -58,132 +61,6 @@ pub struct Transmit {
     pub via: Via,
     pub dest: SocketAddr,
     pub payload: Vec<u8>,
-}
-
-/// Why a datagram was dropped; a fixed set, used as a metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Drop {
-    Malformed,
-    UnknownClient,
-    UnexpectedCode,
-    BadAuthenticator,
-    BadMessageAuthenticator,
-    MissingMessageAuthenticator,
-    ProxyStateWithoutMessageAuthenticator,
-    DuplicateInFlight,
-    NoUpstream,
-    IdsExhausted,
-    TooBig,
-    UnknownReply,
-    WrongUpstreamSource,
-    UpstreamBadAuthenticator,
-    UpstreamBadMessageAuthenticator,
-    UpstreamMissingMessageAuthenticator,
-    NoAnswer,
-}
-
-impl Drop {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Drop::Malformed => "malformed",
-            Drop::UnknownClient => "unknown_client",
-            Drop::UnexpectedCode => "unexpected_code",
-            Drop::BadAuthenticator => "bad_authenticator",
-            Drop::BadMessageAuthenticator => "bad_message_authenticator",
-            Drop::MissingMessageAuthenticator => "missing_message_authenticator",
-            Drop::ProxyStateWithoutMessageAuthenticator => {
-                "proxy_state_without_message_authenticator"
-            }
-            Drop::DuplicateInFlight => "duplicate_in_flight",
-            Drop::NoUpstream => "no_upstream",
-            Drop::IdsExhausted => "ids_exhausted",
-            Drop::TooBig => "too_big",
-            Drop::UnknownReply => "unknown_reply",
-            Drop::WrongUpstreamSource => "wrong_upstream_source",
-            Drop::UpstreamBadAuthenticator => "upstream_bad_authenticator",
-            Drop::UpstreamBadMessageAuthenticator => "upstream_bad_message_authenticator",
-            Drop::UpstreamMissingMessageAuthenticator => "upstream_missing_message_authenticator",
-            Drop::NoAnswer => "no_answer",
-        }
-    }
-}
-
-/// What became of a classified Reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectOutcome {
-    Rewritten,
-    /// Passed on as a Reject: the cause says `pass`, or the method forbids a rewrite.
-    Passed,
-    /// Shadow mode: passed on, but would have been rewritten.
-    WouldRewrite,
-}
-
-impl RejectOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectOutcome::Rewritten => "rewrite",
-            RejectOutcome::Passed => "pass",
-            RejectOutcome::WouldRewrite => "would_rewrite",
-        }
-    }
-}
-
-/// A subscriber let into the walled garden.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenEntered {
-    /// Random id, also carried in the Class tag, that accounting refers back to.
-    pub garden_id: u64,
-    pub user: String,
-    pub calling_station_id: Option<String>,
-    pub client: String,
-    pub nas_addr: IpAddr,
-    pub nas_identifier: Option<String>,
-    pub nas_port_id: Option<String>,
-    pub cause: String,
-    pub reason: String,
-    pub method: AuthMethod,
-}
-
-/// Accounting for a walled-garden session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GardenAccountingEvent {
-    pub garden_id: u64,
-    pub status: Option<u32>,
-    pub user: String,
-    pub framed_ip: Option<Ipv4Addr>,
-    pub acct_session_id: Option<String>,
-    pub nas_addr: IpAddr,
-}
-
-/// What the engine tells the rest of the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    GardenEntered(GardenEntered),
-    GardenAccounting(GardenAccountingEvent),
-    UpstreamDown {
-        upstream: String,
-    },
-    UpstreamUp {
-        upstream: String,
-    },
-    /// Counted by the driver into metrics.
-    Dropped(Drop),
-    /// A Reject was classified (rewritten or passed); `cause` indexes the cause table
-    /// (`Engine::cause_id`), so the event costs no allocation.
-    Rejected {
-        cause: usize,
-        outcome: RejectOutcome,
-        method: AuthMethod,
-    },
-    /// A retransmitted request: answered from the cache, or dropped while in flight.
-    Duplicate {
-        answered: bool,
-    },
-    /// Round trip of an answered upstream request.
-    UpstreamLatency {
-        upstream: usize,
-        rtt: Duration,
-    },
 }
 
 #[derive(Debug)]
@@ -357,7 +234,11 @@ impl Engine {
             match moved.get(p.client).copied().flatten() {
                 Some(ci) => p.client = ci,
                 None => {
-                    let key = (p.listener, p.nas, self.requests[slot][1]);
+                    let key = (
+                        p.listener,
+                        p.nas,
+                        Packet::new_unchecked(&self.requests[slot][..]).identifier(),
+                    );
                     self.dedup.forget_in_flight(&key, slot);
                     self.pending[slot] = None;
                     self.ids.release(slot);
@@ -442,7 +323,7 @@ impl Engine {
         self.upstreams.get(i).map_or("?", |u| u.name.as_str())
     }
 
-    fn drop(&mut self, why: Drop) {
+    fn drop(&mut self, why: DropReason) {
         tracing::debug!(reason = why.as_str(), "dropping packet");
         self.events.push_back(Event::Dropped(why));
     }
@@ -474,10 +355,10 @@ impl Engine {
     /// A datagram from a NAS on one of our listeners.
     pub fn handle_nas(&mut self, now: Instant, listener: Listener, src: SocketAddr, data: &[u8]) {
         let Ok(pkt) = Packet::new_checked(data) else {
-            return self.drop(Drop::Malformed);
+            return self.drop(DropReason::Malformed);
         };
         let Some(ci) = self.client_for(src.ip()) else {
-            return self.drop(Drop::UnknownClient);
+            return self.drop(DropReason::UnknownClient);
         };
         match (listener, pkt.code()) {
             (Listener::Auth, Code::AccessRequest) => self.access_request(now, ci, src, &pkt),
@@ -485,7 +366,7 @@ impl Engine {
                 self.accounting_request(now, ci, src, &pkt)
             }
             (l, Code::StatusServer) => self.status_server(ci, l, src, &pkt),
-            _ => self.drop(Drop::UnexpectedCode),
+            _ => self.drop(DropReason::UnexpectedCode),
         }
     }
 
@@ -495,14 +376,14 @@ impl Engine {
         ci: usize,
         src: SocketAddr,
         pkt: &Packet<&[u8]>,
-    ) -> Result<(), Drop> {
+    ) -> Result<(), DropReason> {
         let c = &mut self.clients[ci];
         let status = match self.pre_nas_ma.take() {
             Some(s) => s,
             None => crypto::verify_message_authenticator(pkt.as_bytes(), None, &c.secret),
         };
         match status {
-            MaStatus::Invalid => Err(Drop::BadMessageAuthenticator),
+            MaStatus::Invalid => Err(DropReason::BadMessageAuthenticator),
             MaStatus::Valid => {
                 if c.require_ma == Tristate::Auto {
                     c.sends_ma.insert(src.ip());
@@ -516,7 +397,7 @@ impl Engine {
                     Tristate::Auto => c.sends_ma.contains(&src.ip()),
                 };
                 if required {
-                    return Err(Drop::MissingMessageAuthenticator);
+                    return Err(DropReason::MissingMessageAuthenticator);
                 }
                 // BlastRADIUS: Proxy-State without Message-Authenticator is how the forged
                 // collision is carried; only a client explicitly trusted may send it.
@@ -527,7 +408,7 @@ impl Engine {
                     Tristate::No => false,
                 };
                 if limit && pkt.find(types::PROXY_STATE).is_some() {
-                    return Err(Drop::ProxyStateWithoutMessageAuthenticator);
+                    return Err(DropReason::ProxyStateWithoutMessageAuthenticator);
                 }
                 Ok(())
             }
@@ -549,7 +430,7 @@ impl Engine {
             }
             Lookup::InFlight => {
                 self.events.push_back(Event::Duplicate { answered: false });
-                self.drop(Drop::DuplicateInFlight);
+                self.drop(DropReason::DuplicateInFlight);
                 false
             }
             Lookup::Replaced {
@@ -594,10 +475,10 @@ impl Engine {
     ) {
         let secret = &self.clients[ci].secret;
         if !crypto::verify_hashed_request(pkt.as_bytes(), secret) {
-            return self.drop(Drop::BadAuthenticator);
+            return self.drop(DropReason::BadAuthenticator);
         }
         if crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) == MaStatus::Invalid {
-            return self.drop(Drop::BadMessageAuthenticator);
+            return self.drop(DropReason::BadMessageAuthenticator);
         }
         if !self.dedup_admit(Listener::Acct, src, pkt) {
             return;
@@ -638,8 +519,8 @@ impl Engine {
         let secret = &self.clients[ci].secret;
         match crypto::verify_message_authenticator(pkt.as_bytes(), None, secret) {
             MaStatus::Valid => {}
-            MaStatus::Absent => return self.drop(Drop::MissingMessageAuthenticator),
-            MaStatus::Invalid => return self.drop(Drop::BadMessageAuthenticator),
+            MaStatus::Absent => return self.drop(DropReason::MissingMessageAuthenticator),
+            MaStatus::Invalid => return self.drop(DropReason::BadMessageAuthenticator),
         }
         let code = match listener {
             Listener::Auth => Code::AccessAccept,
@@ -681,16 +562,16 @@ impl Engine {
         kind: PendingKind,
         tried: u64,
     ) {
-        let key = (listener, nas, request[1]);
+        let key = (listener, nas, Packet::new_unchecked(request).identifier());
         let Some(ui) = self.choose_upstream(&kind, tried) else {
             return self.drop(if tried == 0 {
-                Drop::NoUpstream
+                DropReason::NoUpstream
             } else {
-                Drop::NoAnswer
+                DropReason::NoAnswer
             });
         };
         let Some(slot) = self.ids.allocate() else {
-            return self.drop(Drop::IdsExhausted);
+            return self.drop(DropReason::IdsExhausted);
         };
         let u = &self.upstreams[ui];
         let req = Packet::new_unchecked(request);
@@ -724,7 +605,7 @@ impl Engine {
             Ok(None) => {}
             Err(_) => {
                 self.ids.release(slot);
-                return self.drop(Drop::TooBig);
+                return self.drop(DropReason::TooBig);
             }
         }
         let u = &self.upstreams[ui];
@@ -763,11 +644,11 @@ impl Engine {
     /// A datagram on upstream socket `socket`.
     pub fn handle_upstream(&mut self, now: Instant, socket: usize, src: SocketAddr, data: &[u8]) {
         let Ok(reply) = Packet::new_checked(data) else {
-            return self.drop(Drop::Malformed);
+            return self.drop(DropReason::Malformed);
         };
         let slot = socket * 256 + reply.identifier() as usize;
         let Some(p) = self.pending.get(slot).and_then(Option::as_ref) else {
-            return self.drop(Drop::UnknownReply);
+            return self.drop(DropReason::UnknownReply);
         };
         let u = &self.upstreams[p.upstream];
         let expected_src = match p.kind {
@@ -775,7 +656,7 @@ impl Engine {
             _ => u.auth,
         };
         if src != expected_src {
-            return self.drop(Drop::WrongUpstreamSource);
+            return self.drop(DropReason::WrongUpstreamSource);
         }
         let checked = self.pre_reply.take().filter(|c| c.up_auth == p.up_auth);
         let response_ok = match &checked {
@@ -783,7 +664,7 @@ impl Engine {
             None => crypto::verify_response(reply.as_bytes(), &p.up_auth, &u.secret),
         };
         if !response_ok {
-            return self.drop(Drop::UpstreamBadAuthenticator);
+            return self.drop(DropReason::UpstreamBadAuthenticator);
         }
         let ma = match &checked {
             Some(c) => c.ma,
@@ -792,9 +673,9 @@ impl Engine {
             }
         };
         match ma {
-            MaStatus::Invalid => return self.drop(Drop::UpstreamBadMessageAuthenticator),
+            MaStatus::Invalid => return self.drop(DropReason::UpstreamBadMessageAuthenticator),
             MaStatus::Absent if u.requires_ma() && !matches!(p.kind, PendingKind::Accounting) => {
-                return self.drop(Drop::UpstreamMissingMessageAuthenticator);
+                return self.drop(DropReason::UpstreamMissingMessageAuthenticator);
             }
             MaStatus::Valid => {
                 let ui = p.upstream;
@@ -823,9 +704,13 @@ impl Engine {
                 self.relay(now, &p, &request, &reply)
             }
             _ => {
-                let key = (p.listener, p.nas, request[1]);
+                let key = (
+                    p.listener,
+                    p.nas,
+                    Packet::new_unchecked(&request[..]).identifier(),
+                );
                 self.dedup.forget_in_flight(&key, slot);
-                self.drop(Drop::UnexpectedCode);
+                self.drop(DropReason::UnexpectedCode);
             }
         }
         // The slot is free again only now, with its buffer back.
@@ -879,7 +764,7 @@ impl Engine {
         };
         match build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch) {
             Ok(seal) => self.seal(seal, Party::Client(p.client)),
-            Err(_) => return self.drop(Drop::TooBig),
+            Err(_) => return self.drop(DropReason::TooBig),
         }
         self.finish(now, p, request);
     }
@@ -907,7 +792,7 @@ impl Engine {
         let mut tag = [0u8; 253];
         let Some(tag_len) = class_tag(&mut tag, self.policy.cause_id(verdict.index), garden_id)
         else {
-            return self.drop(Drop::TooBig);
+            return self.drop(DropReason::TooBig);
         };
         let c = &self.clients[p.client];
         let g = build::GardenAccept {
@@ -919,7 +804,7 @@ impl Engine {
             request: &req,
         };
         let Ok(seal) = build::garden_accept(&g, &mut self.scratch) else {
-            return self.drop(Drop::TooBig);
+            return self.drop(DropReason::TooBig);
         };
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(
@@ -990,7 +875,11 @@ impl Engine {
             }
             kind => {
                 let request = std::mem::take(&mut self.requests[slot]);
-                let key = (p.listener, p.nas, request[1]);
+                let key = (
+                    p.listener,
+                    p.nas,
+                    Packet::new_unchecked(&request[..]).identifier(),
+                );
                 self.dedup.forget_in_flight(&key, slot);
                 // Forward before freeing this slot, so the failover gets another one.
                 self.forward(now, p.client, p.listener, p.nas, &request, kind, p.tried);
@@ -1036,50 +925,6 @@ impl Engine {
     }
 }
 
-impl GardenEntered {
-    /// The event for a rewritten request (its text fields are the only allocation of
-    /// the rewrite path).
-    pub(crate) fn new(
-        garden_id: u64,
-        req: &Packet<&[u8]>,
-        nas: SocketAddr,
-        client: &str,
-        cause: &str,
-        reason: String,
-        method: AuthMethod,
-    ) -> GardenEntered {
-        GardenEntered {
-            garden_id,
-            user: text(req, types::USER_NAME).unwrap_or_default(),
-            calling_station_id: text(req, types::CALLING_STATION_ID),
-            client: client.to_string(),
-            nas_addr: nas_addr(req, nas),
-            nas_identifier: text(req, types::NAS_IDENTIFIER),
-            nas_port_id: text(req, types::NAS_PORT_ID),
-            cause: cause.to_string(),
-            reason,
-            method,
-        }
-    }
-}
-
-impl GardenAccountingEvent {
-    /// The event for an Accounting-Request of a walled-garden session (tagged Class).
-    pub(crate) fn of(pkt: &Packet<&[u8]>, src: SocketAddr) -> Option<GardenAccountingEvent> {
-        Some(GardenAccountingEvent {
-            garden_id: garden_class(pkt)?,
-            status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
-            user: text(pkt, types::USER_NAME).unwrap_or_default(),
-            framed_ip: pkt
-                .find(types::FRAMED_IP_ADDRESS)
-                .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
-                .map(Ipv4Addr::from),
-            acct_session_id: text(pkt, types::ACCT_SESSION_ID),
-            nas_addr: nas_addr(pkt, src),
-        })
-    }
-}
-
 /// The index of the most specific block containing `ip`: a single NAS can have its own
 /// secret inside a range.
 pub(crate) fn most_specific<'a>(
@@ -1092,8 +937,6 @@ pub(crate) fn most_specific<'a>(
         .map(|(i, _)| i)
 }
 
-/// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
-/// does not fit an attribute.
 /// The garden id of a rewritten dial: the same for the same subscriber (User-Name and
 /// Calling-Station-Id at one NAS) and cause, so that a subscriber who keeps redialing
 /// has one entry, updated, rather than one per dial; keyed per process, so that it
@@ -1114,6 +957,8 @@ pub(crate) fn garden_id(
     h.finish() | 1
 }
 
+/// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it
+/// does not fit an attribute.
 pub(crate) fn class_tag(buf: &mut [u8; 253], cause: &str, garden_id: u64) -> Option<usize> {
     use std::io::Write;
     let mut cur = &mut buf[..];
@@ -1130,11 +975,6 @@ fn garden_class(pkt: &Packet<&[u8]>) -> Option<u64> {
             let g = s.split(';').find_map(|kv| kv.strip_prefix("g="))?;
             u64::from_str_radix(g, 16).ok()
         })
-}
-
-fn text(pkt: &Packet<&[u8]>, typ: u8) -> Option<String> {
-    pkt.find(typ)
-        .map(|a| String::from_utf8_lossy(a.value).into_owned())
 }
 
 /// The NAS's own address: NAS-IP-Address if it sent one, else the packet's source.

@@ -1,5 +1,8 @@
 //! The engine against a simulated NAS and AAA, with simulated time.
 
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
 use super::*;
 use crate::config::{ClientConfig, Secret, UpstreamConfig};
 use crate::wire::crypto::{MAX_PASSWORD_LEN, hide_password, unhide_password};
@@ -334,7 +337,7 @@ fn all_upstreams_silent_gives_nothing() {
     let _ = e.poll_transmit().unwrap();
     e.handle_timeout(t0 + Duration::from_secs(3));
     assert!(e.poll_transmit().is_none(), "never an invented reply");
-    assert!(events(&mut e).contains(&Event::Dropped(Drop::NoAnswer)));
+    assert!(events(&mut e).contains(&Event::Dropped(DropReason::NoAnswer)));
     // The dead upstream is probed with Status-Server and comes back when it answers.
     let t1 = t0 + Duration::from_secs(8);
     e.handle_timeout(t1);
@@ -390,11 +393,11 @@ fn bad_input_is_counted_and_dropped() {
     assert_eq!(
         drops,
         vec![
-            Drop::Malformed,
-            Drop::BadMessageAuthenticator,
-            Drop::UnknownClient,
-            Drop::UnexpectedCode,
-            Drop::Malformed
+            DropReason::Malformed,
+            DropReason::BadMessageAuthenticator,
+            DropReason::UnknownClient,
+            DropReason::UnexpectedCode,
+            DropReason::Malformed
         ]
     );
     // Still serving.
@@ -413,7 +416,7 @@ fn message_authenticator_learnt_then_required() {
     b.attr(types::USER_NAME, b"alice").unwrap();
     e.handle_nas(now, Listener::Auth, nas(), &buf);
     assert!(e.poll_transmit().is_none());
-    assert!(events(&mut e).contains(&Event::Dropped(Drop::MissingMessageAuthenticator)));
+    assert!(events(&mut e).contains(&Event::Dropped(DropReason::MissingMessageAuthenticator)));
 }
 
 #[test]
@@ -425,7 +428,9 @@ fn proxy_state_without_message_authenticator_is_refused() {
     b.attr(types::PROXY_STATE, b"x").unwrap();
     e.handle_nas(Instant::now(), Listener::Auth, nas(), &buf);
     assert!(e.poll_transmit().is_none());
-    assert!(events(&mut e).contains(&Event::Dropped(Drop::ProxyStateWithoutMessageAuthenticator)));
+    assert!(events(&mut e).contains(&Event::Dropped(
+        DropReason::ProxyStateWithoutMessageAuthenticator
+    )));
 }
 
 #[test]
@@ -437,7 +442,9 @@ fn upstream_message_authenticator_auto_learnt() {
     // Now a reply without MA from that upstream is refused.
     let req = pap(13, "alice", "alice-pass", |_| {});
     assert!(exchange(&mut e, now, &req, false).is_none());
-    assert!(events(&mut e).contains(&Event::Dropped(Drop::UpstreamMissingMessageAuthenticator)));
+    assert!(events(&mut e).contains(&Event::Dropped(
+        DropReason::UpstreamMissingMessageAuthenticator
+    )));
 }
 
 #[test]
@@ -578,7 +585,7 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
     e.handle_nas_batch(now, Listener::Auth, batch.iter().map(|d| (nas(), *d)));
     let ups: Vec<Transmit> = std::iter::from_fn(|| e.poll_transmit()).collect();
     assert_eq!(ups.len(), 10, "the forged request is not forwarded");
-    assert!(events(&mut e).contains(&Event::Dropped(Drop::BadMessageAuthenticator)));
+    assert!(events(&mut e).contains(&Event::Dropped(DropReason::BadMessageAuthenticator)));
 
     let mut answers: Vec<Vec<u8>> = ups.iter().map(|u| aaa_answer(&u.payload, true)).collect();
     answers[2][4] ^= 1; // Response Authenticator
@@ -594,8 +601,8 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
     let downs: Vec<Transmit> = std::iter::from_fn(|| e.poll_transmit()).collect();
     assert_eq!(downs.len(), 8);
     let evs = events(&mut e);
-    assert!(evs.contains(&Event::Dropped(Drop::UpstreamBadAuthenticator)));
-    assert!(evs.contains(&Event::Dropped(Drop::UpstreamBadMessageAuthenticator)));
+    assert!(evs.contains(&Event::Dropped(DropReason::UpstreamBadAuthenticator)));
+    assert!(evs.contains(&Event::Dropped(DropReason::UpstreamBadMessageAuthenticator)));
     for d in &downs {
         let id = d.payload[1];
         let req = reqs.iter().find(|r| r.id == id).unwrap();

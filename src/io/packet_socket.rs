@@ -8,6 +8,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use crate::wire::ether::EthernetFrame;
+
 pub struct PacketSocket {
     fd: OwnedFd,
     name: String,
@@ -145,8 +147,7 @@ impl PacketSocket {
             Some((tpid, tci)) if n >= 12 => {
                 // Move the two addresses 4 octets left and put the tag after them.
                 buf.copy_within(ROOM..ROOM + 12, 0);
-                buf[12..14].copy_from_slice(&tpid.to_be_bytes());
-                buf[14..16].copy_from_slice(&tci.to_be_bytes());
+                EthernetFrame::new_unchecked(&mut buf[..]).set_vlan_tag(tpid, tci);
                 buf.truncate(n + ROOM);
             }
             _ => {

@@ -13,10 +13,11 @@ use metrics::{Counter, Gauge, Histogram};
 
 use super::batch::{Batch, Poller, RawAddr};
 use crate::config::Config;
-use crate::engine::{AuthMethod, Drop, Engine, Event, Listener, RejectOutcome, Via};
+use crate::engine::{AuthMethod, DropReason, Engine, Event, Listener, RejectOutcome, Via};
 use crate::events::EventBus;
 use crate::part::Shutdown;
 use crate::policy::Policy;
+use crate::wire::Packet;
 
 /// The sockets, bound before the driver starts so that bind errors are reported at once.
 /// They are plain std sockets until the driver's own runtime takes them over.
@@ -309,7 +310,9 @@ impl Loop {
                 Via::Upstream(i) => 2 + i,
             };
             if let Via::Nas(_) = t.via {
-                self.metrics.reply(t.payload[0]).increment(1);
+                self.metrics
+                    .reply(Packet::new_unchecked(&t.payload[..]).code().into())
+                    .increment(1);
             }
             if self.tx[slot].is_full() {
                 self.send_batch(slot);
@@ -398,7 +401,7 @@ struct ProxyMetrics {
     datagrams: Counter,
     send_errors: Counter,
     replies: HashMap<u8, Counter>,
-    drops: HashMap<Drop, Counter>,
+    drops: HashMap<DropReason, Counter>,
     rejects: HashMap<(usize, RejectOutcome, AuthMethod), Counter>,
     latency: Vec<Option<Histogram>>,
 }
@@ -431,7 +434,7 @@ impl ProxyMetrics {
         })
     }
 
-    fn drop(&mut self, d: Drop) -> &Counter {
+    fn drop(&mut self, d: DropReason) -> &Counter {
         self.drops
             .entry(d)
             .or_insert_with(|| metrics::counter!("radcare_drops_total", "reason" => d.as_str()))

@@ -152,18 +152,18 @@ enum Ignored {
 /// Checks one datagram against the request; `Ok` is the NAS's verdict.
 fn judge(request: &[u8], datagram: &[u8], secret: &[u8]) -> Result<DisconnectOutcome, Ignored> {
     let reply = Packet::new_checked(datagram).map_err(|_| Ignored::Malformed)?;
-    if reply.identifier() != request[1] {
+    let request = Packet::new_unchecked(request);
+    if reply.identifier() != request.identifier() {
         return Err(Ignored::WrongIdentifier);
     }
     let code = reply.code();
     if !matches!(code, Code::DisconnectAck | Code::DisconnectNak) {
         return Err(Ignored::WrongCode);
     }
-    let request_auth: &[u8; AUTH_LEN] = request[4..20].try_into().expect("16 octets");
-    if !crypto::verify_response(reply.as_bytes(), request_auth, secret) {
+    if !crypto::verify_response(reply.as_bytes(), request.authenticator(), secret) {
         return Err(Ignored::BadAuthenticator);
     }
-    if crypto::verify_message_authenticator(reply.as_bytes(), Some(request_auth), secret)
+    if crypto::verify_message_authenticator(reply.as_bytes(), Some(request.authenticator()), secret)
         == MaStatus::Invalid
     {
         return Err(Ignored::BadMessageAuthenticator);

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::io::batch::{self, Batch, MAX_DATAGRAM, Poller, RawAddr};
+use crate::wire::Packet;
 
 #[derive(Debug, Clone)]
 pub struct ForwardOptions {
@@ -173,7 +174,10 @@ impl Forward {
                     self.stats.runts += 1;
                     continue;
                 }
-                let Some(s) = self.table.insert(data[1], from, now) else {
+                let Some(s) =
+                    self.table
+                        .insert(Packet::new_unchecked(data).identifier(), from, now)
+                else {
                     self.stats.busy += 1;
                     continue;
                 };
@@ -202,7 +206,8 @@ impl Forward {
                     self.stats.runts += 1;
                     continue;
                 }
-                let Some(client) = self.table.take(s, data[1]) else {
+                let Some(client) = self.table.take(s, Packet::new_unchecked(data).identifier())
+                else {
                     self.stats.unmatched += 1;
                     continue;
                 };

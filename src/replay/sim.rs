@@ -136,9 +136,11 @@ impl Responder {
                 }
             }
             Code::AccountingRequest => {
-                let expect =
-                    self.keys
-                        .md5_then_secret(&[&bytes[..4], &[0; AUTH_LEN], &bytes[HEADER_LEN..]]);
+                let expect = self.keys.md5_then_secret(&[
+                    req.code_id_length(),
+                    &[0; AUTH_LEN],
+                    req.attributes(),
+                ]);
                 if !crypto::ct_eq(&expect, &auth) {
                     self.stats.bad_auth += 1;
                     return None;
@@ -153,9 +155,10 @@ impl Responder {
         };
         // Header with the request's authenticator in place: it is what both the
         // Message-Authenticator and the Response Authenticator are computed over.
-        out[0] = reply_code.into();
-        out[1] = req.identifier();
-        out[4..HEADER_LEN].copy_from_slice(&auth);
+        let mut reply = Packet::new_unchecked(&mut *out);
+        reply.set_code(reply_code);
+        reply.set_identifier(req.identifier());
+        reply.set_authenticator(&auth);
         let mut len = HEADER_LEN;
         let with_ma = reply_code != Code::AccountingResponse;
         if with_ma {
@@ -180,13 +183,13 @@ impl Responder {
             out[len..len + n].copy_from_slice(&bytes[a.offset..a.offset + n]);
             len += n;
         }
-        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        Packet::new_unchecked(&mut *out).set_length(len as u16);
         if with_ma {
             let ma = self.keys.hmac(&[&out[..len]]);
             out[HEADER_LEN + 2..HEADER_LEN + 2 + AUTH_LEN].copy_from_slice(&ma);
         }
         let ra = self.keys.md5_then_secret(&[&out[..len]]);
-        out[4..HEADER_LEN].copy_from_slice(&ra);
+        Packet::new_unchecked(&mut *out).set_authenticator(&ra);
         Some(len)
     }
 }

@@ -212,7 +212,7 @@ impl Template {
         let len = self.bytes.len();
         let pkt = &mut out[..len];
         pkt.copy_from_slice(&self.bytes);
-        pkt[1] = id;
+        Packet::new_unchecked(&mut *pkt).set_identifier(id);
         if self.code.has_hashed_request_authenticator() {
             // RFC 2866: Message-Authenticator over a zero authenticator, then the hash.
             if let Some(at) = self.slots.ma {
@@ -220,10 +220,10 @@ impl Template {
                 pkt[at..at + AUTH_LEN].copy_from_slice(&ma);
             }
             let auth = keys.md5_then_secret(&[pkt]);
-            pkt[4..HEADER_LEN].copy_from_slice(&auth);
+            Packet::new_unchecked(&mut *pkt).set_authenticator(&auth);
             return (len, auth);
         }
-        pkt[4..HEADER_LEN].copy_from_slice(nonce);
+        Packet::new_unchecked(&mut *pkt).set_authenticator(nonce);
         if let Some((at, plain)) = &self.slots.password {
             let mut hidden = [0u8; MAX_PASSWORD_LEN];
             let n = crypto::hide_password(plain, keys.secret(), nonce, &mut hidden)
@@ -292,8 +292,8 @@ pub fn verify_reply(
         _ => return Err(Invalid::WrongCode),
     };
     let bytes = p.as_bytes();
-    let expect = keys.md5_then_secret(&[&bytes[..4], request_auth, &bytes[HEADER_LEN..]]);
-    if !crypto::ct_eq(&expect, &bytes[4..HEADER_LEN]) {
+    let expect = keys.md5_then_secret(&[p.code_id_length(), request_auth, p.attributes()]);
+    if !crypto::ct_eq(&expect, p.authenticator()) {
         return Err(Invalid::BadAuthenticator);
     }
     let mut rewrite = false;
@@ -312,7 +312,7 @@ pub fn verify_reply(
     }
     if let Some(at) = ma {
         let mac = keys.hmac(&[
-            &bytes[..4],
+            p.code_id_length(),
             request_auth,
             &bytes[HEADER_LEN..at],
             &[0; AUTH_LEN],

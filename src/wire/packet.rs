@@ -75,6 +75,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .expect("authenticator field is 16 octets")
     }
 
+    /// The Code, Identifier and Length octets: what precedes the Authenticator in the
+    /// hashes of RFC 2865 section 3 and RFC 2866 section 3.
+    pub fn code_id_length(&self) -> &[u8] {
+        &self.buffer.as_ref()[..field::AUTHENTICATOR.start]
+    }
+
     /// The packet's bytes up to its Length field (padding excluded).
     pub fn as_bytes(&self) -> &[u8] {
         &self.buffer.as_ref()[..self.length() as usize]
