@@ -129,7 +129,8 @@ fn setup() -> Option<Lab> {
         ns: ns.clone(),
         devs: [vb0.clone(), va0.clone()],
         http: free_tcp_port(),
-        admin: free_tcp_port(),
+        // Inside its own namespace: any port but the portal's.
+        admin: 9812,
         children: Vec::new(),
         dir: tempfile::tempdir().unwrap(),
     };

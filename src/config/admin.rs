@@ -24,7 +24,8 @@ impl Default for AdminConfig {
 impl AdminConfig {
     /// Subscribers reach the portal, so sharing its listener would expose the admin one.
     pub fn validate(&self, portal: &PortalConfig) -> Vec<Problem> {
-        if self.listen != portal.listen {
+        // Port 0 (any free port) on both is two listeners, not one.
+        if self.listen != portal.listen || self.listen.port() == 0 {
             return Vec::new();
         }
         vec![(

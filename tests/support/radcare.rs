@@ -66,7 +66,13 @@ impl Radcare {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        // Two free ports, not the same one twice.
+        let admin = loop {
+            let a: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+            if a != http {
+                break a;
+            }
+        };
         let mut cfg = format!(
             "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
