@@ -64,7 +64,7 @@ fn classify_and_rewrite(c: &mut Criterion) {
     let mut g = c.benchmark_group("policy");
     g.throughput(Throughput::Elements(1));
     g.bench_function("classify_arrears", |b| {
-        b.iter(|| black_box(policy.classify(black_box(&reject), &dict)))
+        b.iter(|| black_box(policy.classify(black_box(&reject), b"carol", &dict)))
     });
     let mut out = Vec::with_capacity(4096);
     let profile = policy.profiles[0].encoded.clone();

@@ -3,16 +3,17 @@
 //! table, and what radcare would have rewritten had it been inline.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::config::Action;
 use crate::dict::Dictionary;
 use crate::engine::AuthMethod;
-use crate::policy::Policy;
+use crate::policy::{self, Policy, Rewrite};
 use crate::wire::attr::types;
 use crate::wire::crypto::{self, MaStatus};
 use crate::wire::{AUTH_LEN, Code, Error, Packet};
@@ -112,6 +113,8 @@ struct Pending {
     authenticator: [u8; AUTH_LEN],
     code: Code,
     user: Option<String>,
+    /// Hash of User-Name, Calling-Station-Id and NAS: who redials.
+    subscriber: u64,
     method: AuthMethod,
     answered: bool,
 }
@@ -149,11 +152,16 @@ pub struct RadiusTally {
     /// By index into the policy's cause table.
     causes: HashMap<usize, CauseTally>,
     users: HashMap<String, UserTally>,
+    /// Ambiguous Rejects are would-be rewrites only for redialling subscribers, as in
+    /// the proxy; capture time is laid on a clock starting at `epoch`.
+    redials: policy::Redials,
+    epoch: Instant,
 }
 
 impl RadiusTally {
     /// `secret`: the shared secret to verify authenticators with, if known.
     pub fn new(policy: Arc<Policy>, dict: Arc<Dictionary>, secret: Option<Vec<u8>>) -> Self {
+        let policy_redial = policy.redial.clone();
         RadiusTally {
             policy,
             dict,
@@ -162,6 +170,8 @@ impl RadiusTally {
             pending: HashMap::new(),
             causes: HashMap::new(),
             users: HashMap::new(),
+            redials: policy::Redials::new(&policy_redial),
+            epoch: Instant::now(),
         }
     }
 
@@ -182,7 +192,7 @@ impl RadiusTally {
         };
         self.counts.packets += 1;
         if pkt.code().is_response() {
-            self.reply(dst, src, &pkt);
+            self.reply(at, dst, src, &pkt);
         } else {
             self.request(at, src, dst, &pkt);
         }
@@ -242,12 +252,21 @@ impl RadiusTally {
                 rejected: false,
             });
         }
+        let subscriber = {
+            let mut h = foldhash::fast::FixedState::with_seed(0).build_hasher();
+            let value = |typ| pkt.find(typ).map_or(&[][..], |a| a.value);
+            value(types::USER_NAME).hash(&mut h);
+            value(types::CALLING_STATION_ID).hash(&mut h);
+            client.ip().hash(&mut h);
+            h.finish()
+        };
         let replaced = self.pending.insert(
             key,
             Pending {
                 authenticator: *pkt.authenticator(),
                 code,
                 user,
+                subscriber,
                 method: AuthMethod::of(pkt),
                 answered: false,
             },
@@ -258,7 +277,7 @@ impl RadiusTally {
         }
     }
 
-    fn reply(&mut self, client: SocketAddr, server: SocketAddr, pkt: &Packet<&[u8]>) {
+    fn reply(&mut self, at: Duration, client: SocketAddr, server: SocketAddr, pkt: &Packet<&[u8]>) {
         let key = Key {
             client,
             server,
@@ -309,23 +328,39 @@ impl RadiusTally {
             Code::AccountingResponse => self.counts.accounting_responses += 1,
             Code::AccessReject => {
                 self.counts.rejects += 1;
-                self.reject(pkt, request.as_ref(), authentic);
+                self.reject(at, pkt, request.as_ref(), authentic);
             }
             _ => self.counts.other += 1,
         }
     }
 
-    fn reject(&mut self, pkt: &Packet<&[u8]>, request: Option<&Pending>, authentic: bool) {
-        let c = self.policy.classify(pkt.as_bytes(), &self.dict);
+    fn reject(
+        &mut self,
+        at: Duration,
+        pkt: &Packet<&[u8]>,
+        request: Option<&Pending>,
+        authentic: bool,
+    ) {
+        let user = request.and_then(|r| r.user.as_deref()).unwrap_or("");
+        let c = self
+            .policy
+            .classify(pkt.as_bytes(), user.as_bytes(), &self.dict);
         let tally = self.causes.entry(c.index).or_default();
         tally.rejects += 1;
         let Some(req) = request else {
             return;
         };
-        if c.action == Action::Rewrite && authentic {
+        if c.action != Action::Pass && authentic {
             if req.method.allows_rewrite() {
-                tally.would_be_rewrites += 1;
-                self.counts.would_be_rewrites += 1;
+                let verdict = self
+                    .policy
+                    .verdict(pkt.as_bytes(), user.as_bytes(), &self.dict);
+                let now = self.epoch + at;
+                if verdict.rewrite(true, &mut self.redials, now, || req.subscriber) == Rewrite::Yes
+                {
+                    tally.would_be_rewrites += 1;
+                    self.counts.would_be_rewrites += 1;
+                }
             } else {
                 self.counts.blocked_by_auth_method += 1;
             }
@@ -359,19 +394,28 @@ impl RadiusTally {
 
     /// Everything so far, lists cut to the `top` largest entries.
     pub fn report(&self, top: usize) -> RadiusReport {
-        let mut rejects_by_cause: Vec<CauseCount> = self
-            .causes
-            .iter()
-            .map(|(&i, t)| CauseCount {
-                cause: self.policy.cause_id(i).to_owned(),
-                action: match self.policy.causes.get(i).map(|c| c.action) {
-                    Some(Action::Rewrite) => "rewrite",
-                    _ => "pass",
-                },
-                rejects: t.rejects,
-                would_be_rewrites: t.would_be_rewrites,
-            })
-            .collect();
+        // A cause may have several rules (wrong-password: by text, and by E=691 alone):
+        // one row per cause, its action that of its first rule.
+        let mut rejects_by_cause: Vec<CauseCount> = Vec::new();
+        for (&i, t) in &self.causes {
+            let cause = self.policy.cause_id(i);
+            match rejects_by_cause.iter_mut().find(|c| c.cause == cause) {
+                Some(c) => {
+                    c.rejects += t.rejects;
+                    c.would_be_rewrites += t.would_be_rewrites;
+                }
+                None => rejects_by_cause.push(CauseCount {
+                    cause: cause.to_owned(),
+                    action: match self.policy.causes.iter().find(|c| c.id == cause) {
+                        Some(c) if c.action == Action::Rewrite => "rewrite",
+                        Some(c) if c.action == Action::Redial => "redial",
+                        _ => "pass",
+                    },
+                    rejects: t.rejects,
+                    would_be_rewrites: t.would_be_rewrites,
+                }),
+            }
+        }
         rejects_by_cause.sort_by(|a, b| b.rejects.cmp(&a.rejects).then(a.cause.cmp(&b.cause)));
 
         let mut rejected: Vec<RejectedUser> = self

@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::config::{Action, Config};
+use crate::config::Config;
 use crate::dict::Dictionary;
 use crate::engine::build;
 use crate::engine::{
     AuthMethod, Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
 };
-use crate::policy::Policy;
+use crate::policy::{Policy, Redials, Rewrite};
+use crate::wire::attr::types;
 use crate::wire::crypto::{self, MaStatus, SharedSecret};
 use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
 use crate::wire::ip::{self, NotUdp, UdpInIp};
@@ -87,6 +88,8 @@ pub struct Bridge {
     garden_key: foldhash::quality::FixedState,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
+    /// Subscribers rejected lately, for ambiguous Rejects (action `redial`).
+    redials: Redials,
     pub stats: BridgeStats,
 }
 
@@ -124,6 +127,7 @@ impl Bridge {
             )),
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
+            redials: Redials::new(&cfg.policy.redial),
             stats: BridgeStats::default(),
         }
     }
@@ -167,7 +171,9 @@ impl Bridge {
                 self.on_nas_packet(now, src, dst, &frame[l3..][udp.payload_range()]);
                 Outcome::Unchanged
             }
-            Side::Aaa if self.aaa.contains(&src) => self.on_aaa_packet(src, dst, frame, l3, &udp),
+            Side::Aaa if self.aaa.contains(&src) => {
+                self.on_aaa_packet(now, src, dst, frame, l3, &udp)
+            }
             _ => Outcome::Unchanged,
         }
     }
@@ -209,6 +215,7 @@ impl Bridge {
 
     fn on_aaa_packet(
         &mut self,
+        now: Instant,
         aaa: SocketAddr,
         nas: SocketAddr,
         frame: &mut Vec<u8>,
@@ -245,18 +252,22 @@ impl Bridge {
         }
         let req = Packet::new_unchecked(&seen.request[..]);
         let method = AuthMethod::of(&req);
-        let verdict = self.policy.verdict(reply.as_bytes(), &self.dict);
-        let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
+        let user = req.find(types::USER_NAME).map_or(&[][..], |a| a.value);
+        let verdict = self.policy.verdict(reply.as_bytes(), user, &self.dict);
+        let key = &self.garden_key;
+        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, || {
+            garden_id(key, &req, nas, usize::MAX)
+        });
         self.events.push_back(Event::Rejected {
             cause: verdict.index,
-            outcome: if rewrite {
-                RejectOutcome::Rewritten
-            } else {
-                RejectOutcome::Passed
+            outcome: match rewrite {
+                Rewrite::Yes => RejectOutcome::Rewritten,
+                Rewrite::No => RejectOutcome::Passed,
+                Rewrite::AwaitingRedial => RejectOutcome::AwaitingRedial,
             },
             method,
         });
-        if !rewrite {
+        if rewrite != Rewrite::Yes {
             self.stats.rejects_passed += 1;
             return Outcome::RejectPassed;
         }

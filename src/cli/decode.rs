@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::secret::SecretOption;
 
+use radcare::config::Action;
 use radcare::dict::{Dictionary, VENDOR_NONE};
 use radcare::wire::crypto::{self, MaStatus};
 use radcare::wire::{Code, Packet};
@@ -159,6 +160,9 @@ pub struct ClassifyArgs {
     /// The request's authenticator (hex), with a secret.
     #[arg(long)]
     request_authenticator: Option<String>,
+    /// The request's User-Name: a Reply-Message that echoes it is not read as a cause.
+    #[arg(long)]
+    user: Option<String>,
     hex: String,
 }
 
@@ -174,15 +178,27 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     };
     let bytes = parse_hex(&args.hex)?;
     let p = Packet::new_checked(&bytes[..]).context("not a RADIUS packet")?;
-    let c = loaded.policy.classify(p.as_bytes(), &loaded.dict);
+    let user = args.user.as_deref().unwrap_or("");
+    let c = loaded
+        .policy
+        .classify(p.as_bytes(), user.as_bytes(), &loaded.dict);
     println!("cause={}", c.id);
     println!(
         "action={}",
         match c.action {
-            radcare::config::Action::Rewrite => "rewrite",
-            radcare::config::Action::Pass => "pass",
+            Action::Rewrite => "rewrite",
+            Action::Pass => "pass",
+            Action::Redial => "redial",
         }
     );
+    if c.action == Action::Redial {
+        let r = &loaded.policy.redial;
+        println!(
+            "note=ambiguous: rewritten only once the same subscriber (User-Name, Calling-Station-Id, NAS) is rejected {} times within {} ([policy.redial]); passed before",
+            r.rejects,
+            humantime::format_duration(r.window)
+        );
+    }
     println!("why={}", c.why);
     if !c.reason.is_empty() {
         println!("reason={:?}", c.reason);

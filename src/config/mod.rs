@@ -26,7 +26,7 @@ pub use bridge::{BridgeConfig, PppoeConfig};
 pub use demo::DemoConfig;
 pub use locate::locate_errors;
 pub use policy::{
-    Action, AttributeMatch, AttributeValue, CauseConfig, PolicyConfig, ProfileConfig,
+    Action, AttributeMatch, AttributeValue, CauseConfig, PolicyConfig, ProfileConfig, RedialConfig,
 };
 pub use portal::{
     BrandConfig, CauseTextConfig, HelpTextConfig, LinkConfig, Localized, OsTextConfig,

@@ -23,6 +23,9 @@ pub struct PolicyConfig {
     /// through on the next dial.
     #[serde(with = "humantime_serde")]
     pub garden_session_timeout: Duration,
+    /// When an ambiguous Reject (action `redial`) counts as a subscriber's router
+    /// redialling rather than a one-off try.
+    pub redial: RedialConfig,
 }
 
 impl Default for PolicyConfig {
@@ -32,6 +35,32 @@ impl Default for PolicyConfig {
             causes: Vec::new(),
             profiles: Vec::new(),
             garden_session_timeout: Duration::from_secs(300),
+            redial: RedialConfig::default(),
+        }
+    }
+}
+
+/// `[policy.redial]`: a Reject that does not say why (stock FreeRADIUS sends the same
+/// bare Reject for an unknown user and a wrong password) is rewritten only once the
+/// same User-Name, Calling-Station-Id and NAS were rejected `rejects` times within
+/// `window`: a router redialling with stored credentials, not a scan of names.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedialConfig {
+    pub rejects: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Subscribers remembered per packet thread; beyond it the oldest are forgotten
+    /// (and counted), so a flood of names cannot grow memory.
+    pub remember: usize,
+}
+
+impl Default for RedialConfig {
+    fn default() -> Self {
+        RedialConfig {
+            rejects: 3,
+            window: Duration::from_secs(600),
+            remember: 65536,
         }
     }
 }
@@ -43,6 +72,9 @@ pub enum Action {
     Rewrite,
     /// Pass the Reject to the NAS unchanged in meaning.
     Pass,
+    /// Rewrite only a subscriber who keeps redialling (`[policy.redial]`), pass
+    /// otherwise: for Rejects that do not say whether the user exists.
+    Redial,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -97,6 +129,25 @@ impl PolicyConfig {
                     format!("cause id `{}`: use lowercase letters, digits and `-`", c.id),
                 ));
             }
+        }
+        let r = &self.redial;
+        if r.rejects == 0 {
+            out.push((
+                vec![Key("policy"), Key("redial"), Key("rejects")],
+                "redial.rejects must be at least 1".into(),
+            ));
+        }
+        if r.window.is_zero() {
+            out.push((
+                vec![Key("policy"), Key("redial"), Key("window")],
+                "redial.window must be positive".into(),
+            ));
+        }
+        if !(1..=16_777_216).contains(&r.remember) {
+            out.push((
+                vec![Key("policy"), Key("redial"), Key("remember")],
+                "redial.remember must be between 1 and 16777216".into(),
+            ));
         }
         if self.garden_session_timeout.is_zero() {
             out.push((

@@ -127,6 +127,9 @@ pub enum RejectOutcome {
     Passed,
     /// Shadow mode: passed on, but would have been rewritten.
     WouldRewrite,
+    /// Passed on: an ambiguous Reject (action `redial`) of a subscriber not (yet) seen
+    /// redialling.
+    AwaitingRedial,
 }
 
 impl RejectOutcome {
@@ -135,6 +138,7 @@ impl RejectOutcome {
             RejectOutcome::Rewritten => "rewrite",
             RejectOutcome::Passed => "pass",
             RejectOutcome::WouldRewrite => "would_rewrite",
+            RejectOutcome::AwaitingRedial => "pass_until_redial",
         }
     }
 }

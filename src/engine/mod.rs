@@ -29,9 +29,9 @@ use ipnet::IpNet;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::config::{Action, Config, GardenAccounting, Tristate};
+use crate::config::{Config, GardenAccounting, RedialConfig, Tristate};
 use crate::dict::Dictionary;
-use crate::policy::Policy;
+use crate::policy::{Policy, Redials, Rewrite};
 use crate::wire::attr::types;
 use crate::wire::crypto::{self, MaStatus, SharedSecret};
 use crate::wire::{Code, Packet};
@@ -156,6 +156,10 @@ pub struct Engine {
     scratch: Vec<u8>,
     /// Shadow mode: classify and count, but pass every Reject on unchanged.
     shadow: bool,
+    /// Subscribers rejected lately, for ambiguous Rejects (action `redial`), and the
+    /// settings they were counted under.
+    redials: Redials,
+    redial_config: RedialConfig,
     /// Checks of a receive batch done ahead, in MD5 lanes.
     pre: batch::Preverifier,
     /// Keys garden ids (see `garden_id`).
@@ -198,6 +202,8 @@ impl Engine {
             events: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
             shadow: false,
+            redials: Redials::new(&cfg.policy.redial),
+            redial_config: cfg.policy.redial.clone(),
             pre: Default::default(),
             deferring: false,
             garden_key: foldhash::quality::FixedState::with_seed(
@@ -245,7 +251,17 @@ impl Engine {
                 }
             }
         }
+        if cfg.policy.redial != self.redial_config {
+            self.redials = Redials::new(&cfg.policy.redial);
+            self.redial_config = cfg.policy.redial.clone();
+        }
         self.policy = policy;
+    }
+
+    /// Subscribers remembered for ambiguous Rejects, and those forgotten early to stay
+    /// within `[policy.redial] remember`.
+    pub fn redial_memory(&self) -> (usize, u64) {
+        (self.redials.len(), self.redials.forgotten())
     }
 
     /// Shadow mode (`serve --shadow`): proxy everything unchanged, but classify each
@@ -772,12 +788,17 @@ impl Engine {
     fn reject(&mut self, now: Instant, p: &Pending, request: &[u8], reply: &Packet<&[u8]>) {
         let req = Packet::new_unchecked(request);
         let method = AuthMethod::of(&req);
-        let verdict = self.policy.verdict(reply.as_bytes(), &self.dict);
-        let rewrite = verdict.action == Action::Rewrite && method.allows_rewrite();
+        let user = req.find(types::USER_NAME).map_or(&[][..], |a| a.value);
+        let verdict = self.policy.verdict(reply.as_bytes(), user, &self.dict);
+        let (key, nas) = (&self.garden_key, p.nas);
+        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, || {
+            garden_id(key, &req, nas, usize::MAX)
+        });
         let outcome = match (rewrite, self.shadow) {
-            (false, _) => RejectOutcome::Passed,
-            (true, true) => RejectOutcome::WouldRewrite,
-            (true, false) => RejectOutcome::Rewritten,
+            (Rewrite::No, _) => RejectOutcome::Passed,
+            (Rewrite::AwaitingRedial, _) => RejectOutcome::AwaitingRedial,
+            (Rewrite::Yes, true) => RejectOutcome::WouldRewrite,
+            (Rewrite::Yes, false) => RejectOutcome::Rewritten,
         };
         self.events.push_back(Event::Rejected {
             cause: verdict.index,

@@ -99,6 +99,8 @@ fn aaa_answer(request: &[u8], with_ma: bool) -> Vec<u8> {
         ("alice", Some("alice-pass")) => (Code::AccessAccept, Some("welcome")),
         ("carol", _) => (Code::AccessReject, Some("欠费停机 arrears")),
         ("nobody", _) => (Code::AccessReject, Some("user not found")),
+        // Stock FreeRADIUS: a bare Reject, for an unknown user and a wrong password alike.
+        (u, _) if u.starts_with("bare") => (Code::AccessReject, None),
         _ => (Code::AccessReject, Some("wrong password")),
     };
     let mut buf = Vec::new();
@@ -693,4 +695,68 @@ fn reconfigure_swaps_clients_and_keeps_or_drops_what_is_in_flight() {
         e.poll_transmit().is_none(),
         "127.0.0.9 is no client any more"
     );
+}
+
+#[test]
+fn an_ambiguous_reject_is_rewritten_only_for_a_redialling_subscriber() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let code = |reply: Vec<u8>| Packet::new_checked(&reply[..]).unwrap().code();
+    // A scan of names, each tried once: nobody gets a walled-garden Accept.
+    for i in 0..50u8 {
+        let user = format!("bare-scan-{i}");
+        let reply = round_trip(&mut e, now, &pap(i, &user, "guess", |_| {}));
+        assert_eq!(code(reply), Code::AccessReject, "{user}");
+    }
+    assert_eq!(e.redial_memory(), (50, 0));
+    // A router redialling with a stale password: the third Reject within the window
+    // ([policy.redial] rejects = 3) becomes the garden Accept.
+    let dials: Vec<Code> = (0..3u8)
+        .map(|i| {
+            let at = now + Duration::from_secs(20 * u64::from(i));
+            code(round_trip(
+                &mut e,
+                at,
+                &pap(100 + i, "bare-router", "old", |_| {}),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        dials,
+        [Code::AccessReject, Code::AccessReject, Code::AccessAccept]
+    );
+    // Long after the window, the count starts again.
+    let late = now + Duration::from_secs(3600);
+    let reply = round_trip(&mut e, late, &pap(110, "bare-router", "old", |_| {}));
+    assert_eq!(code(reply), Code::AccessReject);
+    let outcomes: Vec<RejectOutcome> = std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Rejected { outcome, .. } => Some(outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == RejectOutcome::AwaitingRedial)
+            .count(),
+        53
+    );
+}
+
+#[test]
+fn a_named_cause_is_rewritten_at_once_and_user_unknown_never() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let code = |reply: Vec<u8>| Packet::new_checked(&reply[..]).unwrap().code();
+    assert_eq!(
+        code(round_trip(&mut e, now, &pap(1, "carol", "x", |_| {}))),
+        Code::AccessAccept
+    );
+    for i in 2..6 {
+        assert_eq!(
+            code(round_trip(&mut e, now, &pap(i, "nobody", "x", |_| {}))),
+            Code::AccessReject
+        );
+    }
 }

@@ -238,6 +238,8 @@ impl Loop {
             // At most STOP_CHECK after a reload was sent: between batches, never inside.
             while let Ok(r) = self.reloads.try_recv() {
                 self.engine.reconfigure(&r.config, r.policy.clone());
+                // Reject counters are cached by cause index; the table may have changed.
+                self.metrics.rejects.clear();
                 tracing::info!(
                     worker = self.worker,
                     "packet thread reloaded clients and policy"
@@ -331,6 +333,12 @@ impl Loop {
         self.metrics
             .dedup_entries
             .set(self.engine.duplicate_cache_len() as f64);
+        let (remembered, forgotten) = self.engine.redial_memory();
+        self.metrics.redial_subscribers.set(remembered as f64);
+        let m = &mut self.metrics;
+        m.redial_forgotten
+            .increment(forgotten.saturating_sub(m.redial_forgotten_seen));
+        m.redial_forgotten_seen = forgotten;
         while let Some(ev) = self.engine.poll_event() {
             match &ev {
                 Event::Dropped(d) => {
@@ -397,6 +405,10 @@ struct ProxyMetrics {
     requests: [Counter; 2],
     duplicates: [Counter; 2],
     dedup_entries: Gauge,
+    redial_subscribers: Gauge,
+    redial_forgotten: Counter,
+    /// What `redial_forgotten` was last set from (the engine counts, we add the rise).
+    redial_forgotten_seen: u64,
     /// Datagrams this packet thread received (NAS and upstream): how the work spreads.
     datagrams: Counter,
     send_errors: Counter,
@@ -419,6 +431,9 @@ impl ProxyMetrics {
                 metrics::counter!("radcare_duplicates_total", "state" => "answered"),
             ],
             dedup_entries: metrics::gauge!("radcare_duplicate_cache_entries", "worker" => worker.clone()),
+            redial_subscribers: metrics::gauge!("radcare_redial_subscribers", "worker" => worker.clone()),
+            redial_forgotten: metrics::counter!("radcare_redial_forgotten_total", "worker" => worker.clone()),
+            redial_forgotten_seen: 0,
             datagrams: metrics::counter!("radcare_worker_datagrams_total", "worker" => worker),
             send_errors: metrics::counter!("radcare_send_errors_total"),
             replies: HashMap::new(),

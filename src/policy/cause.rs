@@ -14,6 +14,7 @@ use crate::wire::attr::{types, vendors};
 
 /// The built-in cause ids, in match order; `unknown` is the fallback.
 pub const BUILTIN_CAUSES: &[&str] = &[
+    "user-unknown",
     "password-expired",
     "arrears",
     "account-expired",
@@ -22,7 +23,6 @@ pub const BUILTIN_CAUSES: &[&str] = &[
     "time-restricted",
     "session-limit",
     "binding-mismatch",
-    "user-unknown",
     "wrong-password",
     "unknown",
 ];
@@ -48,9 +48,20 @@ const fn rule(
     }
 }
 
-// Order matters: specific reasons before the generic E=691 "authentication failed",
-// "password expired" before "expired", arrears before "disabled" (欠费停机 means both).
+// Order matters: "user not found" first, before broad words such as balance, locked or
+// mac that a user name echoed in the message may contain; specific reasons before the
+// generic E=691 "authentication failed"; "password expired" before "expired"; arrears
+// before "disabled" (欠费停机 means both). A Reject that names no cause (no text, or
+// only MS-CHAP's E=691, which covers unknown users too) is ambiguous: `redial`.
 const BUILTIN: &[Builtin] = &[
+    rule(
+        "user-unknown",
+        Action::Pass,
+        &[],
+        Some(
+            r"(?i)user\s+not\s+found|unknown\s+user|no\s+such\s+user|user\s+(does\s+not|doesn't)\s+exist|not\s+exist|invalid\s+user|用户不存在|账号不存在|帐号不存在|无此用户",
+        ),
+    ),
     rule(
         "password-expired",
         Action::Rewrite,
@@ -112,25 +123,23 @@ const BUILTIN: &[Builtin] = &[
         Some(r"(?i)\bmac\b|binding|bound\s+to|wrong\s+(line|port|vlan)|calling-station|绑定"),
     ),
     rule(
-        "user-unknown",
-        Action::Pass,
-        &[],
-        Some(
-            r"(?i)user\s+not\s+found|unknown\s+user|no\s+such\s+user|user\s+(does\s+not|doesn't)\s+exist|not\s+exist|invalid\s+user|用户不存在|账号不存在|帐号不存在|无此用户",
-        ),
-    ),
-    rule(
         "wrong-password",
         Action::Rewrite,
-        &[691],
+        &[],
         Some(r"(?i)password|passwd|credentials|密码错误|密码不正确|认证失败|密码"),
     ),
-    rule("unknown", Action::Rewrite, &[], None),
+    rule("wrong-password", Action::Redial, &[691], None),
+    rule("unknown", Action::Redial, &[], None),
 ];
 
-/// The built-in ids with their default actions, for docs and the console.
+/// The built-in ids with the default action of their first rule, each id once, for
+/// docs and the console.
 pub fn builtin_causes() -> impl Iterator<Item = (&'static str, Action)> {
-    BUILTIN.iter().map(|b| (b.id, b.action))
+    BUILTIN
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| !BUILTIN[..*i].iter().any(|o| o.id == b.id))
+        .map(|(_, b)| (b.id, b.action))
 }
 
 /// One compiled rule.
@@ -219,11 +228,11 @@ pub(super) fn compile(
         };
         let has_matchers =
             !c.ms_chap_error.is_empty() || c.reply_message.is_some() || !c.attribute.is_empty();
-        let builtin_same = builtin.iter_mut().find(|b| b.id == c.id);
         if !has_matchers {
-            // Only an action: change the built-in rule of that id.
-            match (builtin_same, c.action) {
-                (Some(b), Some(a)) => b.action = a,
+            // Only an action: change the built-in rules of that id.
+            let mut same = builtin.iter_mut().filter(|b| b.id == c.id).peekable();
+            match (same.peek().is_some(), c.action) {
+                (true, Some(a)) => same.for_each(|b| b.action = a),
                 _ => errors.push((
                     at("id"),
                     format!("cause `{}` has no matcher (ms_chap_error, reply_message, attribute) and overrides no built-in cause's action", c.id),
@@ -233,7 +242,7 @@ pub(super) fn compile(
         }
         let action = c
             .action
-            .or(builtin_same.map(|b| b.action))
+            .or(builtin.iter().find(|b| b.id == c.id).map(|b| b.action))
             .unwrap_or(Action::Rewrite);
         let reply_message = c
             .reply_message
@@ -318,31 +327,63 @@ pub struct Verdict {
 }
 
 /// All Reply-Message attributes, concatenated (a long message may be split), borrowed
-/// when there is just one.
-fn reply_message<'a>(packet: &'a Packet<&'a [u8]>, buf: &'a mut [u8; 4096]) -> &'a [u8] {
+/// when there is just one and it does not echo the user name. An echoed user name
+/// (`user`, as a whole word) is blanked: a subscriber called "balance88" or "mac-home"
+/// must not pick the cause.
+fn reply_message<'a>(
+    packet: &'a Packet<&'a [u8]>,
+    user: &[u8],
+    buf: &'a mut [u8; 4096],
+) -> &'a [u8] {
     let mut msgs = packet.attrs().filter(|a| a.typ == types::REPLY_MESSAGE);
     let Some(first) = msgs.next() else {
         return &[];
     };
-    let Some(second) = msgs.next() else {
+    let second = msgs.next();
+    if second.is_none() && find_word(first.value, user, 0).is_none() {
         return first.value;
-    };
+    }
     let mut len = 0;
-    for v in [first.value, second.value]
+    for v in [Some(first.value), second.map(|a| a.value)]
         .into_iter()
+        .flatten()
         .chain(msgs.map(|a| a.value))
     {
         let n = v.len().min(buf.len() - len);
         buf[len..len + n].copy_from_slice(&v[..n]);
         len += n;
     }
+    let mut from = 0;
+    while let Some(at) = find_word(&buf[..len], user, from) {
+        buf[at..at + user.len()].fill(b' ');
+        from = at + user.len();
+    }
     &buf[..len]
 }
 
-pub(super) fn verdict(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> Verdict {
+/// Where `word` occurs in `text` at or after `from`, not inside a longer word (so the
+/// user "pass" is not found in "password").
+fn find_word(text: &[u8], word: &[u8], from: usize) -> Option<usize> {
+    if word.is_empty() || text.len() < word.len() {
+        return None;
+    }
+    let is_word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
+    (from..=text.len() - word.len()).find(|&at| {
+        &text[at..at + word.len()] == word
+            && !is_word(at.checked_sub(1).and_then(|i| text.get(i)))
+            && !is_word(text.get(at + word.len()))
+    })
+}
+
+pub(super) fn verdict(
+    rules: &[CauseRule],
+    reject: &[u8],
+    user: &[u8],
+    dict: &Dictionary,
+) -> Verdict {
     let packet = Packet::new_unchecked(reject);
     let mut buf = [0u8; 4096];
-    let reply = reply_message(&packet, &mut buf);
+    let reply = reply_message(&packet, user, &mut buf);
     let ms_code = packet
         .find_vendor(vendors::MICROSOFT, vendors::MS_CHAP_ERROR)
         .and_then(ms_chap_error_code);
@@ -383,7 +424,7 @@ pub(super) fn verdict(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> 
 pub fn reason_text(reject: &[u8]) -> String {
     let packet = Packet::new_unchecked(reject);
     let mut buf = [0u8; 4096];
-    let reply = reply_message(&packet, &mut buf);
+    let reply = reply_message(&packet, &[], &mut buf);
     if !reply.is_empty() {
         return String::from_utf8_lossy(reply).into_owned();
     }
@@ -395,8 +436,13 @@ pub fn reason_text(reject: &[u8]) -> String {
 }
 
 /// The verdict with its explanation, for people: the CLI, logs, the console.
-pub(super) fn classify(rules: &[CauseRule], reject: &[u8], dict: &Dictionary) -> Classification {
-    let v = verdict(rules, reject, dict);
+pub(super) fn classify(
+    rules: &[CauseRule],
+    reject: &[u8],
+    user: &[u8],
+    dict: &Dictionary,
+) -> Classification {
+    let v = verdict(rules, reject, user, dict);
     let rule = &rules[v.index.min(rules.len().saturating_sub(1))];
     let why = match v.matched {
         Matched::MsChapError(e) => Why::MsChapError(e),
@@ -503,7 +549,7 @@ mod tests {
         let r = reject(|b| {
             b.attr(types::REPLY_MESSAGE, msg.as_bytes()).unwrap();
         });
-        p.classify(&r, &d).id
+        p.classify(&r, b"", &d).id
     }
 
     #[test]
@@ -545,29 +591,61 @@ mod tests {
     #[test]
     fn ms_chap_error_codes() {
         let (p, d) = policy(&Config::default());
-        for (e, want) in [
-            (691, "wrong-password"),
-            (647, "account-disabled"),
-            (648, "password-expired"),
-            (649, "no-dialin-permission"),
-            (646, "time-restricted"),
+        for (e, want, action) in [
+            (691, "wrong-password", Action::Redial),
+            (647, "account-disabled", Action::Rewrite),
+            (648, "password-expired", Action::Rewrite),
+            (649, "no-dialin-permission", Action::Rewrite),
+            (646, "time-restricted", Action::Rewrite),
         ] {
             let r = reject(|b| {
                 let v = format!("\x01E={e} R=0 C=00112233445566778899AABBCCDDEEFF V=3 M=Denied");
                 b.vsa(311, 2, v.as_bytes()).unwrap();
             });
-            let c = p.classify(&r, &d);
+            let c = p.classify(&r, b"", &d);
             assert_eq!(c.id, want);
+            assert_eq!(c.action, action, "E={e}");
             assert_eq!(c.why, Why::MsChapError(e));
             assert!(c.reason.contains("M=Denied"));
         }
     }
 
     #[test]
-    fn empty_reject_is_unknown() {
+    fn empty_reject_is_unknown_and_ambiguous() {
         let (p, d) = policy(&Config::default());
-        let c = p.classify(&reject(|_| {}), &d);
+        let c = p.classify(&reject(|_| {}), b"", &d);
         assert_eq!((c.id.as_str(), c.why), ("unknown", Why::NoMatch));
+        // Stock FreeRADIUS says exactly this for an unknown user and a wrong password.
+        assert_eq!(c.action, Action::Redial);
+    }
+
+    #[test]
+    fn user_unknown_wins_over_broad_words() {
+        for msg in [
+            "unknown user mac-home",
+            "User balance88 does not exist",
+            "no such user: locked-out",
+        ] {
+            assert_eq!(id_of(msg), "user-unknown", "{msg}");
+        }
+    }
+
+    #[test]
+    fn an_echoed_user_name_does_not_pick_the_cause() {
+        let (p, d) = policy(&Config::default());
+        let r = reject(|b| {
+            b.attr(types::REPLY_MESSAGE, b"Login incorrect (balance88)")
+                .unwrap();
+        });
+        let c = p.classify(&r, b"balance88", &d);
+        assert_eq!((c.id.as_str(), c.action), ("unknown", Action::Redial));
+        // Without the user name the same text reads as arrears: the echo decided it.
+        assert_eq!(p.classify(&r, b"", &d).id, "arrears");
+        // A user name inside a longer word is not blanked: "pass" in "password".
+        let r = reject(|b| {
+            b.attr(types::REPLY_MESSAGE, b"wrong password").unwrap();
+        });
+        assert_eq!(p.classify(&r, b"pass", &d).id, "wrong-password");
     }
 
     #[test]
@@ -595,14 +673,14 @@ mod tests {
             b.attr(types::FILTER_ID, b"debt-42").unwrap();
             b.attr(types::REPLY_MESSAGE, b"wrong password").unwrap();
         });
-        let c = p.classify(&r, &d);
+        let c = p.classify(&r, b"", &d);
         assert_eq!(c.id, "arrears");
         assert_eq!(c.action, Action::Rewrite);
         assert!(matches!(c.why, Why::Attribute { ref name, .. } if name == "Filter-Id"));
         let r = reject(|b| {
             b.attr(types::REPLY_MESSAGE, b"no such user").unwrap();
         });
-        assert_eq!(p.classify(&r, &d).action, Action::Rewrite);
+        assert_eq!(p.classify(&r, b"", &d).action, Action::Rewrite);
     }
 
     #[test]

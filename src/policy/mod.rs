@@ -4,14 +4,46 @@
 
 mod cause;
 mod profile;
+mod redial;
 
 pub use cause::{
     BUILTIN_CAUSES, CauseRule, Classification, Matched, Verdict, Why, builtin_causes, reason_text,
 };
 pub use profile::{BUILTIN_PROFILES, Profile};
+pub use redial::Redials;
 
-use crate::config::{Config, Seg};
+use crate::config::{Action, Config, RedialConfig, Seg};
 use crate::dict::Dictionary;
+
+/// What to do with one Reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    Yes,
+    No,
+    /// Ambiguous, and the subscriber is not redialling (yet): pass it.
+    AwaitingRedial,
+}
+
+impl Verdict {
+    /// Whether this Reject becomes a walled-garden Accept, given whether its
+    /// authentication method allows one. `redial` counts the Reject against the
+    /// subscriber (`subscriber`: a keyed hash of User-Name, Calling-Station-Id and NAS)
+    /// and says yes once they redial.
+    pub fn rewrite(
+        &self,
+        method_allows: bool,
+        redials: &mut Redials,
+        now: std::time::Instant,
+        subscriber: impl FnOnce() -> u64,
+    ) -> Rewrite {
+        match (self.action, method_allows) {
+            (_, false) | (Action::Pass, _) => Rewrite::No,
+            (Action::Rewrite, true) => Rewrite::Yes,
+            (Action::Redial, true) if redials.reject(now, subscriber()) => Rewrite::Yes,
+            (Action::Redial, true) => Rewrite::AwaitingRedial,
+        }
+    }
+}
 
 /// The compiled policy.
 #[derive(Debug, Clone)]
@@ -20,6 +52,8 @@ pub struct Policy {
     pub profiles: Vec<Profile>,
     /// Session-Timeout of walled-garden Accepts, in seconds.
     pub garden_session_timeout: u32,
+    /// When an ambiguous Reject's subscriber counts as redialling.
+    pub redial: RedialConfig,
 }
 
 impl Policy {
@@ -41,17 +75,20 @@ impl Policy {
                 .garden_session_timeout
                 .as_secs()
                 .min(u32::MAX as u64) as u32,
+            redial: cfg.policy.redial.clone(),
         })
     }
 
     /// Classifies a Reject with its explanation (allocates; for people).
-    pub fn classify(&self, reject: &[u8], dict: &Dictionary) -> Classification {
-        cause::classify(&self.causes, reject, dict)
+    /// `user` is the request's User-Name (empty if unknown): where the Reply-Message
+    /// echoes it, it is not read as a cause.
+    pub fn classify(&self, reject: &[u8], user: &[u8], dict: &Dictionary) -> Classification {
+        cause::classify(&self.causes, reject, user, dict)
     }
 
     /// Classifies a Reject on the packet path: no text, no allocation.
-    pub fn verdict(&self, reject: &[u8], dict: &Dictionary) -> Verdict {
-        cause::verdict(&self.causes, reject, dict)
+    pub fn verdict(&self, reject: &[u8], user: &[u8], dict: &Dictionary) -> Verdict {
+        cause::verdict(&self.causes, reject, user, dict)
     }
 
     pub fn cause_id(&self, index: usize) -> &str {
@@ -62,8 +99,13 @@ impl Policy {
         self.profiles.iter().position(|p| p.name == name)
     }
 
+    /// Each cause id once, in table order (a cause may have several rules).
     pub fn cause_ids(&self) -> impl Iterator<Item = &str> {
-        self.causes.iter().map(|c| c.id.as_str())
+        self.causes
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| !self.causes[..*i].iter().any(|o| o.id == c.id))
+            .map(|(_, c)| c.id.as_str())
     }
 }
 
