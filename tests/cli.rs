@@ -205,3 +205,15 @@ fn secrets_come_from_a_file_or_the_environment() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("do-not-show"));
 }
+
+#[test]
+fn decode_says_a_short_message_authenticator_is_malformed() {
+    let hex = format!(
+        "01010025{}0105626f62500c{}",
+        "00".repeat(16),
+        "00".repeat(10)
+    );
+    let (code, out, err) = radcare(&["decode", &hex]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("message-authenticator=malformed"), "{out}");
+}

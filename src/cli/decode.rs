@@ -58,6 +58,13 @@ pub fn decode(args: DecodeArgs) -> Result<ExitCode> {
         p.identifier(),
         p.length()
     );
+    let malformed_ma =
+        crypto::locate_message_authenticator(p.as_bytes()) == crypto::MaField::Malformed;
+    if malformed_ma {
+        println!(
+            "message-authenticator=malformed (attribute 80 must be 18 octets; radcare and FreeRADIUS drop such a packet)"
+        );
+    }
     if let Some(secret) = &secret {
         let s = secret.as_bytes();
         let auth = if p.code().has_hashed_request_authenticator() {
@@ -77,7 +84,9 @@ pub fn decode(args: DecodeArgs) -> Result<ExitCode> {
             (_, true, None) => "unverified (give --request-authenticator)",
             (m, ..) => m.as_str(),
         };
-        println!("message-authenticator={ma}");
+        if !malformed_ma {
+            println!("message-authenticator={ma}");
+        }
     }
     for a in p.attrs() {
         if let Some(vsa) = a.vsa() {

@@ -114,6 +114,9 @@ pub struct AttributeValue {
     pub value: String,
 }
 
+/// Longest cause id: it is a metrics label, a portal key, and part of the Class tag.
+pub const MAX_CAUSE_ID: usize = 64;
+
 impl PolicyConfig {
     pub fn validate(&self) -> Vec<Problem> {
         use Seg::*;
@@ -127,6 +130,13 @@ impl PolicyConfig {
                 out.push((
                     vec![Key("policy"), Key("cause"), Index(i), Key("id")],
                     format!("cause id `{}`: use lowercase letters, digits and `-`", c.id),
+                ));
+            }
+            // It travels in the Class tag of a garden Accept, within one attribute.
+            if c.id.len() > MAX_CAUSE_ID {
+                out.push((
+                    vec![Key("policy"), Key("cause"), Index(i), Key("id")],
+                    format!("cause id `{}`: at most {MAX_CAUSE_ID} characters", c.id),
                 ));
             }
         }

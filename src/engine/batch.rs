@@ -241,9 +241,16 @@ impl Engine {
                 continue;
             };
             let bytes = pkt.as_bytes();
-            let Some(at) = crypto::find_message_authenticator(bytes) else {
-                pre.nas[i] = Some(MaStatus::Absent);
-                continue;
+            let at = match crypto::locate_message_authenticator(bytes) {
+                crypto::MaField::At(at) => at,
+                crypto::MaField::Absent => {
+                    pre.nas[i] = Some(MaStatus::Absent);
+                    continue;
+                }
+                crypto::MaField::Malformed => {
+                    pre.nas[i] = Some(MaStatus::Invalid);
+                    continue;
+                }
             };
             let auth = crypto::ma_auth_for(bytes, None);
             let secret = &self.clients[ci].secret;
@@ -297,12 +304,17 @@ impl Engine {
             let expected: [u8; AUTH_LEN] = *pkt.authenticator();
             let job = crypto::push_authenticator(&mut pre.lanes, bytes, &p.up_auth, &u.secret);
             pre.ra_jobs.push((i, job, expected));
+            let field = crypto::locate_message_authenticator(bytes);
             pre.replies[i] = Some(ReplyChecks {
                 up_auth: p.up_auth,
                 response_ok: false,
-                ma: MaStatus::Absent,
+                ma: if field == crypto::MaField::Malformed {
+                    MaStatus::Invalid
+                } else {
+                    MaStatus::Absent
+                },
             });
-            if let Some(at) = crypto::find_message_authenticator(bytes) {
+            if let crypto::MaField::At(at) = field {
                 let auth = crypto::ma_auth_for(bytes, Some(&p.up_auth));
                 let job = crypto::push_message_authenticator_inner(
                     &mut pre.lanes,

@@ -51,16 +51,22 @@ pub struct DuplicateCache {
     /// foldhash rather than SipHash: this map is hit two or three times per request,
     /// and its keys come only from known clients' addresses.
     entries: HashMap<Key, Entry, foldhash::fast::RandomState>,
-    /// Entries in expiry order (the lifetime is constant, so insertion order).
+    /// Answered entries in expiry order (the lifetime is constant, so insertion order).
     expiry: VecDeque<(Instant, Key, u64)>,
+    /// The same for in-flight entries, which live longer.
+    in_flight_expiry: VecDeque<(Instant, Key, u64)>,
     lifetime: Duration,
+    /// How long a request may stay in flight: past it, whatever path forgot to clear it,
+    /// its entry goes, so a NAS's retransmissions are never dropped for ever.
+    in_flight_lifetime: Duration,
     generation: u64,
 }
 
 impl DuplicateCache {
-    pub fn new(lifetime: Duration) -> Self {
+    pub fn new(lifetime: Duration, in_flight_lifetime: Duration) -> Self {
         DuplicateCache {
             lifetime,
+            in_flight_lifetime,
             ..Default::default()
         }
     }
@@ -89,8 +95,8 @@ impl DuplicateCache {
         }
     }
 
-    /// Records a request as forwarded.
-    pub fn insert_in_flight(&mut self, key: Key, auth: [u8; 16], slot: usize) {
+    /// Records a request as forwarded at `now`.
+    pub fn insert_in_flight(&mut self, now: Instant, key: Key, auth: [u8; 16], slot: usize) {
         self.generation += 1;
         self.entries.insert(
             key,
@@ -100,6 +106,8 @@ impl DuplicateCache {
                 generation: self.generation,
             },
         );
+        self.in_flight_expiry
+            .push_back((now + self.in_flight_lifetime, key, self.generation));
     }
 
     /// Stores the reply for a request and starts its lifetime; returns the buffer of a
@@ -142,11 +150,24 @@ impl DuplicateCache {
     }
 
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.expiry.front().map(|e| e.0)
+        let answered = self.expiry.front().map(|e| e.0);
+        let in_flight = self.in_flight_expiry.front().map(|e| e.0);
+        answered.into_iter().chain(in_flight).min()
     }
 
     /// Drops entries past their lifetime, handing their reply buffers to `free`.
     pub fn expire(&mut self, now: Instant, mut free: impl FnMut(Vec<u8>)) {
+        while let Some(&(at, key, generation)) = self.in_flight_expiry.front() {
+            if at > now {
+                break;
+            }
+            self.in_flight_expiry.pop_front();
+            if self.entries.get(&key).is_some_and(|e| {
+                e.generation == generation && matches!(e.state, State::InFlight { .. })
+            }) {
+                self.entries.remove(&key);
+            }
+        }
         while let Some(&(at, key, generation)) = self.expiry.front() {
             if at > now {
                 break;
@@ -179,9 +200,9 @@ mod tests {
     #[test]
     fn answered_duplicate_gets_cached_reply_until_expiry() {
         let t0 = Instant::now();
-        let mut c = DuplicateCache::new(Duration::from_secs(5));
+        let mut c = DuplicateCache::new(Duration::from_secs(5), Duration::from_secs(30));
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::New));
-        c.insert_in_flight(key(), [1; 16], 3);
+        c.insert_in_flight(t0, key(), [1; 16], 3);
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::InFlight));
         assert!(c.answer(t0, key(), [1; 16], vec![9, 9]).is_none());
         assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::Answered(r) if r == [9, 9]));
@@ -196,8 +217,8 @@ mod tests {
     #[test]
     fn new_authenticator_replaces() {
         let t0 = Instant::now();
-        let mut c = DuplicateCache::new(Duration::from_secs(5));
-        c.insert_in_flight(key(), [1; 16], 3);
+        let mut c = DuplicateCache::new(Duration::from_secs(5), Duration::from_secs(30));
+        c.insert_in_flight(t0, key(), [1; 16], 3);
         assert!(matches!(
             c.lookup(&key(), &[2; 16]),
             Lookup::Replaced {
@@ -214,8 +235,25 @@ mod tests {
             }
         ));
         // A stale expiry record of a replaced entry must not remove the new one.
-        c.insert_in_flight(key(), [3; 16], 4);
+        c.insert_in_flight(t0, key(), [3; 16], 4);
         c.expire(t0 + Duration::from_secs(6), drop);
         assert!(matches!(c.lookup(&key(), &[3; 16]), Lookup::InFlight));
+    }
+
+    #[test]
+    fn an_in_flight_entry_nobody_cleared_expires() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(Duration::from_secs(5), Duration::from_secs(30));
+        c.insert_in_flight(t0, key(), [1; 16], 3);
+        assert_eq!(c.next_expiry(), Some(t0 + Duration::from_secs(30)));
+        c.expire(t0 + Duration::from_secs(29), drop);
+        assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::InFlight));
+        c.expire(t0 + Duration::from_secs(30), drop);
+        assert!(matches!(c.lookup(&key(), &[1; 16]), Lookup::New));
+        // Answered in time: the in-flight record does not remove the answer early.
+        c.insert_in_flight(t0, key(), [2; 16], 3);
+        c.answer(t0 + Duration::from_secs(28), key(), [2; 16], vec![1]);
+        c.expire(t0 + Duration::from_secs(31), drop);
+        assert!(matches!(c.lookup(&key(), &[2; 16]), Lookup::Answered(_)));
     }
 }

@@ -192,7 +192,11 @@ impl Engine {
             pending: (0..slots).map(|_| None).collect(),
             requests: (0..slots).map(|_| Vec::new()).collect(),
             pool: Vec::new(),
-            dedup: DuplicateCache::new(r.duplicate_lifetime),
+            // In flight for at most every upstream's window in turn (failover).
+            dedup: DuplicateCache::new(
+                r.duplicate_lifetime,
+                r.duplicate_lifetime + r.upstreams.iter().map(|u| u.response_window).sum(),
+            ),
             timers: BinaryHeap::new(),
             deadlines: r.upstreams.iter().map(|_| VecDeque::new()).collect(),
             garden_accounting: r.garden_accounting,
@@ -453,7 +457,14 @@ impl Engine {
                 old_slot,
                 old_reply,
             } => {
-                if let Some(slot) = old_slot {
+                // Only if the slot still carries that request: never someone else's.
+                if let Some(slot) = old_slot
+                    && self.pending[slot]
+                        .as_ref()
+                        .is_some_and(|p| (p.listener, p.nas) == (listener, src))
+                    && Packet::new_unchecked(&self.requests[slot][..]).identifier()
+                        == pkt.identifier()
+                {
                     self.release(slot);
                 }
                 if let Some(buf) = old_reply {
@@ -633,7 +644,8 @@ impl Engine {
         self.seq += 1;
         let seq = self.seq;
         self.deadlines[ui].push_back((deadline, slot, seq));
-        self.dedup.insert_in_flight(key, *req.authenticator(), slot);
+        self.dedup
+            .insert_in_flight(now, key, *req.authenticator(), slot);
         self.pending[slot] = Some(Pending {
             kind,
             client: ci,
@@ -713,11 +725,13 @@ impl Engine {
         match (&p.kind, reply.code()) {
             (PendingKind::Probe, _) => {}
             (PendingKind::Access, Code::AccessAccept | Code::AccessChallenge) => {
-                self.relay(now, &p, &request, &reply)
+                self.relay(now, slot, &p, &request, &reply)
             }
-            (PendingKind::Access, Code::AccessReject) => self.reject(now, &p, &request, &reply),
+            (PendingKind::Access, Code::AccessReject) => {
+                self.reject(now, slot, &p, &request, &reply)
+            }
             (PendingKind::Accounting, Code::AccountingResponse) => {
-                self.relay(now, &p, &request, &reply)
+                self.relay(now, slot, &p, &request, &reply)
             }
             _ => {
                 let key = (
@@ -768,7 +782,27 @@ impl Engine {
         self.send(Via::Nas(p.listener), p.nas);
     }
 
-    fn relay(&mut self, now: Instant, p: &Pending, request: &[u8], reply: &Packet<&[u8]>) {
+    /// A reply that cannot be built: the request is dropped, and forgotten by the
+    /// duplicate cache, so that the NAS's retransmission is tried again rather than
+    /// dropped as in flight for ever.
+    fn abandon(&mut self, slot: usize, p: &Pending, request: &[u8], why: DropReason) {
+        let key = (
+            p.listener,
+            p.nas,
+            Packet::new_unchecked(request).identifier(),
+        );
+        self.dedup.forget_in_flight(&key, slot);
+        self.drop(why);
+    }
+
+    fn relay(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        p: &Pending,
+        request: &[u8],
+        reply: &Packet<&[u8]>,
+    ) {
         let req = Packet::new_unchecked(request);
         let u = &self.upstreams[p.upstream];
         let c = &self.clients[p.client];
@@ -780,12 +814,19 @@ impl Engine {
         };
         match build::relay_reply(reply, req.identifier(), &hop, &mut self.scratch) {
             Ok(seal) => self.seal(seal, Party::Client(p.client)),
-            Err(_) => return self.drop(DropReason::TooBig),
+            Err(_) => return self.abandon(slot, p, request, DropReason::TooBig),
         }
         self.finish(now, p, request);
     }
 
-    fn reject(&mut self, now: Instant, p: &Pending, request: &[u8], reply: &Packet<&[u8]>) {
+    fn reject(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        p: &Pending,
+        request: &[u8],
+        reply: &Packet<&[u8]>,
+    ) {
         let req = Packet::new_unchecked(request);
         let method = AuthMethod::of(&req);
         let user = req.find(types::USER_NAME).map_or(&[][..], |a| a.value);
@@ -806,14 +847,14 @@ impl Engine {
             method,
         });
         if outcome != RejectOutcome::Rewritten {
-            return self.relay(now, p, request, reply);
+            return self.relay(now, slot, p, request, reply);
         }
         let garden_id = garden_id(&self.garden_key, &req, p.nas, verdict.index);
         // The Class tag, written on the stack: the packet path does not allocate.
         let mut tag = [0u8; 253];
         let Some(tag_len) = class_tag(&mut tag, self.policy.cause_id(verdict.index), garden_id)
         else {
-            return self.drop(DropReason::TooBig);
+            return self.abandon(slot, p, request, DropReason::TooBig);
         };
         let c = &self.clients[p.client];
         let g = build::GardenAccept {
@@ -825,7 +866,7 @@ impl Engine {
             request: &req,
         };
         let Ok(seal) = build::garden_accept(&g, &mut self.scratch) else {
-            return self.drop(DropReason::TooBig);
+            return self.abandon(slot, p, request, DropReason::TooBig);
         };
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(

@@ -760,3 +760,63 @@ fn a_named_cause_is_rewritten_at_once_and_user_unknown_never() {
         );
     }
 }
+
+#[test]
+fn a_reply_that_cannot_be_built_leaves_no_request_in_flight() {
+    // A cause id too long for the Class tag (config refuses one; the engine must not
+    // rely on it): the garden Accept cannot be built, the request is dropped.
+    let mut cfg = config(1);
+    cfg.policy.causes.push(crate::config::CauseConfig {
+        id: "x".repeat(240),
+        action: Some(crate::config::Action::Rewrite),
+        ms_chap_error: vec![],
+        reply_message: Some("arrears".into()),
+        attribute: vec![],
+    });
+    let dict = Arc::new(Dictionary::builtin().unwrap());
+    let policy = Arc::new(Policy::compile(&cfg, &dict).unwrap());
+    let mut e = Engine::new(&cfg, dict, policy, [7; 32]);
+    let now = Instant::now();
+    let req = pap(9, "carol", "x", |_| {});
+    assert!(exchange(&mut e, now, &req, false).is_none(), "dropped");
+    let dropped: Vec<DropReason> = std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Dropped(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, [DropReason::TooBig]);
+    // The NAS retransmits: tried again upstream, not dropped as "in flight" for ever.
+    e.handle_nas(now, Listener::Auth, nas(), &req.bytes);
+    assert!(
+        e.poll_transmit()
+            .is_some_and(|t| matches!(t.via, Via::Upstream(_))),
+        "the retransmission is forwarded"
+    );
+    assert_eq!(e.duplicate_cache_len(), 1);
+}
+
+#[test]
+fn a_message_authenticator_of_the_wrong_length_is_dropped_not_absent() {
+    // The client's `auto` would accept a request without one; a short one is not
+    // "without one", it is malformed (FreeRADIUS drops it too).
+    let mut e = engine(1);
+    let now = Instant::now();
+    let auth = [3u8; 16];
+    let mut buf = Vec::new();
+    let mut b = Builder::new(&mut buf, Code::AccessRequest, 3, &auth);
+    b.attr(types::USER_NAME, b"carol").unwrap();
+    let mut hidden = [0u8; MAX_PASSWORD_LEN];
+    let n = hide_password(b"x", NAS_SECRET, &auth, &mut hidden).unwrap();
+    b.attr(types::USER_PASSWORD, &hidden[..n]).unwrap();
+    b.attr(types::MESSAGE_AUTHENTICATOR, &[0u8; 10]).unwrap();
+    e.handle_nas(now, Listener::Auth, nas(), &buf);
+    assert!(e.poll_transmit().is_none(), "not forwarded");
+    let dropped: Vec<DropReason> = std::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Dropped(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, [DropReason::BadMessageAuthenticator]);
+}

@@ -154,18 +154,40 @@ pub fn verify_hashed_request(request: &[u8], secret: &(impl Secret + ?Sized)) ->
 
 /// Offset of the first Message-Authenticator's value, if the packet has a well-formed one.
 pub fn find_message_authenticator(packet: &[u8]) -> Option<usize> {
+    match locate_message_authenticator(packet) {
+        MaField::At(at) => Some(at),
+        MaField::Absent | MaField::Malformed => None,
+    }
+}
+
+/// Where a packet's Message-Authenticator is, if it has a well-formed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaField {
+    Absent,
+    /// Offset of its 16-octet value.
+    At(usize),
+    /// One of the wrong length (RFC 3579: 18 octets with its header): not a missing
+    /// one, but a packet to drop, as FreeRADIUS does.
+    Malformed,
+}
+
+pub fn locate_message_authenticator(packet: &[u8]) -> MaField {
     let mut pos = HEADER_LEN;
     while pos + 2 <= packet.len() {
         let (typ, len) = (packet[pos], packet[pos + 1] as usize);
         if len < 2 {
-            return None;
+            return MaField::Absent;
         }
-        if typ == MESSAGE_AUTHENTICATOR && len == 2 + AUTH_LEN && pos + len <= packet.len() {
-            return Some(pos + 2);
+        if typ == MESSAGE_AUTHENTICATOR {
+            return if len == 2 + AUTH_LEN && pos + len <= packet.len() {
+                MaField::At(pos + 2)
+            } else {
+                MaField::Malformed
+            };
         }
         pos += len;
     }
-    None
+    MaField::Absent
 }
 
 /// HMAC-MD5 over `packet` with `auth` in the authenticator field and the 16 octets at
@@ -221,8 +243,10 @@ pub fn verify_message_authenticator(
     request_auth: Option<&[u8; AUTH_LEN]>,
     secret: &(impl Secret + ?Sized),
 ) -> MaStatus {
-    let Some(at) = find_message_authenticator(packet) else {
-        return MaStatus::Absent;
+    let at = match locate_message_authenticator(packet) {
+        MaField::At(at) => at,
+        MaField::Absent => return MaStatus::Absent,
+        MaField::Malformed => return MaStatus::Invalid,
     };
     let auth = ma_auth_for(packet, request_auth);
     if ct_eq(
@@ -483,6 +507,30 @@ pub fn tunnel_password_decrypt<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_authenticator_of_the_wrong_length_is_malformed() {
+        let mut pkt = vec![1, 1, 0, 0];
+        pkt.extend_from_slice(&[0; 16]);
+        pkt.extend_from_slice(&[1, 5, b'b', b'o', b'b']);
+        let base = pkt.len();
+        assert_eq!(locate_message_authenticator(&pkt), MaField::Absent);
+        pkt.extend_from_slice(&[80, 12]);
+        pkt.extend_from_slice(&[0; 10]);
+        let len = pkt.len() as u16;
+        pkt[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(locate_message_authenticator(&pkt), MaField::Malformed);
+        assert_eq!(
+            verify_message_authenticator(&pkt, None, b"s".as_slice()),
+            MaStatus::Invalid
+        );
+        pkt.truncate(base);
+        pkt.extend_from_slice(&[80, 18]);
+        pkt.extend_from_slice(&[0; 16]);
+        let len = pkt.len() as u16;
+        pkt[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(locate_message_authenticator(&pkt), MaField::At(base + 2));
+    }
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace([' ', '\n'], "")).unwrap()
