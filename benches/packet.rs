@@ -46,7 +46,7 @@ fn parse_and_verify(c: &mut Criterion) {
     });
     let q = fixture("reject-request");
     let r = fixture("reject");
-    let ra: [u8; 16] = q[4..20].try_into().unwrap();
+    let ra = *Packet::new_unchecked(&q[..]).authenticator();
     g.bench_function("parse+verify_response", |b| {
         b.iter(|| {
             let p = Packet::new_checked(black_box(&r[..])).unwrap();
@@ -112,9 +112,12 @@ secret = "aaa-secret"
     g.bench_function("reject_rewritten_round_trip", |b| {
         b.iter(|| {
             // A fresh authenticator each time, so the duplicate cache does not answer.
-            let mut q = req.clone();
+            let mut q = Packet::new_unchecked(req.clone());
             n = n.wrapping_add(1);
-            q[4..8].copy_from_slice(&n.to_be_bytes());
+            let mut auth = *q.authenticator();
+            auth[..4].copy_from_slice(&n.to_be_bytes());
+            q.set_authenticator(&auth);
+            let mut q = q.into_inner();
             let now = Instant::now();
             // Re-sign the request: its Message-Authenticator covers the authenticator.
             crypto::sign_access_request(&mut q, SECRET);
@@ -124,12 +127,17 @@ secret = "aaa-secret"
                 Via::Upstream(s) => s,
                 _ => unreachable!(),
             };
-            let mut bl = Builder::new(&mut reply, Code::AccessReject, up.payload[1], &[0; 16]);
+            let up_view = Packet::new_unchecked(&up.payload[..]);
+            let mut bl = Builder::new(
+                &mut reply,
+                Code::AccessReject,
+                up_view.identifier(),
+                &[0; 16],
+            );
             bl.message_authenticator().unwrap();
             bl.attr(18, "欠费停机: account in arrears".as_bytes())
                 .unwrap();
-            let ua: [u8; 16] = up.payload[4..20].try_into().unwrap();
-            crypto::sign_response(&mut reply, &ua, b"aaa-secret");
+            crypto::sign_response(&mut reply, up_view.authenticator(), b"aaa-secret");
             engine.handle_upstream(now, socket, aaa, &reply);
             let down = engine.poll_transmit().unwrap();
             while engine.poll_event().is_some() {}

@@ -13,7 +13,7 @@ use radcare::dict::Dictionary;
 use radcare::engine::{Engine, Listener, Via};
 use radcare::policy::Policy;
 use radcare::wire::attr::types;
-use radcare::wire::{Builder, Code, crypto};
+use radcare::wire::{Builder, Code, Packet, crypto};
 
 struct Counting;
 
@@ -158,7 +158,8 @@ impl Rig {
         );
         let mut accepts = 0;
         while let Some(down) = self.engine.poll_transmit() {
-            accepts += usize::from(down.payload[0] == 2);
+            let code = Packet::new_unchecked(&down.payload[..]).code();
+            accepts += usize::from(code == Code::AccessAccept);
             self.engine.recycle(down.payload);
         }
         while self.engine.poll_event().is_some() {}
@@ -182,8 +183,9 @@ fn access_request(out: &mut Vec<u8>, n: u32) {
 }
 
 fn aaa_reply(out: &mut Vec<u8>, request: &[u8], code: Code, message: &[u8]) {
-    let up_auth: [u8; 16] = request[4..20].try_into().unwrap();
-    let mut b = Builder::new(out, code, request[1], &[0; 16]);
+    let request = Packet::new_unchecked(request);
+    let up_auth = *request.authenticator();
+    let mut b = Builder::new(out, code, request.identifier(), &[0; 16]);
     b.message_authenticator().unwrap();
     b.attr(types::REPLY_MESSAGE, message).unwrap();
     b.attr(types::PROXY_STATE, b"state").unwrap();

@@ -26,6 +26,21 @@ fn counts(line: &str) -> (usize, usize, usize) {
     (get("attributes="), get("values="), get("vendors="))
 }
 
+/// The authenticator of a packet given in hex, in hex: what `--request-authenticator`
+/// takes.
+fn authenticator_hex(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    let packet = ::radcare::wire::Packet::new_checked(&bytes[..]).unwrap();
+    packet
+        .authenticator()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[test]
 fn dict_check_ours_and_debians() {
     let (code, out, _) = radcare(&["dict", "check"]);
@@ -71,7 +86,7 @@ fn decode_prints_names_and_verdicts() {
     let req =
         std::fs::read_to_string(support::packets_fixture_dir().join("reject-request.hex")).unwrap();
     let rej = std::fs::read_to_string(support::packets_fixture_dir().join("reject.hex")).unwrap();
-    let ra = &req.trim()[8..40];
+    let ra = &authenticator_hex(&req);
     let (_, out, _) = radcare(&[
         "decode",
         "--secret",
@@ -104,7 +119,7 @@ fn classify_prints_the_cause_and_why() {
         "--secret",
         "testing123",
         "--request-authenticator",
-        &req.trim()[8..40],
+        &authenticator_hex(&req),
         rej.trim(),
     ]);
     assert_eq!(code, 0);
@@ -168,7 +183,7 @@ fn secrets_come_from_a_file_or_the_environment() {
     let dir = support::packets_fixture_dir();
     let req = std::fs::read_to_string(dir.join("reject-request.hex")).unwrap();
     let rej = std::fs::read_to_string(dir.join("reject.hex")).unwrap();
-    let ra = &req.trim()[8..40];
+    let ra = &authenticator_hex(&req);
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("secret");
     std::fs::write(&file, "testing123\n").unwrap();

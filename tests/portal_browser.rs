@@ -16,7 +16,7 @@ use radcare::engine::{AuthMethod, Event, GardenAccountingEvent, GardenEntered};
 use radcare::garden::Garden;
 use radcare::portal::{PortalState, router};
 use radcare::wire::attr::types;
-use radcare::wire::{Builder, Code, crypto};
+use radcare::wire::{Builder, Code, Packet, crypto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
@@ -217,12 +217,12 @@ async fn acking_nas() -> u16 {
             if !crypto::verify_hashed_request(req, b"testing123") {
                 continue;
             }
-            let auth: [u8; 16] = req[4..20].try_into().unwrap();
+            let req = Packet::new_unchecked(req);
             let mut out = Vec::new();
-            let mut b = Builder::new(&mut out, Code::DisconnectAck, req[1], &[0; 16]);
+            let mut b = Builder::new(&mut out, Code::DisconnectAck, req.identifier(), &[0; 16]);
             b.message_authenticator().unwrap();
             b.attr_u32(types::ERROR_CAUSE, 201).unwrap();
-            crypto::sign_response(b.as_bytes_mut(), &auth, b"testing123");
+            crypto::sign_response(b.as_bytes_mut(), req.authenticator(), b"testing123");
             sock.send_to(&out, from).await.unwrap();
         }
     });

@@ -14,7 +14,7 @@ use support::packet_fixture;
 const SECRET: &[u8] = b"testing123";
 
 fn auth(p: &[u8]) -> [u8; 16] {
-    p[4..20].try_into().unwrap()
+    *Packet::new_unchecked(p).authenticator()
 }
 
 #[test]

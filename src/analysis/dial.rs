@@ -17,11 +17,10 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::wire::Error;
 use crate::wire::ether::{
     ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, EtherFrame, mac_string,
 };
-use crate::wire::pppoe::{self, Discovery, PPP_CHAP, PPP_LCP, PPP_PAP, PppoeEvent};
+use crate::wire::pppoe::{Discovery, Error, PPP_CHAP, PPP_LCP, PPP_PAP, PppoeEvent};
 
 /// An Ethernet address.
 pub type Mac = [u8; 6];
@@ -158,7 +157,7 @@ impl DialAttempts {
             _ => return Ok(false),
         };
         self.totals.frames += 1;
-        let event = match pppoe::parse(payload, session) {
+        let event = match PppoeEvent::parse(payload, session) {
             Ok(e) => e,
             Err(e) => {
                 self.totals.malformed += 1;
@@ -308,6 +307,7 @@ fn is_unicast(mac: &Mac) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::pppoe;
 
     const AC: Mac = [0x02, 0xac, 0, 0, 0, 1];
     const A: Mac = [0x02, 0, 0, 0, 0, 0xa];
@@ -324,19 +324,19 @@ mod tests {
         }
     }
 
+    /// A discovery frame with an empty Service-Name tag.
     fn discovery(code: u8, session: u16) -> Vec<u8> {
-        let mut p = vec![0x11, code];
-        p.extend_from_slice(&session.to_be_bytes());
-        p.extend_from_slice(&[0, 4, 0x01, 0x01, 0, 0]);
+        let mut p = Vec::new();
+        pppoe::emit(&mut p, code, session, &[0x01, 0x01, 0, 0]);
         p
     }
 
+    /// An empty LCP, PAP or CHAP packet (code, identifier 1, length 4) in a session.
     fn control(session: u16, protocol: u16, code: u8) -> Vec<u8> {
-        let mut p = vec![0x11, 0];
-        p.extend_from_slice(&session.to_be_bytes());
-        p.extend_from_slice(&[0, 6]);
-        p.extend_from_slice(&protocol.to_be_bytes());
-        p.extend_from_slice(&[code, 1, 0, 4]);
+        let mut ppp = Vec::new();
+        pppoe::emit_ppp(&mut ppp, protocol, &[code, 1, 0, 4]);
+        let mut p = Vec::new();
+        pppoe::emit(&mut p, pppoe::SESSION_CODE, session, &ppp);
         p
     }
 

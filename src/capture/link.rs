@@ -2,7 +2,20 @@
 //! cooked capture presented as one) or a bare IP packet.
 
 use super::LinkType;
-use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, Error, EtherFrame};
+use crate::wire::ether::{self, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
+use crate::wire::null::{self, NullHeader};
+use crate::wire::sll::{self, Sll2Header, SllHeader};
+
+/// Why a record's link-layer header does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ethernet(#[from] ether::Error),
+    #[error(transparent)]
+    Cooked(#[from] sll::Error),
+    #[error(transparent)]
+    Loopback(#[from] null::Error),
+}
 
 /// What a record carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +33,6 @@ pub enum Layer<'a> {
     Unsupported,
 }
 
-const SLL_HEADER_LEN: usize = 16;
-const SLL2_HEADER_LEN: usize = 20;
-const NULL_HEADER_LEN: usize = 4;
-
 /// Decodes the link-layer header of a record.
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Layer<'_>, Error> {
     match link {
@@ -36,27 +45,22 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Layer<'_>, Error> {
         }
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => Ok(Layer::Ip(data)),
         LinkType::Null => {
-            let head = data.get(..NULL_HEADER_LEN).ok_or(Error::Truncated)?;
-            // The family is in the capturing host's byte order; families are small.
-            let le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            let family = if le > 0xffff { le.swap_bytes() } else { le };
-            match family {
-                // AF_INET everywhere; AF_INET6 on Linux, the BSDs and macOS.
-                2 | 10 | 24 | 28 | 30 => Ok(Layer::Ip(&data[NULL_HEADER_LEN..])),
-                _ => Ok(Layer::Unsupported),
+            let head = NullHeader::new_checked(data)?;
+            if head.is_ip() {
+                Ok(Layer::Ip(&data[null::HEADER_LEN..]))
+            } else {
+                Ok(Layer::Unsupported)
             }
         }
         LinkType::LinuxSll => {
-            let head = data.get(..SLL_HEADER_LEN).ok_or(Error::Truncated)?;
-            let addr_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
-            let protocol = u16::from_be_bytes([head[14], head[15]]);
-            cooked(data, &head[6..14], addr_len, protocol, SLL_HEADER_LEN)
+            let head = SllHeader::new_checked(data)?;
+            let src = head.ether_addr();
+            cooked(data, src, head.protocol(), sll::SLL_HEADER_LEN)
         }
         LinkType::LinuxSll2 => {
-            let head = data.get(..SLL2_HEADER_LEN).ok_or(Error::Truncated)?;
-            let protocol = u16::from_be_bytes([head[0], head[1]]);
-            let addr_len = usize::from(head[11]);
-            cooked(data, &head[12..20], addr_len, protocol, SLL2_HEADER_LEN)
+            let head = Sll2Header::new_checked(data)?;
+            let src = head.ether_addr();
+            cooked(data, src, head.protocol(), sll::SLL2_HEADER_LEN)
         }
         LinkType::Unknown(_) => Ok(Layer::Unsupported),
     }
@@ -64,20 +68,17 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Layer<'_>, Error> {
 
 /// A Linux cooked capture as an Ethernet frame: the sender's address when it is an
 /// Ethernet one, VLAN tags left in the data (if the kernel did not strip them) walked.
-fn cooked<'a>(
-    data: &'a [u8],
-    addr: &[u8],
-    addr_len: usize,
+/// The payload is sliced from `data`, not from the view, so it lives as long as the
+/// record.
+fn cooked(
+    data: &[u8],
+    src: Option<[u8; 6]>,
     protocol: u16,
     header_len: usize,
-) -> Result<Layer<'a>, Error> {
-    let mut src = [0u8; 6];
-    if addr_len == 6 {
-        src.copy_from_slice(&addr[..6]);
-    }
+) -> Result<Layer<'_>, Error> {
     let mut frame = EtherFrame {
         dst: [0; 6],
-        src,
+        src: src.unwrap_or([0; 6]),
         vlans: [None, None],
         ethertype: protocol,
         payload_offset: header_len,
@@ -122,7 +123,10 @@ mod tests {
         assert_eq!(frame.vlans, [Some(10), None]);
         assert_eq!(payload, IP);
         assert_eq!(ip_packet(&layer), Some(&IP[..]));
-        assert_eq!(decode(LinkType::Ethernet, &f[..13]), Err(Error::Truncated));
+        assert_eq!(
+            decode(LinkType::Ethernet, &f[..13]),
+            Err(Error::Ethernet(ether::Error::Truncated))
+        );
     }
 
     #[test]
@@ -137,7 +141,10 @@ mod tests {
             decode(LinkType::Null, &[7, 0, 0, 0, 1]),
             Ok(Layer::Unsupported)
         );
-        assert_eq!(decode(LinkType::Null, &[2, 0]), Err(Error::Truncated));
+        assert_eq!(
+            decode(LinkType::Null, &[2, 0]),
+            Err(Error::Loopback(null::Error::Truncated))
+        );
         assert_eq!(decode(LinkType::Unknown(147), &IP), Ok(Layer::Unsupported));
     }
 
@@ -169,15 +176,15 @@ mod tests {
         let Layer::Ether { frame, .. } = layer else {
             panic!()
         };
-        assert_eq!((frame.src, frame.vlans[0]), (mac, Some(100)));
+        assert_eq!((frame.src, frame.vlans), (mac, [Some(100), None]));
         assert_eq!(ip_packet(&layer), Some(&IP[..]));
         assert_eq!(
             decode(LinkType::LinuxSll, &sll[..15]),
-            Err(Error::Truncated)
+            Err(Error::Cooked(sll::Error::Truncated(16)))
         );
         assert_eq!(
             decode(LinkType::LinuxSll2, &sll2[..22]),
-            Err(Error::Truncated)
+            Err(Error::Ethernet(ether::Error::Truncated))
         );
     }
 }

@@ -163,6 +163,19 @@ fn verify_for_nas(reply: &[u8], req: &Req) {
     );
 }
 
+/// Header fields through the wire view, as the engine reads them.
+fn code_of(p: &[u8]) -> Code {
+    Packet::new_unchecked(p).code()
+}
+
+fn id_of(p: &[u8]) -> u8 {
+    Packet::new_unchecked(p).identifier()
+}
+
+fn auth_of(p: &[u8]) -> [u8; 16] {
+    *Packet::new_unchecked(p).authenticator()
+}
+
 fn events(e: &mut Engine) -> Vec<Event> {
     std::iter::from_fn(|| e.poll_event())
         .filter(|ev| !matches!(ev, Event::UpstreamLatency { .. }))
@@ -327,7 +340,7 @@ fn no_answer_means_no_reply_then_failover_to_second_upstream() {
     );
     let reply = e.poll_transmit().unwrap().payload;
     verify_for_nas(&reply, &req);
-    assert_eq!(reply[0], 2);
+    assert_eq!(code_of(&reply), Code::AccessAccept);
 }
 
 #[test]
@@ -344,15 +357,20 @@ fn all_upstreams_silent_gives_nothing() {
     let t1 = t0 + Duration::from_secs(8);
     e.handle_timeout(t1);
     let probe = e.poll_transmit().expect("status-server probe");
-    assert_eq!(probe.payload[0], 12);
+    assert_eq!(code_of(&probe.payload), Code::StatusServer);
     assert_eq!(
         crypto::verify_message_authenticator(&probe.payload, None, AAA_SECRET),
         MaStatus::Valid
     );
     let mut ans = Vec::new();
-    let mut b = Builder::new(&mut ans, Code::AccessAccept, probe.payload[1], &[0; 16]);
+    let mut b = Builder::new(
+        &mut ans,
+        Code::AccessAccept,
+        id_of(&probe.payload),
+        &[0; 16],
+    );
     b.message_authenticator().unwrap();
-    let auth: [u8; 16] = probe.payload[4..20].try_into().unwrap();
+    let auth = auth_of(&probe.payload);
     crypto::sign_response(&mut ans, &auth, AAA_SECRET);
     e.handle_upstream(t1, upstream_socket(&probe), probe.dest, &ans);
     assert!(events(&mut e).contains(&Event::UpstreamUp {
@@ -380,7 +398,7 @@ fn bad_input_is_counted_and_dropped() {
     );
     // Accounting code on the auth port.
     let mut acct = good.bytes.clone();
-    acct[0] = 4;
+    Packet::new_unchecked(&mut acct[..]).set_code(Code::AccountingRequest);
     e.handle_nas(now, Listener::Auth, nas(), &acct);
     // Garbage reply on an upstream socket.
     e.handle_upstream(now, 0, "127.0.1.1:1812".parse().unwrap(), &[2, 0, 0]);
@@ -489,8 +507,8 @@ fn garden_accounting_is_answered_and_learnt() {
     e.handle_nas(now, Listener::Acct, nas(), &req);
     let t = e.poll_transmit().expect("answered here");
     assert_eq!(t.via, Via::Nas(Listener::Acct));
-    let auth: [u8; 16] = req[4..20].try_into().unwrap();
-    assert_eq!(t.payload[0], 5);
+    let auth = auth_of(&req);
+    assert_eq!(code_of(&t.payload), Code::AccountingResponse);
     assert!(crypto::verify_response(&t.payload, &auth, NAS_SECRET));
     let ev = events(&mut e);
     assert!(ev.contains(&Event::GardenAccounting(GardenAccountingEvent {
@@ -514,12 +532,17 @@ fn other_accounting_is_acknowledged_only_after_the_aaa() {
     assert!(crypto::verify_hashed_request(&up.payload, AAA_SECRET));
     assert!(e.poll_transmit().is_none(), "no ack before the AAA's");
     let mut ans = Vec::new();
-    Builder::new(&mut ans, Code::AccountingResponse, up.payload[1], &[0; 16]);
-    let up_auth: [u8; 16] = up.payload[4..20].try_into().unwrap();
+    Builder::new(
+        &mut ans,
+        Code::AccountingResponse,
+        id_of(&up.payload),
+        &[0; 16],
+    );
+    let up_auth = auth_of(&up.payload);
     crypto::sign_response(&mut ans, &up_auth, AAA_SECRET);
     e.handle_upstream(now, upstream_socket(&up), up.dest, &ans);
     let down = e.poll_transmit().unwrap();
-    let auth: [u8; 16] = req[4..20].try_into().unwrap();
+    let auth = auth_of(&req);
     assert!(crypto::verify_response(&down.payload, &auth, NAS_SECRET));
     // Wrong secret on accounting: dropped.
     let mut bad = accounting(22, None, 1);
@@ -553,7 +576,7 @@ fn shadow_mode_relays_the_reject_and_counts_it() {
     let req = pap(30, "carol", "x", |_| {});
     let reply = round_trip(&mut e, Instant::now(), &req);
     verify_for_nas(&reply, &req);
-    assert_eq!(reply[0], 3, "still a Reject");
+    assert_eq!(code_of(&reply), Code::AccessReject, "still a Reject");
     let evs = events(&mut e);
     assert!(evs.iter().any(|ev| matches!(
         ev,
@@ -590,13 +613,16 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
     assert!(events(&mut e).contains(&Event::Dropped(DropReason::BadMessageAuthenticator)));
 
     let mut answers: Vec<Vec<u8>> = ups.iter().map(|u| aaa_answer(&u.payload, true)).collect();
-    answers[2][4] ^= 1; // Response Authenticator
+    let mut damaged = Packet::new_unchecked(&mut answers[2][..]);
+    let mut ra = *damaged.authenticator();
+    ra[0] ^= 1;
+    damaged.set_authenticator(&ra);
     let ma = crypto::find_message_authenticator(&answers[5]).unwrap();
     answers[5][ma + 3] ^= 1;
     // ... under a Response Authenticator that is right for the damaged packet.
-    let up_auth: [u8; 16] = ups[5].payload[4..20].try_into().unwrap();
+    let up_auth = auth_of(&ups[5].payload);
     let ra = crypto::response_authenticator(&answers[5], &up_auth, AAA_SECRET);
-    answers[5][4..20].copy_from_slice(&ra);
+    Packet::new_unchecked(&mut answers[5][..]).set_authenticator(&ra);
     let socket = upstream_socket(&ups[0]);
     assert!(ups.iter().all(|u| upstream_socket(u) == socket));
     e.handle_upstream_batch(now, socket, answers.iter().map(|a| (ups[0].dest, &a[..])));
@@ -606,10 +632,10 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
     assert!(evs.contains(&Event::Dropped(DropReason::UpstreamBadAuthenticator)));
     assert!(evs.contains(&Event::Dropped(DropReason::UpstreamBadMessageAuthenticator)));
     for d in &downs {
-        let id = d.payload[1];
+        let id = id_of(&d.payload);
         let req = reqs.iter().find(|r| r.id == id).unwrap();
-        assert_ne!(id, ups[2].payload[1]);
-        assert_ne!(id, ups[5].payload[1]);
+        assert_ne!(id, id_of(&ups[2].payload));
+        assert_ne!(id, id_of(&ups[5].payload));
         verify_for_nas(&d.payload, req);
     }
     // A reply signed at the end of the batch is what the cache gives a retransmission.
@@ -619,7 +645,10 @@ fn a_batch_checked_in_lanes_gets_the_same_verdicts() {
         [(nas(), &reqs[1].bytes[..])].into_iter(),
     );
     let again = e.poll_transmit().expect("answered from the cache");
-    let first = downs.iter().find(|d| d.payload[1] == reqs[1].id).unwrap();
+    let first = downs
+        .iter()
+        .find(|d| id_of(&d.payload) == reqs[1].id)
+        .unwrap();
     assert_eq!(again.payload, first.payload);
     assert!(e.poll_transmit().is_none(), "not sent upstream again");
 }

@@ -220,6 +220,7 @@ pub async fn disconnect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::HEADER_LEN;
     use hmac::{Hmac, Mac};
     use md5::{Digest, Md5};
     use std::sync::Arc;
@@ -240,27 +241,34 @@ mod tests {
     /// Independent checks of a Disconnect-Request, written from RFC 5176 section 2.3
     /// and 3.4 with the md-5 and hmac crates directly (not our `crypto`).
     fn assert_valid_request(p: &[u8]) {
-        assert_eq!(p[0], 40, "Disconnect-Request");
-        let len = u16::from_be_bytes([p[2], p[3]]) as usize;
-        assert_eq!(len, p.len());
-        let mut zeroed = p.to_vec();
-        zeroed[4..20].fill(0);
+        let view = Packet::new_checked(p).expect("a well-formed packet");
+        assert_eq!(view.code(), Code::DisconnectRequest);
+        assert_eq!(usize::from(view.length()), p.len());
+        let mut zeroed = Packet::new_unchecked(p.to_vec());
+        zeroed.set_authenticator(&[0; AUTH_LEN]);
         let mut h = Md5::new();
-        h.update(&zeroed);
+        h.update(zeroed.as_ref());
         h.update(SECRET);
-        assert_eq!(&h.finalize()[..], &p[4..20], "request authenticator");
-        // Message-Authenticator: first attribute, HMAC over zeroed auth and MA.
         assert_eq!(
-            (p[20], p[21]),
-            (80, 18),
+            &h.finalize()[..],
+            view.authenticator(),
+            "request authenticator"
+        );
+        // Message-Authenticator: first attribute, HMAC over zeroed auth and MA.
+        let first = view.attrs().next().expect("an attribute");
+        assert_eq!(
+            (first.typ, first.value.len()),
+            (types::MESSAGE_AUTHENTICATOR, AUTH_LEN),
             "Message-Authenticator comes first"
         );
-        zeroed[22..38].fill(0);
+        // Its value follows the header and the attribute's type and length octets.
+        let ma = HEADER_LEN + 2..HEADER_LEN + 2 + AUTH_LEN;
+        zeroed.as_bytes_mut()[ma].fill(0);
         let mut mac = Hmac::<Md5>::new_from_slice(SECRET).unwrap();
-        mac.update(&zeroed);
+        mac.update(zeroed.as_ref());
         assert_eq!(
             &mac.finalize().into_bytes()[..],
-            &p[22..38],
+            first.value,
             "message-authenticator"
         );
         // The radius crate reads the identifiers we sent.
@@ -285,14 +293,14 @@ mod tests {
     }
 
     fn reply(req: &[u8], code: u8, error_cause: Option<u32>, secret: &[u8]) -> Vec<u8> {
-        let auth: [u8; 16] = req[4..20].try_into().unwrap();
+        let req = Packet::new_unchecked(req);
         let mut buf = Vec::new();
-        let mut b = Builder::new(&mut buf, Code::from(code), req[1], &[0; 16]);
+        let mut b = Builder::new(&mut buf, Code::from(code), req.identifier(), &[0; 16]);
         b.message_authenticator().unwrap();
         if let Some(c) = error_cause {
             b.attr_u32(types::ERROR_CAUSE, c).unwrap();
         }
-        crypto::sign_response(b.as_bytes_mut(), &auth, secret);
+        crypto::sign_response(b.as_bytes_mut(), req.authenticator(), secret);
         buf
     }
 
@@ -416,7 +424,8 @@ mod tests {
             Ok(DisconnectOutcome::Acked)
         );
         let mut wrong_id = reply(&req, 41, None, SECRET);
-        wrong_id[1] ^= 1;
+        let mut view = Packet::new_unchecked(&mut wrong_id[..]);
+        view.set_identifier(view.identifier() ^ 1);
         assert_eq!(
             judge(&req, &wrong_id, SECRET),
             Err(Ignored::WrongIdentifier)
@@ -432,9 +441,9 @@ mod tests {
         // A valid Response Authenticator over a corrupted Message-Authenticator.
         let mut bad_ma = reply(&req, 41, None, SECRET);
         bad_ma[30] ^= 0xff;
-        let auth: [u8; 16] = req[4..20].try_into().unwrap();
+        let auth = *Packet::new_unchecked(&req[..]).authenticator();
         let ra = crypto::response_authenticator(&bad_ma, &auth, SECRET);
-        bad_ma[4..20].copy_from_slice(&ra);
+        Packet::new_unchecked(&mut bad_ma[..]).set_authenticator(&ra);
         assert_eq!(
             judge(&req, &bad_ma, SECRET),
             Err(Ignored::BadMessageAuthenticator)

@@ -16,7 +16,7 @@ use super::*;
 use crate::config::{ClientConfig, Secret, Tristate};
 use crate::engine::{AuthMethod, Event, GardenAccountingEvent, GardenEntered};
 use crate::wire::attr::types;
-use crate::wire::{Builder, Code, crypto};
+use crate::wire::{Builder, Code, Packet, crypto};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
     AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
@@ -550,19 +550,19 @@ async fn test_nas(nak: Option<u32>) -> (u16, Arc<AtomicU32>) {
             let req = &buf[..n];
             assert!(crypto::verify_hashed_request(req, b"nas-secret"));
             count.fetch_add(1, Ordering::SeqCst);
-            let auth: [u8; 16] = req[4..20].try_into().unwrap();
+            let req = Packet::new_unchecked(req);
             let mut out = Vec::new();
             let code = if nak.is_some() {
                 Code::DisconnectNak
             } else {
                 Code::DisconnectAck
             };
-            let mut b = Builder::new(&mut out, code, req[1], &[0; 16]);
+            let mut b = Builder::new(&mut out, code, req.identifier(), &[0; 16]);
             b.message_authenticator().unwrap();
             if let Some(c) = nak {
                 b.attr_u32(types::ERROR_CAUSE, c).unwrap();
             }
-            crypto::sign_response(b.as_bytes_mut(), &auth, b"nas-secret");
+            crypto::sign_response(b.as_bytes_mut(), req.authenticator(), b"nas-secret");
             sock.send_to(&out, from).await.unwrap();
         }
     });

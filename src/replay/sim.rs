@@ -20,7 +20,7 @@ use super::template::Keys;
 use crate::io::batch::{self, Batch, Poller};
 use crate::wire::attr::types;
 use crate::wire::crypto;
-use crate::wire::{AUTH_LEN, Code, HEADER_LEN, Packet};
+use crate::wire::{AUTH_LEN, Builder, Code, MAX_PACKET_LEN, Packet};
 
 /// The Reply-Message of the simulator's Rejects: radcare classifies it as `arrears`.
 pub const ARREARS_MESSAGE: &str = "欠费停机: account in arrears";
@@ -71,6 +71,9 @@ impl SimStats {
 /// The per-request logic, without sockets.
 pub struct Responder {
     keys: Keys,
+    /// Where replies are built; its capacity is the largest packet, so building one
+    /// never allocates.
+    reply: Vec<u8>,
     reject_percent: u64,
     stats: SimStats,
 }
@@ -79,6 +82,7 @@ impl Responder {
     pub fn new(secret: &[u8], reject_percent: u8) -> Responder {
         Responder {
             keys: Keys::new(secret),
+            reply: Vec::with_capacity(MAX_PACKET_LEN),
             reject_percent: u64::from(reject_percent.min(100)),
             stats: SimStats::default(),
         }
@@ -155,41 +159,31 @@ impl Responder {
         };
         // Header with the request's authenticator in place: it is what both the
         // Message-Authenticator and the Response Authenticator are computed over.
-        let mut reply = Packet::new_unchecked(&mut *out);
-        reply.set_code(reply_code);
-        reply.set_identifier(req.identifier());
-        reply.set_authenticator(&auth);
-        let mut len = HEADER_LEN;
+        let mut b = Builder::new(&mut self.reply, reply_code, req.identifier(), &auth);
         let with_ma = reply_code != Code::AccountingResponse;
         if with_ma {
-            out[len] = types::MESSAGE_AUTHENTICATOR;
-            out[len + 1] = 2 + AUTH_LEN as u8;
-            out[len + 2..len + 2 + AUTH_LEN].fill(0);
-            len += 2 + AUTH_LEN;
+            b.message_authenticator().ok()?;
         }
         if reply_code == Code::AccessReject {
-            let m = ARREARS_MESSAGE.as_bytes();
-            out[len] = types::REPLY_MESSAGE;
-            out[len + 1] = (2 + m.len()) as u8;
-            out[len + 2..len + 2 + m.len()].copy_from_slice(m);
-            len += 2 + m.len();
+            b.attr(types::REPLY_MESSAGE, ARREARS_MESSAGE.as_bytes())
+                .ok()?;
         }
         // Proxies match replies by the Proxy-State they added: echo them in order.
         for a in req.attrs().filter(|a| a.typ == types::PROXY_STATE) {
-            let n = 2 + a.value.len();
-            if len + n > out.len() {
-                return None;
-            }
-            out[len..len + n].copy_from_slice(&bytes[a.offset..a.offset + n]);
-            len += n;
+            b.attr(types::PROXY_STATE, a.value).ok()?;
         }
-        Packet::new_unchecked(&mut *out).set_length(len as u16);
-        if with_ma {
-            let ma = self.keys.hmac(&[&out[..len]]);
-            out[HEADER_LEN + 2..HEADER_LEN + 2 + AUTH_LEN].copy_from_slice(&ma);
+        let reply = b.as_bytes_mut();
+        if let Some(at) = with_ma
+            .then(|| crypto::find_message_authenticator(reply))
+            .flatten()
+        {
+            let ma = self.keys.hmac(&[reply]);
+            reply[at..at + AUTH_LEN].copy_from_slice(&ma);
         }
-        let ra = self.keys.md5_then_secret(&[&out[..len]]);
-        Packet::new_unchecked(&mut *out).set_authenticator(&ra);
+        let ra = self.keys.md5_then_secret(&[reply]);
+        Packet::new_unchecked(&mut *reply).set_authenticator(&ra);
+        let len = reply.len();
+        out.get_mut(..len)?.copy_from_slice(reply);
         Some(len)
     }
 }
@@ -301,9 +295,9 @@ mod tests {
             );
             let n = r.answer(&req, &mut out).expect("an answer");
             let reply = &out[..n];
-            assert_eq!(reply[1], i as u8);
             let o = verify_reply(reply, Code::AccessRequest, &auth, &keys).unwrap();
             let p = Packet::new_checked(reply).unwrap();
+            assert_eq!(p.identifier(), i as u8);
             assert_eq!(p.attrs().next().unwrap().typ, types::MESSAGE_AUTHENTICATOR);
             let states: Vec<&[u8]> = p
                 .attrs()

@@ -365,7 +365,9 @@ mod tests {
         );
         let (pkt, auth) = build(&t[0], 42, [0x5a; 16]);
         assert_eq!(auth, [0x5a; 16]);
-        assert_eq!(pkt[20], types::MESSAGE_AUTHENTICATOR, "first attribute");
+        let view = Packet::new_checked(&pkt[..]).unwrap();
+        let first = view.attrs().next().unwrap();
+        assert_eq!(first.typ, types::MESSAGE_AUTHENTICATOR, "first attribute");
         assert_eq!(
             crypto::verify_message_authenticator(&pkt, None, SECRET),
             MaStatus::Valid
@@ -383,7 +385,11 @@ mod tests {
         // Each write is a fresh packet: another id and nonce change the hidden password.
         let (pkt2, _) = build(&t[0], 43, [0x11; 16]);
         assert_eq!(pkt.len(), pkt2.len());
-        assert_ne!(pkt[38..], pkt2[38..]);
+        let hidden = |p: &[u8]| {
+            let p = Packet::new_checked(p).unwrap();
+            p.find(types::USER_PASSWORD).unwrap().value.to_vec()
+        };
+        assert_ne!(hidden(&pkt), hidden(&pkt2));
         let p2 = Oracle::decode(&pkt2, SECRET).unwrap();
         assert_eq!(
             rfc2865::lookup_user_password(&p2).unwrap().unwrap(),
@@ -408,8 +414,8 @@ mod tests {
             .chain_update(b"bob-pass")
             .chain_update(nonce)
             .finalize();
-        assert_eq!(chap[0], 9);
-        assert_eq!(&chap[1..], &expect[..]);
+        // CHAP-Password is the CHAP identifier, then the response.
+        assert_eq!(chap.split_first(), Some((&9, &expect[..])));
         // And the demo AAA, which checks CHAP itself, accepts it... for a known user.
         let t = templates(
             "User-Name = alice\nCHAP-Password = alice-pass",
@@ -418,7 +424,10 @@ mod tests {
         );
         let (pkt, _) = build(&t[0], 3, nonce);
         let reply = crate::demo::answer(&pkt, SECRET).unwrap();
-        assert_eq!(reply[0], 2);
+        assert_eq!(
+            Packet::new_checked(&reply[..]).unwrap().code(),
+            Code::AccessAccept
+        );
         assert_eq!(
             verify_reply(&reply, Code::AccessRequest, &nonce, &Keys::new(SECRET)),
             Ok(Outcome::Accept)
@@ -441,7 +450,10 @@ mod tests {
             .chain_update(b"pw")
             .chain_update([1, 2, 3, 4, 5])
             .finalize();
-        assert_eq!(&chap[1..], &expect[..]);
+        assert_eq!(
+            chap.split_first().map(|(_, response)| response),
+            Some(&expect[..])
+        );
     }
 
     #[test]
@@ -454,7 +466,10 @@ mod tests {
         );
         let (pkt, auth) = build(&t[0], 5, [0xee; 16]);
         assert!(crypto::verify_hashed_request(&pkt, SECRET));
-        assert_eq!(&pkt[4..20], &auth);
+        assert_eq!(
+            Packet::new_checked(&pkt[..]).unwrap().authenticator(),
+            &auth
+        );
         assert!(
             Packet::new_checked(&pkt[..])
                 .unwrap()
@@ -528,8 +543,9 @@ mod tests {
         // A Message-Authenticator that does not verify, under a valid authenticator.
         let mut bad_ma = reply(Code::AccessAccept, None, true);
         bad_ma[25] ^= 1;
-        let ra = keys.md5_then_secret(&[&bad_ma[..4], &req_auth, &bad_ma[20..]]);
-        bad_ma[4..20].copy_from_slice(&ra);
+        let mut view = Packet::new_unchecked(&mut bad_ma[..]);
+        let ra = keys.md5_then_secret(&[view.code_id_length(), &req_auth, view.attributes()]);
+        view.set_authenticator(&ra);
         assert_eq!(ok(&bad_ma), Err(Invalid::BadMessageAuthenticator));
         assert_eq!(ok(&bad_ma[..10]), Err(Invalid::Malformed));
         assert_eq!(

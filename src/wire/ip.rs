@@ -592,6 +592,31 @@ mod tests {
         assert!(!udp_checksum_ok(&bad, &at));
     }
 
+    /// 10.0.0.1:1645 to 10.0.0.2:1812 carrying "ab", worked out by hand. IPv4 header
+    /// words sum to 0x9932, so its checksum is 0x66cd; the pseudo header (0x141e) and
+    /// the datagram (0x6eed) sum to 0x830b, so the UDP checksum is 0x7cf4.
+    #[rustfmt::skip]
+    const V4_UDP: [u8; 30] = [
+        // IPv4: length 30, no id or flags, TTL 64, UDP, checksum, addresses.
+        0x45, 0x00, 0x00, 0x1e, 0x00, 0x00, 0x00, 0x00, 0x40, 0x11, 0x66, 0xcd,
+        10, 0, 0, 1, 10, 0, 0, 2,
+        // UDP: ports 1645 and 1812, length 10, checksum, payload.
+        0x06, 0x6d, 0x07, 0x14, 0x00, 0x0a, 0x7c, 0xf4, b'a', b'b',
+    ];
+
+    #[test]
+    fn emit_udp_known_answer() {
+        let mut p = vec![0xee];
+        emit_udp(
+            &mut p,
+            "10.0.0.1:1645".parse().unwrap(),
+            "10.0.0.2:1812".parse().unwrap(),
+            b"ab",
+        );
+        // Appended after what the buffer held.
+        assert_eq!((p[0], &p[1..]), (0xee, &V4_UDP[..]));
+    }
+
     #[test]
     fn known_answer_checksum() {
         // RFC 1071's example words sum to 0xddf2; the checksum is its complement.

@@ -12,8 +12,10 @@ pub mod crypto;
 pub mod ether;
 pub mod ip;
 pub mod md5x;
+pub mod null;
 pub mod packet;
 pub mod pppoe;
+pub mod sll;
 
 pub use attr::{Attr, AttrIter, Vsa, VsaIter};
 pub use builder::Builder;

@@ -15,7 +15,8 @@
 //! dave (disabled), erin/erin-pass (MS-CHAP), frank (expired), grace (session
 //! limit), anyone else (Reject "user not found").
 //!
-//! Only std, `tempfile`, and the crate's own `hmac`/`md-5` dependencies.
+//! Only std, `tempfile`, the crate's own `hmac`/`md-5` dependencies, and radcare's
+//! packet view for header fields (the hashes are computed here, not by radcare).
 #![allow(dead_code)]
 
 pub mod postgres;
@@ -33,6 +34,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ::radcare::wire::{AUTH_LEN, Builder, Code, Packet};
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use tempfile::TempDir;
@@ -490,33 +492,34 @@ fn random_bytes16() -> [u8; 16] {
 /// Builds a Status-Server (RFC 5997) with a Message-Authenticator.
 pub fn status_server_packet(secret: &str, id: u8) -> Vec<u8> {
     let mut pkt = Vec::with_capacity(38);
-    pkt.extend_from_slice(&[12, id, 0, 38]);
-    pkt.extend_from_slice(&random_bytes16());
-    pkt.extend_from_slice(&[80, 18]);
-    pkt.extend_from_slice(&[0u8; 16]);
+    Builder::new(&mut pkt, Code::StatusServer, id, &random_bytes16())
+        .message_authenticator()
+        .expect("room for a Message-Authenticator");
     let mut mac = Hmac::<Md5>::new_from_slice(secret.as_bytes()).expect("hmac key");
     mac.update(&pkt);
     let sig = mac.finalize().into_bytes();
-    pkt[22..38].copy_from_slice(&sig);
+    // The Message-Authenticator is the only attribute: its value ends the packet.
+    let at = pkt.len() - AUTH_LEN;
+    pkt[at..].copy_from_slice(&sig);
     pkt
 }
 
 /// Is `reply` a valid answer (Access-Accept, right id, right Response Authenticator
 /// for `secret`) to the Status-Server `request`?
 fn valid_status_reply(request: &[u8], reply: &[u8], secret: &str) -> bool {
-    if reply.len() < 20 || reply[0] != 2 || reply[1] != request[1] {
+    let Ok(reply) = Packet::new_checked(reply) else {
         return false;
-    }
-    let len = usize::from(u16::from_be_bytes([reply[2], reply[3]]));
-    if len < 20 || len > reply.len() {
+    };
+    let request = Packet::new_unchecked(request);
+    if reply.code() != Code::AccessAccept || reply.identifier() != request.identifier() {
         return false;
     }
     let mut md5 = Md5::new();
-    md5.update(&reply[..4]);
-    md5.update(&request[4..20]);
-    md5.update(&reply[20..len]);
+    md5.update(reply.code_id_length());
+    md5.update(request.authenticator());
+    md5.update(reply.attributes());
     md5.update(secret.as_bytes());
-    md5.finalize().as_slice() == &reply[4..20]
+    md5.finalize().as_slice() == reply.authenticator()
 }
 
 /// Sends one Status-Server to `server` and waits up to `wait` for a valid Access-Accept.
