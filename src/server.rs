@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::config::{Config, ConfigErrors, locate_errors};
 use crate::dict::Dictionary;
-use crate::engine::Engine;
+use crate::engine::{Engine, Learnt};
 use crate::events::EventBus;
 use crate::garden::Garden;
 use crate::io::http::HttpFace;
@@ -222,12 +222,16 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     let garden_key: [u8; 8] = seed[..8].try_into().expect("8 octets");
     let mut reload_senders = Vec::with_capacity(bound.radius.len());
     let mut drivers = Vec::with_capacity(bound.radius.len());
+    // A NAS's requests may land on any worker (by source port): what `auto` learns of
+    // Message-Authenticators holds for all of them.
+    let learnt = Arc::new(Learnt::new(&cfg));
     for (worker, sockets) in bound.radius.into_iter().enumerate() {
         // Each worker its own random streams, all the same garden-id key (the seed's
         // first octets), so a subscriber has one garden id whichever thread sees it.
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         seed[..8].copy_from_slice(&garden_key);
-        let mut engine = Engine::new(&cfg, dict.clone(), policy.clone(), seed);
+        let mut engine =
+            Engine::new(&cfg, dict.clone(), policy.clone(), seed).sharing(learnt.clone());
         engine.set_shadow(opts.shadow);
         let (reload_tx, reload_rx) = std::sync::mpsc::channel();
         reload_senders.push(reload_tx);

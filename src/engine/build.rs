@@ -3,7 +3,7 @@
 //! buffer and signs with the right secret; Message-Authenticator always goes first
 //! (the BlastRADIUS defence).
 
-use crate::wire::attr::{types, vendors};
+use crate::wire::attr::{Attr, types, vendors};
 use crate::wire::crypto::{self, SharedSecret};
 use crate::wire::{Builder, Code, Error, Packet};
 
@@ -120,8 +120,8 @@ pub fn upstream_accounting_request(
 
 /// Writes the NAS copy of an upstream reply: same code and attributes, our
 /// Message-Authenticator first (not in an Accounting-Response, see
-/// [`accounting_response`]), salted attributes re-encrypted. Unsigned: apply the
-/// returned seal with the NAS's secret.
+/// [`accounting_response`]), salted attributes re-encrypted as they are copied, however
+/// many there are. Unsigned: apply the returned seal with the NAS's secret.
 pub fn relay_reply(
     reply: &Packet<&[u8]>,
     nas_id: u8,
@@ -132,52 +132,56 @@ pub fn relay_reply(
     if reply.code() != Code::AccountingResponse {
         b.message_authenticator()?;
     }
+    let mut tmp = [0u8; 255];
     for a in reply
         .attrs()
         .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
     {
-        b.raw(&reply.as_bytes()[a.offset..a.offset + 2 + a.value.len()])?;
+        let raw = &reply.as_bytes()[a.offset..a.offset + 2 + a.value.len()];
+        let copy = &mut tmp[..raw.len()];
+        copy.copy_from_slice(raw);
+        if reencrypt_attribute(&a, copy, hop)? {
+            b.raw(copy)?;
+        } else {
+            b.raw(raw)?;
+        }
     }
-    reencrypt_reply_attributes(out, hop)?;
     Ok(Seal::Response {
         request_auth: *hop.to_auth,
     })
 }
 
 /// Tunnel-Password and MS-MPPE-Send/Recv-Key are salt-encrypted with the secret and the
-/// request authenticator of the hop: re-encrypt them in place for the NAS.
-fn reencrypt_reply_attributes(out: &mut [u8], hop: &Hop<'_>) -> Result<(), Error> {
-    let mut spans: [(usize, usize); 8] = [(0, 0); 8];
-    let mut n = 0;
-    {
-        let p = Packet::new_unchecked(&*out);
-        for a in p.attrs() {
-            if a.typ == types::TUNNEL_PASSWORD && a.value.len() > 1 && n < spans.len() {
-                spans[n] = (a.offset + 3, a.value.len() - 1);
-                n += 1;
-            }
-            if let Some(v) = a.vsa().filter(|v| v.vendor == vendors::MICROSOFT) {
-                for s in v.subs().flatten() {
-                    let key = s.typ == u32::from(vendors::MS_MPPE_SEND_KEY)
-                        || s.typ == u32::from(vendors::MS_MPPE_RECV_KEY);
-                    if key && n < spans.len() {
-                        spans[n] = (s.offset, s.value.len());
-                        n += 1;
-                    }
-                }
-            }
-        }
-    }
-    for &(at, len) in &spans[..n] {
+/// request authenticator of the hop: re-encrypts those of `copy` (a copy of `a`) for
+/// the NAS. False if it holds none.
+fn reencrypt_attribute(a: &Attr<'_>, copy: &mut [u8], hop: &Hop<'_>) -> Result<bool, Error> {
+    let resalt = |v: &mut [u8]| {
         crypto::resalt(
-            &mut out[at..at + len],
+            v,
             hop.from_secret.as_bytes(),
             hop.from_auth,
             hop.to_secret.as_bytes(),
             hop.to_auth,
-        )?;
+        )
+    };
+    if a.typ == types::TUNNEL_PASSWORD && a.value.len() > 1 {
+        // Type, length, tag, then the salt and the encrypted string.
+        resalt(&mut copy[3..])?;
+        return Ok(true);
     }
-    Ok(())
+    let mut found = false;
+    if let Some(v) = a.vsa().filter(|v| v.vendor == vendors::MICROSOFT) {
+        for s in v.subs().flatten() {
+            if s.typ == u32::from(vendors::MS_MPPE_SEND_KEY)
+                || s.typ == u32::from(vendors::MS_MPPE_RECV_KEY)
+            {
+                let at = s.offset - a.offset;
+                resalt(&mut copy[at..at + s.value.len()])?;
+                found = true;
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What goes into a walled-garden Accept besides the profile.
@@ -255,4 +259,70 @@ pub fn status_probe(
     b.message_authenticator()?;
     crypto::sign_access_request(out, secret);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twelve Tunnel-Passwords and a Microsoft VSA with both MPPE keys: every one of
+    /// them reaches the NAS decryptable with its secret and authenticator.
+    #[test]
+    fn every_salted_attribute_is_reencrypted_however_many() {
+        let (aaa, nas) = (SharedSecret::new(b"aaa"), SharedSecret::new(b"nas"));
+        let (up_auth, nas_auth) = ([1u8; 16], [2u8; 16]);
+        let mut reply = Vec::new();
+        let mut b = Builder::new(&mut reply, Code::AccessAccept, 9, &[0; 16]);
+        let mut v = [0u8; 2 + 256];
+        for i in 0..12u8 {
+            let n =
+                crypto::tunnel_password_encrypt(&[b'a' + i; 5], [i, i], b"aaa", &up_auth, &mut v)
+                    .unwrap();
+            let mut tagged = vec![i + 1];
+            tagged.extend_from_slice(&v[..n]);
+            b.attr(types::TUNNEL_PASSWORD, &tagged).unwrap();
+        }
+        // Vendor 311: Send-Key and Recv-Key sub-attributes, each salt + 32 octets.
+        let mut keys = vec![];
+        for (typ, fill) in [
+            (vendors::MS_MPPE_SEND_KEY, 0x11),
+            (vendors::MS_MPPE_RECV_KEY, 0x22),
+        ] {
+            let mut k = [fill; 34];
+            k[0] = 0x80 | typ;
+            crypto::salt_encrypt(&mut k, b"aaa", &up_auth).unwrap();
+            keys.extend_from_slice(&[typ, 36]);
+            keys.extend_from_slice(&k);
+        }
+        let mut vsa = vendors::MICROSOFT.to_be_bytes().to_vec();
+        vsa.extend_from_slice(&keys);
+        b.attr(types::VENDOR_SPECIFIC, &vsa).unwrap();
+        let hop = Hop {
+            from_secret: &aaa,
+            from_auth: &up_auth,
+            to_secret: &nas,
+            to_auth: &nas_auth,
+        };
+        let mut out = Vec::new();
+        let _ = relay_reply(&Packet::new_unchecked(&reply[..]), 3, &hop, &mut out).unwrap();
+        let p = Packet::new_checked(&out[..]).unwrap();
+        let tunnel: Vec<_> = p
+            .attrs()
+            .filter(|a| a.typ == types::TUNNEL_PASSWORD)
+            .collect();
+        assert_eq!(tunnel.len(), 12);
+        for (i, a) in tunnel.iter().enumerate() {
+            let mut v = a.value[1..].to_vec();
+            let plain = crypto::tunnel_password_decrypt(&mut v, b"nas", &nas_auth).unwrap();
+            assert_eq!(plain, [b'a' + i as u8; 5], "Tunnel-Password {}", i + 1);
+        }
+        let ms = p.attrs().find_map(|a| a.vsa()).unwrap();
+        let subs: Vec<_> = ms.subs().flatten().collect();
+        assert_eq!(subs.len(), 2);
+        for (s, fill) in subs.iter().zip([0x11, 0x22]) {
+            let mut k = s.value.to_vec();
+            crypto::salt_decrypt(&mut k, b"nas", &nas_auth).unwrap();
+            assert_eq!(k[2..], [fill; 32]);
+        }
+    }
 }

@@ -12,11 +12,13 @@ mod batch;
 pub(crate) mod build;
 mod dedup;
 mod event;
+mod learnt;
 mod upstream;
 
 pub use event::{
     AuthMethod, DropReason, Event, GardenAccountingEvent, GardenEntered, RejectOutcome,
 };
+pub use learnt::Learnt;
 pub use upstream::IdSpace;
 
 use std::cmp::Reverse;
@@ -71,7 +73,8 @@ struct Client {
     require_ma: Tristate,
     limit_proxy_state: Tristate,
     profile: usize,
-    /// NAS addresses (within `net`) that have sent a Message-Authenticator (`auto`).
+    /// NAS addresses (within `net`) that have sent a Message-Authenticator (`auto`):
+    /// this engine's copy of what `Engine::learnt` holds for this client.
     sends_ma: HashSet<IpAddr, foldhash::fast::RandomState>,
 }
 
@@ -172,6 +175,10 @@ pub struct Engine {
     pre_nas_ma: Option<MaStatus>,
     /// The pre-checked authenticators of the AAA reply being handled.
     pre_reply: Option<batch::ReplyChecks>,
+    /// What `auto` learnt of NASes and upstreams, shared with the other workers.
+    learnt: Arc<Learnt>,
+    /// The version of `learnt` the clients' `sends_ma` copies are up to.
+    learnt_version: u64,
 }
 
 impl Engine {
@@ -216,7 +223,27 @@ impl Engine {
             sealing: Default::default(),
             pre_nas_ma: None,
             pre_reply: None,
+            learnt: Arc::new(Learnt::new(cfg)),
+            learnt_version: 0,
         }
+    }
+
+    /// Shares what `auto` learns with the other engines given the same `learnt` (made
+    /// from the same config).
+    pub fn sharing(mut self, learnt: Arc<Learnt>) -> Engine {
+        self.learnt = learnt;
+        self.sync_learnt();
+        self
+    }
+
+    /// Copies what the workers learnt of NASes into the clients of the same range.
+    fn sync_learnt(&mut self) {
+        let clients = &mut self.clients;
+        self.learnt_version = self.learnt.each_nas(|net, ip| {
+            for c in clients.iter_mut().filter(|c| c.net == net) {
+                c.sends_ma.insert(ip);
+            }
+        });
     }
 
     /// Takes the clients and the policy of a reloaded config (everything else needs a
@@ -225,11 +252,7 @@ impl Engine {
     /// a client that is gone are dropped, as if lost (its NAS retransmits, to no one).
     pub fn reconfigure(&mut self, cfg: &Config, policy: Arc<Policy>) {
         let old = std::mem::replace(&mut self.clients, clients_from(cfg, &policy));
-        for c in &mut self.clients {
-            if let Some(o) = old.iter().find(|o| o.name == c.name && o.net == c.net) {
-                c.sends_ma = o.sends_ma.clone();
-            }
-        }
+        self.sync_learnt();
         let moved: Vec<Option<usize>> = old
             .iter()
             .map(|o| self.clients.iter().position(|c| c.name == o.name))
@@ -397,6 +420,10 @@ impl Engine {
         src: SocketAddr,
         pkt: &Packet<&[u8]>,
     ) -> Result<(), DropReason> {
+        // One atomic load: another worker may have learnt this NAS.
+        if self.learnt.version() != self.learnt_version {
+            self.sync_learnt();
+        }
         let c = &mut self.clients[ci];
         let status = match self.pre_nas_ma.take() {
             Some(s) => s,
@@ -405,8 +432,8 @@ impl Engine {
         match status {
             MaStatus::Invalid => Err(DropReason::BadMessageAuthenticator),
             MaStatus::Valid => {
-                if c.require_ma == Tristate::Auto {
-                    c.sends_ma.insert(src.ip());
+                if c.require_ma == Tristate::Auto && c.sends_ma.insert(src.ip()) {
+                    self.learnt.learn_nas(c.net, src.ip());
                 }
                 Ok(())
             }
@@ -702,13 +729,16 @@ impl Engine {
         };
         match ma {
             MaStatus::Invalid => return self.drop(DropReason::UpstreamBadMessageAuthenticator),
-            MaStatus::Absent if u.requires_ma() && !matches!(p.kind, PendingKind::Accounting) => {
+            MaStatus::Absent
+                if u.requires_ma(self.learnt.upstream_sends_ma(p.upstream))
+                    && !matches!(p.kind, PendingKind::Accounting) =>
+            {
                 return self.drop(DropReason::UpstreamMissingMessageAuthenticator);
             }
             MaStatus::Valid => {
                 let ui = p.upstream;
                 if self.upstreams[ui].require_ma == Tristate::Auto {
-                    self.upstreams[ui].sends_ma = true;
+                    self.learnt.learn_upstream(ui);
                 }
             }
             MaStatus::Absent => {}

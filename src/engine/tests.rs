@@ -849,3 +849,37 @@ fn a_message_authenticator_of_the_wrong_length_is_dropped_not_absent() {
         .collect();
     assert_eq!(dropped, [DropReason::BadMessageAuthenticator]);
 }
+
+/// Two workers of one process: what one learns of Message-Authenticators, from a NAS
+/// and from an upstream, the other requires too.
+#[test]
+fn message_authenticators_learnt_by_one_worker_are_required_by_all() {
+    let cfg = config(1);
+    let dict = Arc::new(Dictionary::builtin().unwrap());
+    let policy = Arc::new(Policy::compile(&cfg, &dict).unwrap());
+    let learnt = Arc::new(Learnt::new(&cfg));
+    let worker =
+        |seed| Engine::new(&cfg, dict.clone(), policy.clone(), [seed; 32]).sharing(learnt.clone());
+    let (mut a, mut b) = (worker(1), worker(2));
+    let now = Instant::now();
+    // Worker a: the NAS sends a Message-Authenticator, and so does the AAA.
+    assert!(exchange(&mut a, now, &pap(1, "alice", "alice-pass", |_| {}), true).is_some());
+
+    // Worker b: the same NAS without one is refused.
+    let mut buf = Vec::new();
+    let mut bld = Builder::new(&mut buf, Code::AccessRequest, 2, &[3; 16]);
+    bld.attr(types::USER_NAME, b"alice").unwrap();
+    b.handle_nas(now, Listener::Auth, nas(), &buf);
+    assert!(b.poll_transmit().is_none());
+    assert!(events(&mut b).contains(&Event::Dropped(DropReason::MissingMessageAuthenticator)));
+    // And the AAA's reply without one too.
+    assert!(exchange(&mut b, now, &pap(3, "alice", "alice-pass", |_| {}), false).is_none());
+    assert!(events(&mut b).contains(&Event::Dropped(
+        DropReason::UpstreamMissingMessageAuthenticator
+    )));
+
+    // A reload keeps what was learnt for a client whose range is unchanged.
+    b.reconfigure(&cfg, policy.clone());
+    b.handle_nas(now, Listener::Auth, nas(), &buf);
+    assert!(events(&mut b).contains(&Event::Dropped(DropReason::MissingMessageAuthenticator)));
+}

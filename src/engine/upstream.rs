@@ -17,8 +17,6 @@ pub struct Upstream {
     pub acct: Option<SocketAddr>,
     pub secret: SharedSecret,
     pub require_ma: Tristate,
-    /// `auto`: set once the server has sent a reply with a Message-Authenticator.
-    pub sends_ma: bool,
     pub response_window: Duration,
     pub dead_after: u32,
     pub probe_interval: Duration,
@@ -35,7 +33,6 @@ impl Upstream {
             acct: c.acct,
             secret: SharedSecret::new(c.secret.as_bytes()),
             require_ma: c.require_message_authenticator,
-            sends_ma: false,
             response_window: c.response_window,
             dead_after: c.dead_after.max(1),
             probe_interval: c.probe_interval,
@@ -45,12 +42,13 @@ impl Upstream {
         }
     }
 
-    /// Whether a reply without Message-Authenticator must be dropped.
-    pub fn requires_ma(&self) -> bool {
+    /// Whether a reply without Message-Authenticator must be dropped; `sends_ma`: the
+    /// server has sent one before (what `auto` learnt).
+    pub fn requires_ma(&self, sends_ma: bool) -> bool {
         match self.require_ma {
             Tristate::Yes => true,
             Tristate::No => false,
-            Tristate::Auto => self.sends_ma,
+            Tristate::Auto => sends_ma,
         }
     }
 }
