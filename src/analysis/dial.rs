@@ -12,7 +12,9 @@
 //! Linux cooked capture there is no destination, so the subscriber is found by the
 //! session id it used.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::{Ordering, Reverse};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
@@ -95,6 +97,8 @@ pub struct DialTotals {
     pub successes: u64,
     /// PPPoE frames too short or with a length past the frame.
     pub malformed: u64,
+    /// Frames of new subscribers not tracked because the table was full.
+    pub subscribers_shed: u64,
 }
 
 /// Dialling in one minute.
@@ -127,19 +131,42 @@ fn serialize_mac<S: Serializer>(mac: &Mac, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&mac_string(mac))
 }
 
+/// Subscribers tracked at most, by default: a flood of PADIs from random MACs must not
+/// grow the table without limit. A few hundred bytes each, so tens of MB at the cap.
+pub const MAX_SUBSCRIBERS: usize = 100_000;
+
 /// Counts PPPoE dial attempts per subscriber MAC and per minute.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DialAttempts {
     subscribers: HashMap<Mac, Subscriber>,
+    /// At this many subscribers a new MAC is shed (counted, not tracked).
+    limit: usize,
     /// Session id to subscriber, learnt from PADS and from the subscriber's own frames.
     sessions: HashMap<u16, Mac>,
     minutes: BTreeMap<u64, MinuteCounts>,
     totals: DialTotals,
 }
 
+impl Default for DialAttempts {
+    fn default() -> DialAttempts {
+        DialAttempts::with_limit(MAX_SUBSCRIBERS)
+    }
+}
+
 impl DialAttempts {
     pub fn new() -> DialAttempts {
         DialAttempts::default()
+    }
+
+    /// Tracks at most `limit` subscribers.
+    pub fn with_limit(limit: usize) -> DialAttempts {
+        DialAttempts {
+            subscribers: HashMap::new(),
+            limit,
+            sessions: HashMap::new(),
+            minutes: BTreeMap::new(),
+            totals: DialTotals::default(),
+        }
     }
 
     /// Takes one frame seen at `at`; `payload` is what follows the Ethernet header
@@ -170,12 +197,16 @@ impl DialAttempts {
                 Discovery::Padi => {
                     self.totals.padi += 1;
                     self.minute(minute).attempts += 1;
-                    self.subscriber(frame.src, at).attempt(at);
+                    if let Some(s) = self.subscriber(frame.src, at) {
+                        s.attempt(at);
+                    }
                 }
                 Discovery::Pado => self.totals.pado += 1,
                 Discovery::Padr => {
                     self.totals.padr += 1;
-                    self.subscriber(frame.src, at).padr += 1;
+                    if let Some(s) = self.subscriber(frame.src, at) {
+                        s.padr += 1;
+                    }
                 }
                 Discovery::Pads => {
                     self.totals.pads += 1;
@@ -195,19 +226,27 @@ impl DialAttempts {
                     self.totals.auth_requests += 1;
                     self.minute(minute).auth_requests += 1;
                     self.sessions.insert(session, frame.src);
-                    self.subscriber(frame.src, at).auth_requests += 1;
+                    if let Some(s) = self.subscriber(frame.src, at) {
+                        s.auth_requests += 1;
+                    }
                 }
                 (PPP_PAP, PAP_NAK) | (PPP_CHAP, CHAP_FAILURE) => {
                     self.totals.failures += 1;
                     self.minute(minute).failures += 1;
-                    if let Some(mac) = self.client_of(frame, session) {
-                        self.subscriber(mac, at).failures += 1;
+                    if let Some(s) = self
+                        .client_of(frame, session)
+                        .and_then(|m| self.subscriber(m, at))
+                    {
+                        s.failures += 1;
                     }
                 }
                 (PPP_PAP, PAP_ACK) | (PPP_CHAP, CHAP_SUCCESS) => {
                     self.totals.successes += 1;
-                    if let Some(mac) = self.client_of(frame, session) {
-                        self.subscriber(mac, at).successes += 1;
+                    if let Some(s) = self
+                        .client_of(frame, session)
+                        .and_then(|m| self.subscriber(m, at))
+                    {
+                        s.successes += 1;
                     }
                 }
                 (PPP_LCP, _) => self.totals.lcp += 1,
@@ -218,13 +257,22 @@ impl DialAttempts {
         Ok(true)
     }
 
-    fn subscriber(&mut self, mac: Mac, at: Duration) -> &mut Subscriber {
-        let s = self.subscribers.entry(mac).or_insert_with(|| Subscriber {
-            first_seen: at,
-            ..Subscriber::default()
-        });
+    /// The subscriber `mac`, added if there is room; `None` (counted) if not.
+    fn subscriber(&mut self, mac: Mac, at: Duration) -> Option<&mut Subscriber> {
+        let full = self.subscribers.len() >= self.limit;
+        let s = match self.subscribers.entry(mac) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(_) if full => {
+                self.totals.subscribers_shed += 1;
+                return None;
+            }
+            Entry::Vacant(e) => e.insert(Subscriber {
+                first_seen: at,
+                ..Subscriber::default()
+            }),
+        };
         s.last_seen = at;
-        s
+        Some(s)
     }
 
     fn minute(&mut self, minute: u64) -> &mut MinuteCounts {
@@ -262,19 +310,23 @@ impl DialAttempts {
     }
 
     /// The `n` subscribers with the most attempts (then failures, then authentication
-    /// requests).
+    /// requests), kept in a heap of `n` rather than sorting them all.
     pub fn top(&self, n: usize) -> Vec<Offender> {
-        let mut all: Vec<(&Mac, &Subscriber)> = self.subscribers.iter().collect();
-        all.sort_by(|(ma, a), (mb, b)| {
-            b.attempts
-                .cmp(&a.attempts)
-                .then(b.failures.cmp(&a.failures))
-                .then(b.auth_requests.cmp(&a.auth_requests))
-                .then(ma.cmp(mb))
-        });
-        all.into_iter()
-            .take(n)
-            .map(|(mac, s)| Offender {
+        let n = n.min(self.subscribers.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        // A max-heap of the worst kept so far: its top is the first to give way.
+        let mut kept = BinaryHeap::with_capacity(n + 1);
+        for (mac, s) in &self.subscribers {
+            kept.push(Ranked(mac, s));
+            if kept.len() > n {
+                kept.pop();
+            }
+        }
+        kept.into_sorted_vec()
+            .into_iter()
+            .map(|Ranked(mac, s)| Offender {
                 mac: *mac,
                 attempts: s.attempts,
                 attempts_per_minute: s.attempts_per_minute(),
@@ -288,14 +340,77 @@ impl DialAttempts {
             .collect()
     }
 
+    /// Subscribers dialling at least `per_minute` times a minute, more than once.
+    pub fn redialing(&self, per_minute: f64) -> usize {
+        self.subscribers
+            .values()
+            .filter(|s| s.attempts > 1 && s.attempts_per_minute() >= per_minute)
+            .count()
+    }
+
+    /// When the table is full, forgets the subscribers that dialled once and not in the
+    /// last minute (what a flood of random MACs leaves), to make room for new ones.
+    pub fn make_room(&mut self, now: Duration) {
+        if self.subscribers.len() >= self.limit {
+            self.subscribers
+                .retain(|_, s| s.attempts > 1 || s.last_seen + MINUTE > now);
+            self.forget_orphan_sessions();
+        }
+    }
+
     /// Forgets subscribers not seen since `before`, and older minutes: for a long-running
     /// observer that must stay bounded.
     pub fn forget_before(&mut self, before: Duration) {
         self.subscribers.retain(|_, s| s.last_seen >= before);
         let keep = before.as_secs() / 60 * 60;
         self.minutes = self.minutes.split_off(&keep);
+        self.forget_orphan_sessions();
+    }
+
+    fn forget_orphan_sessions(&mut self) {
         let subscribers = &self.subscribers;
         self.sessions.retain(|_, mac| subscribers.contains_key(mac));
+    }
+
+    /// The table's capacity, to show it stays bounded.
+    #[cfg(test)]
+    fn subscriber_capacity(&self) -> usize {
+        self.subscribers.capacity()
+    }
+}
+
+/// A subscriber ordered by rank: `Less` is the more dialling (the order of `top`).
+struct Ranked<'a>(&'a Mac, &'a Subscriber);
+
+impl Ranked<'_> {
+    fn key(&self) -> (Reverse<u64>, Reverse<u64>, Reverse<u64>, &Mac) {
+        let s = self.1;
+        (
+            Reverse(s.attempts),
+            Reverse(s.failures),
+            Reverse(s.auth_requests),
+            self.0,
+        )
+    }
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ranked<'_> {}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -453,5 +568,65 @@ mod tests {
         assert!(d.subscriber_of(&B).is_some());
         assert_eq!(d.per_minute().len(), 1);
         assert_eq!(d.subscriber_count(), 1);
+    }
+
+    /// A distinct, unicast, locally administered MAC for each `i`.
+    fn mac_of(i: u64) -> Mac {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes();
+        [0x02, h[0], h[1], h[2], h[3], h[4] ^ h[7]]
+    }
+
+    #[test]
+    fn a_padi_flood_from_random_macs_is_shed_at_the_cap() {
+        let mut d = DialAttempts::new();
+        let padi = discovery(0x09, 0);
+        let mut at_cap = None;
+        let mut distinct = std::collections::HashSet::new();
+        for i in 0..1_000_000u64 {
+            let mac = mac_of(i);
+            distinct.insert(mac);
+            let at = Duration::from_millis(i / 10);
+            let f = frame(mac, BROADCAST, ETHERTYPE_PPPOE_DISCOVERY);
+            assert_eq!(d.observe(at, &f, &padi), Ok(true));
+            if at_cap.is_none() && d.subscriber_count() == MAX_SUBSCRIBERS {
+                at_cap = Some(d.subscriber_capacity());
+            }
+        }
+        assert_eq!(distinct.len(), 1_000_000);
+        assert_eq!(d.subscriber_count(), MAX_SUBSCRIBERS);
+        assert_eq!(Some(d.subscriber_capacity()), at_cap);
+        let shed = 1_000_000 - MAX_SUBSCRIBERS as u64;
+        assert_eq!(d.totals().subscribers_shed, shed);
+        assert_eq!(d.totals().padi, 1_000_000);
+
+        // Once the flood is a minute old its one-dial MACs give way to a redialler.
+        let later = Duration::from_secs(200);
+        d.make_room(later);
+        assert_eq!(d.subscriber_count(), 0);
+        dial(&mut d, 200, A, 1, PAP_NAK);
+        dial(&mut d, 210, A, 2, PAP_NAK);
+        assert_eq!(d.top(1)[0].mac, A);
+        assert_eq!(d.redialing(2.0), 1);
+    }
+
+    #[test]
+    fn top_n_is_ranked_as_a_full_sort_would() {
+        let mut d = DialAttempts::new();
+        let padi = discovery(0x09, 0);
+        for i in 0..500u64 {
+            let f = frame(mac_of(i), BROADCAST, ETHERTYPE_PPPOE_DISCOVERY);
+            for _ in 0..(i * 7919 % 13) {
+                d.observe(Duration::from_secs(i), &f, &padi).unwrap();
+            }
+        }
+        let all = d.top(usize::MAX);
+        assert_eq!(all.len(), d.subscriber_count());
+        assert!(all.windows(2).all(|w| {
+            (w[1].attempts, w[1].failures, w[1].auth_requests, w[0].mac)
+                <= (w[0].attempts, w[0].failures, w[0].auth_requests, w[1].mac)
+        }));
+        for n in [0, 1, 7, 20] {
+            assert_eq!(d.top(n), all[..n]);
+        }
     }
 }

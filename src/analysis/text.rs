@@ -272,7 +272,9 @@ fn pppoe(out: &mut String, r: &Report) {
         ("auth successes", p.successes),
         ("malformed", p.malformed),
     ];
-    for (k, v) in rows {
+    // Only a capture of more MACs than the table holds sheds any: no line otherwise.
+    let shed = (p.subscribers_shed > 0).then_some(("subscribers shed", p.subscribers_shed));
+    for (k, v) in rows.into_iter().chain(shed) {
         t.row(vec![k.into(), v.to_string()]);
     }
     let mut kv = String::new();

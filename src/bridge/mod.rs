@@ -8,6 +8,7 @@
 //! Sans-IO like the engine: frames and `now` in, a verdict and events out. The pnet
 //! driver (`io::bridge`) owns the interfaces and threads.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct BridgeStats {
     pub malformed: u64,
     pub unmatched_replies: u64,
     pub bad_authenticator: u64,
+    /// Access-Requests not remembered because `MAX_PENDING` were (their replies pass).
+    pub pending_shed: u64,
 }
 
 pub struct Bridge {
@@ -95,6 +98,9 @@ pub struct Bridge {
 
 /// How long an unanswered request is remembered.
 const PENDING_LIFETIME: Duration = Duration::from_secs(30);
+/// Requests remembered at most: anyone in a client network can send Access-Requests,
+/// and each is kept 30 s before any reply proves anything. 65,536 of at most 4 KiB.
+pub const MAX_PENDING: usize = 65_536;
 
 impl Bridge {
     pub fn new(cfg: &Config, dict: Arc<Dictionary>, policy: Arc<Policy>, seed: [u8; 32]) -> Bridge {
@@ -189,14 +195,19 @@ impl Bridge {
         match pkt.code() {
             Code::AccessRequest => {
                 self.stats.requests_seen += 1;
-                let seen = self
-                    .pending
-                    .entry((nas, aaa, pkt.identifier()))
-                    .or_insert_with(|| Seen {
+                let full = self.pending.len() >= MAX_PENDING;
+                let seen = match self.pending.entry((nas, aaa, pkt.identifier())) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(_) if full => {
+                        self.stats.pending_shed += 1;
+                        return;
+                    }
+                    Entry::Vacant(e) => e.insert(Seen {
                         auth: [0; 16],
                         request: Vec::new(),
                         at: now,
-                    });
+                    }),
+                };
                 seen.auth = *pkt.authenticator();
                 seen.request.clear();
                 seen.request.extend_from_slice(pkt.as_bytes());
@@ -298,6 +309,11 @@ impl Bridge {
         splice_udp_payload(frame, l3, udp, &self.scratch);
         self.stats.rewritten += 1;
         Outcome::Rewritten
+    }
+
+    /// Requests awaiting a reply, and the table's capacity.
+    pub fn pending_len(&self) -> (usize, usize) {
+        (self.pending.len(), self.pending.capacity())
     }
 
     fn sweep(&mut self, now: Instant) {

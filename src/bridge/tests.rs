@@ -208,3 +208,46 @@ fn non_radius_and_fragments_pass() {
     let mut short = vec![0u8; 10];
     assert_eq!(b.handle_frame(now, Side::Nas, &mut short), Outcome::Opaque);
 }
+
+#[test]
+fn a_flood_of_requests_from_a_client_network_is_shed_at_the_cap() {
+    let mut b = bridge();
+    let now = Instant::now();
+    let aaa: SocketAddr = "10.0.1.2:1812".parse().unwrap();
+    let (req, _) = request(0, false);
+    let mut f = frame(&[], "10.0.0.1:1".parse().unwrap(), aaa, &req);
+    // Source address, source port and RADIUS identifier patched in place: the bridge
+    // checks neither checksum on a request.
+    let (src_ip, src_port, id) = (14 + 12, 14 + 20, 14 + 28 + 1);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut at_cap = None;
+    for _ in 0..1_000_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = x.to_be_bytes();
+        f[src_ip + 3] = r[0];
+        f[src_port..src_port + 2].copy_from_slice(&r[1..3]);
+        f[id] = r[3];
+        assert_eq!(b.handle_frame(now, Side::Nas, &mut f), Outcome::Unchanged);
+        let (len, capacity) = b.pending_len();
+        assert!(len <= MAX_PENDING);
+        if len == MAX_PENDING {
+            assert_eq!(*at_cap.get_or_insert(capacity), capacity);
+        }
+    }
+    assert!(at_cap.is_some());
+    assert_eq!(b.stats.requests_seen, 1_000_000);
+    // Nearly all are distinct (ip, port, id): the rest of them were shed.
+    assert!(b.stats.pending_shed > 1_000_000 - MAX_PENDING as u64 - 1_000);
+
+    // Once they expire the BRAS's own requests are remembered and rewritten again.
+    let later = now + PENDING_LIFETIME + Duration::from_secs(1);
+    let nas: SocketAddr = "10.0.0.5:40000".parse().unwrap();
+    let (req, auth) = request(7, false);
+    b.handle_frame(later, Side::Nas, &mut frame(&[], nas, aaa, &req));
+    assert_eq!(b.pending_len().0, 1);
+    let reject = reply(Code::AccessReject, 7, &auth, "欠费 arrears");
+    let mut f = frame(&[], aaa, nas, &reject);
+    assert_eq!(b.handle_frame(later, Side::Aaa, &mut f), Outcome::Rewritten);
+}

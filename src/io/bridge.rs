@@ -30,11 +30,37 @@ impl BridgePorts {
                 )
             })
         };
-        Ok(BridgePorts {
+        let ports = BridgePorts {
             nas: Arc::new(open(&cfg.nas_side)?),
             aaa: Arc::new(open(&cfg.aaa_side)?),
-        })
+        };
+        for port in [&ports.nas, &ports.aaa] {
+            refuse_merging_offloads(port)?;
+        }
+        Ok(ports)
     }
+}
+
+/// GRO and LRO hand the bridge frames merged past the wire's size, as received: refused
+/// at start with the command that turns them off, rather than relayed wrongly.
+fn refuse_merging_offloads(port: &PacketSocket) -> io::Result<()> {
+    let name = port.name();
+    let on = port.merging_offloads().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("bridge interface `{name}`: offloads: {e}"),
+        )
+    })?;
+    if on.is_empty() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "bridge interface `{name}` merges received frames ({}): run `ethtool -K {name} gro off lro off` first",
+            on.join(", ")
+        ),
+    ))
 }
 
 /// Starts both directions; they stop within a read timeout after `stop` is cancelled.
@@ -71,43 +97,67 @@ fn forward(
     let opaque =
         metrics::counter!("radcare_bridge_opaque_frames_total", "from" => from.to_string());
     let send_errors = metrics::counter!("radcare_bridge_send_errors_total", "to" => to.to_string());
+    let pending_shed = metrics::counter!("radcare_bridge_pending_shed_total");
     let mut buf = Vec::with_capacity(65536);
     while !stop.is_cancelled() {
-        match rx.recv(&mut buf) {
-            Ok(true) => {}
-            Ok(false) => continue,
+        let got = match rx.recv(&mut buf) {
+            Ok(Some(got)) => got,
+            Ok(None) => continue,
             Err(e) => {
                 tracing::warn!(interface = from, error = %e, "bridge receive failed");
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
-        }
+        };
         frames.increment(1);
-        {
+        // A super-frame's checksums are the kernel's to fill when it segments it.
+        if got.checksum_not_ready && got.gso.is_none() {
+            complete_checksum(&mut buf);
+        }
+        let outcome = {
             // A std mutex: held for one frame's work, never across a blocking call.
             let mut core = core.lock().unwrap_or_else(|p| p.into_inner());
-            match core.handle_frame(Instant::now(), side, &mut buf) {
+            let outcome = core.handle_frame(Instant::now(), side, &mut buf);
+            match outcome {
                 Outcome::Rewritten => rewritten.increment(1),
                 Outcome::Opaque => opaque.increment(1),
                 Outcome::Unchanged | Outcome::RejectPassed => {}
             }
+            pending_shed.absolute(core.stats.pending_shed);
             while let Some(ev) = core.poll_event() {
                 if matches!(ev, Event::GardenEntered(_) | Event::GardenAccounting(_)) {
                     events.publish(ev);
                 }
             }
-        }
-        if let Err(e) = tx.send(&buf) {
+            outcome
+        };
+        let sent = match got.gso {
+            // A rewritten frame is a new, plain one.
+            Some(vnet) if outcome != Outcome::Rewritten => tx.send_gso(&vnet, &buf),
+            _ => tx.send(&buf),
+        };
+        if let Err(e) = sent {
             send_errors.increment(1);
             tracing::debug!(interface = to, error = %e, "bridge send failed");
         }
     }
 }
 
+/// Fills in the TCP/UDP checksum the sender left for hardware, tags kept.
+fn complete_checksum(frame: &mut [u8]) {
+    use crate::wire::ether::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EtherFrame};
+    if let Ok(eth) = EtherFrame::parse(frame)
+        && matches!(eth.ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+    {
+        crate::wire::ip::complete_l4_checksum(&mut frame[eth.payload_offset..]);
+    }
+}
+
 /// The PPPoE redial view, shared by the observer thread and the HTTP surface.
 pub type DialView = Arc<Mutex<crate::analysis::dial::DialAttempts>>;
 
-/// How long a subscriber that stopped dialling stays in the view.
+/// How long a subscriber that stopped dialling stays in the view (at most
+/// `dial::MAX_SUBSCRIBERS` of them: beyond, new MACs are shed and counted).
 const DIAL_MEMORY: Duration = Duration::from_secs(3600);
 /// Dial attempts per minute from which a subscriber counts as redialling.
 const REDIAL_PER_MINUTE: f64 = 3.0;
@@ -148,11 +198,12 @@ fn observe(
     let failures = metrics::counter!("radcare_pppoe_auth_failures_total");
     let redialing = metrics::gauge!("radcare_pppoe_redialing_subscribers");
     let subscribers = metrics::gauge!("radcare_pppoe_subscribers");
+    let shed = metrics::counter!("radcare_pppoe_subscribers_shed_total");
     let mut buf = Vec::with_capacity(65536);
     let mut last_export = Instant::now();
     while !stop.is_cancelled() {
         let got = match sock.recv(&mut buf) {
-            Ok(got) => got,
+            Ok(got) => got.is_some(),
             Err(e) => {
                 tracing::warn!(interface = sock.name(), error = %e, "pppoe receive failed");
                 std::thread::sleep(Duration::from_millis(100));
@@ -168,17 +219,14 @@ fn observe(
         if last_export.elapsed() >= Duration::from_secs(1) {
             last_export = Instant::now();
             d.forget_before(at.saturating_sub(DIAL_MEMORY));
+            d.make_room(at);
             let t = d.totals();
+            shed.absolute(t.subscribers_shed);
             padi.absolute(t.padi);
             auth.absolute(t.auth_requests);
             failures.absolute(t.failures);
             subscribers.set(d.subscriber_count() as f64);
-            let storming = d
-                .top(usize::MAX)
-                .iter()
-                .filter(|o| o.attempts_per_minute >= REDIAL_PER_MINUTE && o.attempts > 1)
-                .count();
-            redialing.set(storming as f64);
+            redialing.set(d.redialing(REDIAL_PER_MINUTE) as f64);
         }
     }
 }

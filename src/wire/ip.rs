@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 pub const PROTO_UDP: u8 = 17;
+pub const PROTO_TCP: u8 = 6;
 /// IPv6 Fragment extension header.
 const PROTO_IPV6_FRAGMENT: u8 = 44;
 
@@ -376,39 +377,45 @@ pub enum NotUdp {
     OtherProtocol,
 }
 
-/// Finds the UDP datagram in an IPv4 or IPv6 packet (`packet` starts at the IP header;
-/// trailing Ethernet padding is allowed).
-pub fn udp_in_ip(packet: &[u8]) -> Result<UdpInIp, NotUdp> {
-    let (src, dst, proto, l4, total) = match version(packet) {
+/// The addresses, transport protocol, transport offset and end of an IP packet that
+/// is not a fragment.
+fn transport(packet: &[u8]) -> Result<(IpAddr, IpAddr, u8, usize, usize), NotUdp> {
+    match version(packet) {
         Some(4) => {
             let ip = Ipv4Packet::new_checked(packet).map_err(NotUdp::Malformed)?;
             if ip.more_frags() || ip.frag_offset() != 0 {
                 return Err(NotUdp::Fragment);
             }
-            (
+            Ok((
                 IpAddr::V4(ip.src_addr()),
                 IpAddr::V4(ip.dst_addr()),
                 ip.protocol(),
                 ip.header_len(),
                 usize::from(ip.total_len()),
-            )
+            ))
         }
         Some(6) => {
             let ip = Ipv6Packet::new_checked(packet).map_err(NotUdp::Malformed)?;
             if ip.next_header() == PROTO_IPV6_FRAGMENT {
                 return Err(NotUdp::Fragment);
             }
-            (
+            Ok((
                 IpAddr::V6(ip.src_addr()),
                 IpAddr::V6(ip.dst_addr()),
                 ip.next_header(),
                 IPV6_HEADER_LEN,
                 IPV6_HEADER_LEN + usize::from(ip.payload_len()),
-            )
+            ))
         }
-        Some(v) => return Err(NotUdp::Malformed(Error::BadVersion(v))),
-        None => return Err(NotUdp::Malformed(Error::Truncated)),
-    };
+        Some(v) => Err(NotUdp::Malformed(Error::BadVersion(v))),
+        None => Err(NotUdp::Malformed(Error::Truncated)),
+    }
+}
+
+/// Finds the UDP datagram in an IPv4 or IPv6 packet (`packet` starts at the IP header;
+/// trailing Ethernet padding is allowed).
+pub fn udp_in_ip(packet: &[u8]) -> Result<UdpInIp, NotUdp> {
+    let (src, dst, proto, l4, total) = transport(packet)?;
     if proto != PROTO_UDP {
         return Err(NotUdp::OtherProtocol);
     }
@@ -516,12 +523,45 @@ pub fn fix_ipv4_checksum(packet: &mut [u8]) {
 
 /// The one's complement sum of the pseudo header (RFC 768, RFC 8200 section 8.1).
 fn pseudo_sum(at: &UdpInIp, udp_len: usize) -> Option<u32> {
-    let acc = match (at.src, at.dst) {
+    pseudo_sum_of(at.src, at.dst, PROTO_UDP, udp_len)
+}
+
+fn pseudo_sum_of(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> Option<u32> {
+    let acc = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => sum16(sum16(0, &s.octets()), &d.octets()),
         (IpAddr::V6(s), IpAddr::V6(d)) => sum16(sum16(0, &s.octets()), &d.octets()),
         _ => return None,
     };
-    Some(acc + u32::from(PROTO_UDP) + udp_len as u32)
+    Some(acc + u32::from(proto) + len as u32)
+}
+
+/// Computes the TCP or UDP checksum of an IP packet in place, over the pseudo header
+/// and the segment: for a frame whose sender left it to the NIC (a veth's "hardware"),
+/// which a frame relayed through a packet socket never meets. False (untouched) for
+/// other protocols, fragments, IPv6 extension headers and malformed packets.
+pub fn complete_l4_checksum(packet: &mut [u8]) -> bool {
+    let Ok((src, dst, proto, l4, total)) = transport(packet) else {
+        return false;
+    };
+    let at = match proto {
+        PROTO_UDP => 6,
+        PROTO_TCP => 16,
+        _ => return false,
+    };
+    let Some(segment) = packet.get_mut(l4..total).filter(|s| s.len() >= at + 2) else {
+        return false;
+    };
+    let Some(pseudo) = pseudo_sum_of(src, dst, proto, segment.len()) else {
+        return false;
+    };
+    segment[at..at + 2].fill(0);
+    let mut c = fold(sum16(pseudo, segment));
+    // RFC 768: a computed zero is sent as all ones (zero meaning none).
+    if c == 0 && proto == PROTO_UDP {
+        c = 0xffff;
+    }
+    segment[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
 }
 
 /// Recomputes the UDP checksum (with the pseudo header) in place.
@@ -722,5 +762,43 @@ mod tests {
             Ipv6Packet::new_checked(&[0x60; 39][..]).unwrap_err(),
             Error::Truncated
         );
+    }
+
+    /// Checksums left for "hardware" (the field holds the pseudo-header sum, as a veth
+    /// with TX offload sends them) are completed: UDP over IPv4 and IPv6, TCP.
+    #[test]
+    fn checksums_left_for_hardware_are_completed() {
+        for (src, dst) in [
+            ("10.0.0.1:40000", "10.0.0.2:1812"),
+            ("[fd00::1]:40000", "[fd00::2]:1812"),
+        ] {
+            let mut p = Vec::new();
+            emit_udp(
+                &mut p,
+                src.parse().unwrap(),
+                dst.parse().unwrap(),
+                b"radius!",
+            );
+            let at = udp_in_ip(&p).unwrap();
+            p[at.udp_offset + 6..at.udp_offset + 8].copy_from_slice(&[0x12, 0x34]);
+            assert!(!udp_checksum_ok(&p, &at));
+            assert!(complete_l4_checksum(&mut p));
+            assert!(udp_checksum_ok(&p, &at), "{src}");
+        }
+        // IPv4 + TCP (header 20, then 5 octets of data), the checksum field unfilled.
+        let mut p = v4_packet(&[0; 20 + 5]);
+        p[9] = PROTO_TCP;
+        p[20 + 28..].copy_from_slice(b"hello");
+        let len = p.len() - 20;
+        p[20 + 16..20 + 18].copy_from_slice(&[0xab, 0xcd]);
+        assert!(complete_l4_checksum(&mut p));
+        let pseudo = sum16(sum16(0, &p[12..16]), &p[16..20]) + 6 + len as u32;
+        assert_eq!(fold(sum16(pseudo, &p[20..])), 0, "TCP checksum verifies");
+        // A fragment and another protocol are left alone.
+        let mut icmp = v4_packet(b"x");
+        icmp[9] = 1;
+        let before = icmp.clone();
+        assert!(!complete_l4_checksum(&mut icmp));
+        assert_eq!(icmp, before);
     }
 }
