@@ -6,6 +6,8 @@
 #   freeradius    replay -> FreeRADIUS 3.2 (pure proxy)      -> aaa-sim
 #   radsecproxy   replay -> radsecproxy 1.9 (UDP)            -> aaa-sim
 #   radcare       replay -> radcare serve                    -> aaa-sim
+#   radcare-new   the same with 50,000 distinct subscribers: each rejected one is a new
+#                 walled-garden entry written to the SQLite store
 #
 # Closed loop (window 64) and fixed rate (10k req/s), in interleaved rounds (the VM's
 # noise is about +/-10 %: the median and the spread over the rounds are reported), then
@@ -181,14 +183,28 @@ for i in $(seq 1 100); do
 done
 wait_up "radcare serve" "127.0.0.1:$rc_port" "$nas_secret" || { tail -20 "$dir/radcare.out" >&2; exit 1; }
 
-peers=(direct forward freeradius radsecproxy radcare)
+# Distinct subscribers (User-Name, Calling-Station-Id): the Rejects among them make new
+# garden entries, where bench/requests.txt's two users only update theirs.
+distinct=$dir/distinct.txt
+awk 'BEGIN {
+	for (i = 0; i < 50000; i++) {
+		printf "User-Name = \"sub%05d@isp.example\"\nUser-Password = \"pass\"\n", i
+		printf "NAS-IP-Address = 127.0.0.1\nNAS-Identifier = \"bras-bench\"\n"
+		printf "NAS-Port = %d\nNAS-Port-Type = Ethernet\nService-Type = Framed-User\n", i
+		printf "Calling-Station-Id = \"02-00-00-%02x-%02x-%02x\"\n", int(i / 65536), int(i / 256) % 256, i % 256
+		printf "Message-Authenticator = 0x00\n\n"
+	}
+}' >"$distinct"
+
+peers=(direct forward freeradius radsecproxy radcare radcare-new)
+input_of() { case $1 in radcare-new) echo "$distinct" ;; *) echo "$input" ;; esac; }
 addr_of() {
 	case $1 in
 	direct) echo "127.0.0.1:$sim_port" ;;
 	forward) echo "127.0.0.1:$fwd_port" ;;
 	freeradius) echo "127.0.0.1:$fr_port" ;;
 	radsecproxy) echo "127.0.0.1:$rsp_port" ;;
-	radcare) echo "127.0.0.1:$rc_port" ;;
+	radcare | radcare-new) echo "127.0.0.1:$rc_port" ;;
 	esac
 }
 secret_of() { case $1 in direct | forward) echo "$sim_secret" ;; *) echo "$nas_secret" ;; esac; }
@@ -198,7 +214,7 @@ pid_of() {
 	forward) echo "$pid_forward" ;;
 	freeradius) echo "$pid_freeradius" ;;
 	radsecproxy) echo "$pid_radsecproxy" ;;
-	radcare) echo "$pid_radcare" ;;
+	radcare | radcare-new) echo "$pid_radcare" ;;
 	esac
 }
 # CPU time of a process (all threads), in clock ticks.
@@ -217,7 +233,7 @@ measure() { # peer mode round
 	rate) args=(--rate "$rate") ;;
 	esac
 	t0=$(ticks "$(pid_of "$peer")")
-	line=$(timeout $((secs + 20)) "$radcare" replay -f "$input" "${args[@]}" \
+	line=$(timeout $((secs + 20)) "$radcare" replay -f "$(input_of "$peer")" "${args[@]}" \
 		--duration "$secs" --timeout 1 "$(addr_of "$peer")" auth "$(secret_of "$peer")" |
 		tail -1) || true
 	t1=$(ticks "$(pid_of "$peer")")
@@ -228,7 +244,7 @@ measure() { # peer mode round
 
 step "warm-up (1 s each)"
 for p in "${peers[@]}"; do
-	timeout 20 "$radcare" replay -f "$input" --window "$window" --duration 1 --timeout 1 \
+	timeout 20 "$radcare" replay -f "$(input_of "$p")" --window "$window" --duration 1 --timeout 1 \
 		"$(addr_of "$p")" auth "$(secret_of "$p")" >/dev/null || true
 done
 
@@ -246,7 +262,7 @@ for p in "${peers[@]}"; do
 	t0=$(date +%s.%N)
 	status=0
 	timeout 60 radclient -q -s -c "$per_packet" -p "$window" -r 1 -t 2 \
-		-d "$root/bench/freeradius-proxy" -f "$input" \
+		-d "$root/bench/freeradius-proxy" -f "$(input_of "$p")" \
 		"$(addr_of "$p")" auth "$(secret_of "$p")" >"$dir/radclient.$p" 2>&1 || status=$?
 	t1=$(date +%s.%N)
 	answered=$(awk -F: '/Accepted|Rejected/ {gsub(/[ \t]/, "", $2); s += $2} END {print s + 0}' \

@@ -13,6 +13,10 @@ mod migrate;
 pub(crate) use dialect::Dialect;
 pub use garden::GardenEntry;
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
 use sqlx::AnyPool;
 use sqlx::any::{AnyArguments, AnyPoolOptions, install_default_drivers};
 
@@ -39,16 +43,34 @@ pub enum StoreError {
 /// A query being built on the `Any` driver, as domain modules bind rows into it.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
 
-/// Rows per bulk upsert statement: one statement per chunk rather than per row is what
-/// keeps a burst cheap (each statement is a round trip to SQLite's thread), and 64
-/// rows stay below SQLite's 32766 parameters for tables of up to 511 columns.
-const UPSERT_CHUNK: usize = 64;
+/// Rows per bulk upsert statement, largest first: one statement per chunk rather than
+/// per row keeps a burst cheap (each statement is a round trip to SQLite's thread),
+/// and a few fixed sizes keep the SQL texts few, so each is prepared once per
+/// connection (sqlx caches statements by text) rather than parsed again for every
+/// batch length. 64 rows stay below SQLite's 32766 parameters for tables of up to 511
+/// columns.
+const UPSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// How `n` rows are cut into statements: as many of each fixed size as fit, largest
+/// first.
+fn upsert_chunks(mut n: usize) -> impl Iterator<Item = usize> {
+    UPSERT_CHUNKS.into_iter().flat_map(move |size| {
+        let times = n / size;
+        n %= size;
+        std::iter::repeat_n(size, times)
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) dialect: Dialect,
+    /// Upsert statements by table and rows, written once.
+    upserts: Arc<Mutex<UpsertSql>>,
 }
+
+/// Upsert SQL by table name and rows per statement.
+type UpsertSql = HashMap<(&'static str, usize), Arc<str>>;
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies the schema. A PostgreSQL
@@ -95,43 +117,75 @@ impl Store {
             .connect(&url)
             .await?;
         migrate::migrate(&pool, dialect).await?;
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            upserts: Arc::default(),
+        })
     }
 
-    /// Inserts or replaces `rows` in one transaction; returns once committed. `key`
-    /// gives a row's conflict key and `bind` binds a row's values in `u.columns` order.
-    /// A key repeated in `rows` starts a new statement (PostgreSQL refuses to update
-    /// one row twice in a statement), so the later row wins, as it would row by row.
-    pub(crate) async fn upsert_rows<T, K: PartialEq>(
+    /// Inserts or replaces `rows` of table `u` in one transaction, committed on return;
+    /// `key` gives a row's conflict key and `bind` binds a row's values in `u.columns`
+    /// order. Of rows with the same key the last wins, as it would row by row (and
+    /// PostgreSQL refuses to update one row twice in a statement).
+    pub(crate) async fn upsert_rows<T, K: Hash + Eq>(
         &self,
         u: &Upsert,
         rows: &[T],
         key: impl Fn(&T) -> K,
         bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
     ) -> Result<(), StoreError> {
+        let mut last = HashMap::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            last.insert(key(r), i);
+        }
+        let mut keep: Vec<&T> = Vec::with_capacity(last.len());
+        keep.extend(
+            rows.iter()
+                .enumerate()
+                .filter(|(i, r)| last.get(&key(r)) == Some(i))
+                .map(|(_, r)| r),
+        );
         let mut tx = self.pool.begin().await?;
         let mut start = 0;
-        while start < rows.len() {
-            let mut end = start + 1;
-            while end < rows.len()
-                && end - start < UPSERT_CHUNK
-                && !rows[start..end].iter().any(|r| key(r) == key(&rows[end]))
-            {
-                end += 1;
-            }
-            let sql = self.dialect.upsert_sql(u, end - start);
-            let q = rows[start..end].iter().fold(sqlx::query(&sql), &bind);
+        for n in upsert_chunks(keep.len()) {
+            let sql = self.upsert_sql(u, n);
+            let q = keep[start..start + n]
+                .iter()
+                .fold(sqlx::query(&sql), |q, r| bind(q, r));
             q.execute(&mut *tx).await?;
-            start = end;
+            start += n;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    fn upsert_sql(&self, u: &Upsert, rows: usize) -> Arc<str> {
+        let mut cache = self.upserts.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((u.table, rows))
+            .or_insert_with(|| self.dialect.upsert_sql(u, rows).into())
+            .clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_cut_into_a_few_fixed_statement_sizes() {
+        for n in 0..300 {
+            let sizes: Vec<usize> = upsert_chunks(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(
+                sizes.iter().all(|s| UPSERT_CHUNKS.contains(s)),
+                "{n}: {sizes:?}"
+            );
+            assert!(sizes.is_sorted_by(|a, b| a >= b));
+        }
+        assert_eq!(upsert_chunks(86).collect::<Vec<_>>(), [64, 16, 4, 1, 1]);
+    }
 
     #[test]
     fn bad_url_is_refused() {
