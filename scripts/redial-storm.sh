@@ -114,6 +114,13 @@ secret = "$aaa_secret"
 [portal]
 listen = "127.0.0.1:$rc_http"
 
+[admin]
+listen = "127.0.0.1:0"
+
+[terminal]
+listen = "127.0.0.1:0"
+state_dir = "$dir/state"
+
 [store]
 url = "sqlite://$dir/radcare.db"
 EOF

@@ -33,6 +33,7 @@ pub mod engine;
 pub mod events;
 pub mod garden;
 pub mod io;
+pub mod ota;
 pub mod part;
 pub mod policy;
 pub mod portal;

@@ -63,6 +63,41 @@ enum Command {
     Replay(cli::replay::ReplayArgs),
     /// A fast AAA responder for benchmarks: Accept, or Reject (arrears) for a share.
     AaaSim(cli::replay::SimArgs),
+    /// Terminals that take software from radcare (hawkBit DDI): register, list.
+    Device {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::ota::DeviceCommand,
+    },
+    /// Software releases: publish (content-addressed artifacts, a signed manifest), list.
+    Release {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::ota::ReleaseCommand,
+    },
+    /// The release signing key.
+    Keys {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::ota::KeysCommand,
+    },
+    /// Deploy a release to devices, in rollout groups.
+    Deploy {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(flatten)]
+        args: cli::ota::DeployArgs,
+    },
+    /// Deployments: list, show (per-device state and result), resume a paused one.
+    Deployment {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::ota::DeploymentCommand,
+    },
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -110,5 +145,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::UdpForward(args) => cli::replay::udp_forward(args),
         Command::Storm(args) => cli::replay::storm(args),
         Command::Pcap(args) => cli::pcap::pcap(args),
+        Command::Device { config, command } => cli::ota::device(config, command),
+        Command::Release { config, command } => cli::ota::release(config, command),
+        Command::Keys { config, command } => cli::ota::keys(config, command),
+        Command::Deploy { config, args } => cli::ota::deploy(config, args),
+        Command::Deployment { config, command } => cli::ota::deployment(config, command),
     }
 }

@@ -34,6 +34,8 @@ pub enum ServeError {
     Bind(#[from] std::io::Error),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("terminal services: {0}")]
+    Ota(#[from] crate::ota::OtaError),
 }
 
 /// Everything loaded and checked, nothing bound yet.
@@ -98,6 +100,8 @@ pub struct Running {
     pub portal_addr: SocketAddr,
     /// The operators' listener (metrics, APIs).
     pub admin_addr: SocketAddr,
+    /// The devices' listener (software deployment).
+    pub terminal_addr: SocketAddr,
     pub demo_addr: Option<SocketAddr>,
     pub garden: Garden,
     parts: Parts,
@@ -156,6 +160,7 @@ struct Bound {
     pppoe: Option<crate::io::packet_socket::PacketSocket>,
     portal: TcpListener,
     admin: TcpListener,
+    terminal: TcpListener,
 }
 
 impl Bound {
@@ -183,6 +188,7 @@ impl Bound {
             },
             portal: bind_tcp(cfg.portal.listen).await?,
             admin: bind_tcp(cfg.admin.listen).await?,
+            terminal: bind_tcp(cfg.terminal.listen).await?,
         })
     }
 }
@@ -197,6 +203,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     let cfg = Arc::new(config);
     let bound = Bound::bind(&cfg, &opts).await?;
     let store = Store::open(&cfg.store.url).await?;
+    let ota = crate::ota::Ota::open(store.clone(), cfg.terminal.clone())?;
     let garden = Garden::new(Some(store));
     let warmed = garden
         .warm(crate::garden::now_ms() - crate::garden::MEMORY_WINDOW_MS)
@@ -206,6 +213,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     let acct_addr = bound.radius[0].acct_addr()?;
     let portal_addr = bound.portal.local_addr()?;
     let admin_addr = bound.admin.local_addr()?;
+    let terminal_addr = bound.terminal.local_addr()?;
     let demo_addr = match &bound.demo {
         Some((auth, _)) => Some(auth.local_addr()?),
         None => None,
@@ -311,12 +319,18 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.admin,
         router: crate::admin::router(admin),
     });
+    parts.start(HttpFace {
+        name: "terminal",
+        listener: bound.terminal,
+        router: crate::ota::ddi::router(ota),
+    });
 
     tracing::info!(
         auth = %auth_addr,
         acct = %acct_addr,
         portal = %portal_addr,
         admin = %admin_addr,
+        terminal = %terminal_addr,
         demo = ?demo_addr,
         clients = cfg.radius.clients.len(),
         bridge = cfg.bridge.is_some(),
@@ -329,6 +343,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         acct_addr,
         portal_addr,
         admin_addr,
+        terminal_addr,
         demo_addr,
         garden,
         parts,

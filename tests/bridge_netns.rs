@@ -188,9 +188,10 @@ fn setup() -> Option<Lab> {
          [[radius.client]]\nname = \"bras\"\naddress = \"10.0.0.0/8\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa\"\nauth = \"10.77.0.2:1812\"\nacct = \"10.77.0.2:1813\"\nsecret = \"{SECRET}\"\n\n\
          [[radius.upstream]]\nname = \"aaa-vlan\"\nauth = \"10.78.0.2:1812\"\nsecret = \"{SECRET}\"\n\n\
-         [portal]\nlisten = \"127.0.0.1:{http}\"\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n\
+         [portal]\nlisten = \"127.0.0.1:{http}\"\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[terminal]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n\
          [bridge]\nnas_side = \"{vb1}\"\naaa_side = \"{va1}\"\n\n\
          [pppoe]\ninterface = \"{vb1}\"\n",
+        lab.dir.path().join("state").display(),
         lab.dir.path().join("radcare.db").display()
     );
     let cfg_path = lab.dir.path().join("radcare.toml");

@@ -15,6 +15,7 @@ mod portal;
 mod radius;
 pub mod reload;
 mod store;
+mod terminal;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use portal::{
 };
 pub use radius::{ClientConfig, GardenAccounting, RadiusConfig, Tristate, UpstreamConfig};
 pub use store::StoreConfig;
+pub use terminal::TerminalConfig;
 pub use values::Secret;
 
 /// The configuration used when `serve` gets no `--config`: loopback ports, SQLite.
@@ -52,6 +54,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The operators' listener.
     pub admin: AdminConfig,
+    /// The devices' listener and the software deployment service.
+    pub terminal: TerminalConfig,
     /// Layer-2 bridge mode: absent unless configured.
     pub bridge: Option<BridgeConfig>,
     /// PPPoE redial observation: absent unless configured.
@@ -147,6 +151,7 @@ impl Config {
         out.extend(self.portal.validate());
         out.extend(self.store.validate());
         out.extend(self.admin.validate(&self.portal));
+        out.extend(self.terminal.validate(&self.portal, &self.admin));
         if let Some(b) = &self.bridge {
             out.extend(b.validate());
         }

@@ -16,6 +16,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         store,
         demo,
         admin,
+        terminal,
         bridge,
         pppoe,
     } = new;
@@ -44,6 +45,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if *admin != old.admin {
         out.push("[admin]");
+    }
+    if *terminal != old.terminal {
+        out.push("[terminal]");
     }
     out
 }

@@ -21,6 +21,8 @@ pub struct Radcare {
     pub http: SocketAddr,
     /// The admin listener (operators: /metrics).
     pub admin: SocketAddr,
+    /// The terminal listener (devices).
+    pub terminal: SocketAddr,
     pub dir: TempDir,
     child: Child,
 }
@@ -66,13 +68,17 @@ impl Radcare {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        // Two free ports, not the same one twice.
-        let admin = loop {
+        // Three free ports, none the same.
+        let mut taken = vec![http];
+        let mut another = || loop {
             let a: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-            if a != http {
+            if !taken.contains(&a) {
+                taken.push(a);
                 break a;
             }
         };
+        let admin = another();
+        let terminal = another();
         let mut cfg = format!(
             "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
@@ -84,7 +90,9 @@ impl Radcare {
             ));
         }
         cfg.push_str(&format!(
-            "[portal]\nlisten = \"{http}\"\n\n[admin]\nlisten = \"{admin}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+            "[portal]\nlisten = \"{http}\"\n\n[admin]\nlisten = \"{admin}\"\n\n\
+             [terminal]\nlisten = \"{terminal}\"\nstate_dir = \"{}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+            dir.path().join("state").display(),
             dir.path().join("radcare.db").display()
         ));
         let cfg_path = dir.path().join("radcare.toml");
@@ -104,6 +112,7 @@ impl Radcare {
             acct,
             http,
             admin,
+            terminal,
             dir,
             child,
         };

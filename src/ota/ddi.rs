@@ -1,0 +1,494 @@
+//! The device API on the terminal listener: the hawkBit Direct Device Integration API
+//! as existing clients use it (SWUpdate's suricatta, rauc-hawkbit, the `hawkbit`
+//! crate), under `/{tenant}/controller/v1/{controllerId}`, and radcare's extensions
+//! beside it under `.../radcare/` (the active check).
+//!
+//! Every request is authenticated (`Authorization: TargetToken <device token>`, or
+//! `GatewayToken <enrolment key>`); a missing, unknown or wrong one gets 401 and
+//! nothing is written.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::release::{artifact_path, safe_filename};
+use super::{Ota, keys, now_ms, token_hash};
+use crate::store::ota::{Device, Feedback};
+
+pub fn router(ota: Ota) -> Router {
+    let limit = ota.config.max_body;
+    Router::new()
+        .route("/{tenant}/controller/v1/{id}", get(poll))
+        .route("/{tenant}/controller/v1/{id}/configData", put(config_data))
+        .route(
+            "/{tenant}/controller/v1/{id}/deploymentBase/{action}",
+            get(deployment_base),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/deploymentBase/{action}/feedback",
+            post(feedback),
+        )
+        .route(
+            "/{tenant}/controller/v1/{id}/artifacts/{sha256}/{filename}",
+            get(download),
+        )
+        .route("/{tenant}/controller/v1/{id}/radcare/check", post(check))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(ota)
+}
+
+/// A refusal with a reason, as JSON: `{"error": "..."}`.
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, Json(json!({ "error": why }))).into_response()
+}
+
+/// A body that is not what the endpoint takes: too large (413), or not its JSON (400).
+fn bad_body(
+    rejection: axum::extract::rejection::JsonRejection,
+    endpoint: &'static str,
+    expected: &str,
+) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        count(endpoint, "too_large");
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    }
+    count(endpoint, "bad_request");
+    refuse(StatusCode::BAD_REQUEST, &format!("{expected}: {rejection}"))
+}
+
+fn store_failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "terminal API: store failed");
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store unavailable, try again",
+    )
+}
+
+fn count(endpoint: &'static str, outcome: &'static str) {
+    metrics::counter!("radcare_ddi_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Constant-time equality of two hex digests or keys.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The device a request is from, or the answer that refuses it.
+async fn authenticate(
+    ota: &Ota,
+    tenant: &str,
+    id: &str,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+) -> Result<Device, Response> {
+    if tenant != ota.config.tenant {
+        count(endpoint, "unknown_tenant");
+        return Err(refuse(StatusCode::NOT_FOUND, "unknown tenant"));
+    }
+    let unauthorized = || {
+        count(endpoint, "unauthorized");
+        refuse(StatusCode::UNAUTHORIZED, "missing or wrong token")
+    };
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (scheme, token) = auth.split_once(' ').unwrap_or(("", ""));
+    let token = token.trim();
+    if token.is_empty() || !super::valid_device_id(id) {
+        return Err(unauthorized());
+    }
+    let device = ota.store.ota_device(id).await.map_err(store_failed)?;
+    match scheme {
+        "TargetToken" => match device {
+            Some(d) if same(token_hash(token).as_bytes(), d.token_sha256.as_bytes()) => Ok(d),
+            _ => Err(unauthorized()),
+        },
+        "GatewayToken" => {
+            let Some(key) = &ota.config.enrolment_key else {
+                return Err(unauthorized());
+            };
+            if !same(token.as_bytes(), key.as_bytes()) {
+                return Err(unauthorized());
+            }
+            match device {
+                Some(d) => Ok(d),
+                None => enrol(ota, id).await,
+            }
+        }
+        _ => Err(unauthorized()),
+    }
+}
+
+/// Registers a device that presented the enrolment key; its model comes with its
+/// configData.
+async fn enrol(ota: &Ota, id: &str) -> Result<Device, Response> {
+    let d = Device {
+        id: id.into(),
+        // No token of its own: it keeps using the gateway token.
+        token_sha256: String::new(),
+        model: "unknown".into(),
+        tags: String::new(),
+        phone: None,
+        latitude: None,
+        longitude: None,
+        attributes: "{}".into(),
+        created_at_ms: now_ms(),
+        last_seen_ms: None,
+    };
+    ota.store.ota_add_device(&d).await.map_err(store_failed)?;
+    tracing::info!(device = id, "device enrolled with the enrolment key");
+    Ok(d)
+}
+
+fn base_url(ota: &Ota, id: &str) -> String {
+    format!(
+        "{}/{}/controller/v1/{id}",
+        ota.config.public_url(),
+        ota.config.tenant
+    )
+}
+
+/// `HH:MM:SS`, as DDI writes the polling interval.
+fn hms(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+async fn poll(
+    State(ota): State<Ota>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let device = match authenticate(&ota, &tenant, &id, &headers, "poll").await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Err(e) = ota.store.ota_device_seen(&id, now_ms(), None).await {
+        return store_failed(e);
+    }
+    let action = match ota.store.ota_open_action(&id).await {
+        Ok(a) => a,
+        Err(e) => return store_failed(e),
+    };
+    let base = base_url(&ota, &id);
+    let mut links = serde_json::Map::new();
+    if let Some(a) = action {
+        links.insert(
+            "deploymentBase".into(),
+            json!({ "href": format!("{base}/deploymentBase/{}?c={}", a.id, a.updated_at_ms) }),
+        );
+    }
+    if device.attributes == "{}" {
+        links.insert(
+            "configData".into(),
+            json!({ "href": format!("{base}/configData") }),
+        );
+    }
+    count("poll", "ok");
+    let mut body = json!({ "config": { "polling": { "sleep": hms(ota.config.poll_interval) } } });
+    if !links.is_empty() {
+        body["_links"] = Value::Object(links);
+    }
+    Json(body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfigData {
+    #[serde(default)]
+    mode: Option<String>,
+    data: BTreeMap<String, Value>,
+}
+
+async fn config_data(
+    State(ota): State<Ota>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<ConfigData>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let device = match authenticate(&ota, &tenant, &id, &headers, "config_data").await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Ok(Json(body)) = body else {
+        count("config_data", "bad_request");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "configData: a JSON object with `data`",
+        );
+    };
+    let mut attrs: BTreeMap<String, Value> =
+        serde_json::from_str(&device.attributes).unwrap_or_default();
+    match body.mode.as_deref().unwrap_or("merge") {
+        "merge" => attrs.extend(body.data),
+        "replace" => attrs = body.data,
+        "remove" => {
+            for k in body.data.keys() {
+                attrs.remove(k);
+            }
+        }
+        _ => return refuse(StatusCode::BAD_REQUEST, "mode: merge, replace or remove"),
+    }
+    let text = serde_json::to_string(&attrs).expect("a map serializes");
+    if text.len() > ota.config.max_body {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "attributes too large");
+    }
+    if let Err(e) = ota.store.ota_device_seen(&id, now_ms(), Some(&text)).await {
+        return store_failed(e);
+    }
+    count("config_data", "ok");
+    StatusCode::OK.into_response()
+}
+
+async fn deployment_base(
+    State(ota): State<Ota>,
+    Path((tenant, id, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&ota, &tenant, &id, &headers, "deployment_base").await {
+        return r;
+    }
+    let Ok(action_id) = action.parse::<i64>() else {
+        return refuse(StatusCode::NOT_FOUND, "no such action");
+    };
+    let action = match ota.store.ota_action(action_id, &id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "no such action"),
+        Err(e) => return store_failed(e),
+    };
+    let deployment = match ota.store.ota_deployment(action.deployment).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "no such action"),
+        Err(e) => return store_failed(e),
+    };
+    let release = match ota
+        .store
+        .ota_release(&deployment.release_name, &deployment.release_version)
+        .await
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "release withdrawn"),
+        Err(e) => return store_failed(e),
+    };
+    let base = base_url(&ota, &id);
+    let artifacts: Vec<Value> = release
+        .artifacts
+        .iter()
+        .map(|a| {
+            let href = format!("{base}/artifacts/{}/{}", a.sha256, a.filename);
+            json!({
+                "filename": a.filename,
+                "size": a.size,
+                "hashes": { "sha1": a.sha1, "md5": a.md5, "sha256": a.sha256 },
+                "_links": { "download-http": { "href": href } },
+            })
+        })
+        .collect();
+    count("deployment_base", "ok");
+    Json(json!({
+        "id": action.id.to_string(),
+        "deployment": {
+            "download": deployment.policy,
+            "update": deployment.policy,
+            "maintenanceWindow": "available",
+            "chunks": [{
+                "part": "os",
+                "name": release.name,
+                "version": release.version,
+                "artifacts": artifacts,
+            }],
+        },
+        "actionHistory": { "status": action.state, "messages": [] },
+        "radcare": {
+            "manifest": release.manifest,
+            "signature": release.signature,
+            "publicKey": keys::public_hex(&ota.key),
+        },
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedbackBody {
+    status: FeedbackStatus,
+    /// radcare's agent says how it installed (`overwrite` or `fresh`).
+    #[serde(default)]
+    radcare: Option<RadcareFeedback>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedbackStatus {
+    execution: String,
+    result: FeedbackResult,
+    #[serde(default)]
+    details: Vec<String>,
+    /// hawkBit's optional status code (the agent's failure code).
+    #[serde(default)]
+    code: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedbackResult {
+    finished: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RadcareFeedback {
+    install: Option<String>,
+}
+
+/// A device's feedback as an action state, or why it is not one.
+fn action_state(s: &FeedbackStatus) -> Result<&'static str, &'static str> {
+    Ok(match (s.execution.as_str(), s.result.finished.as_str()) {
+        ("closed", "success") => "success",
+        ("closed", "failure") | ("rejected", _) => "failure",
+        ("closed", _) => return Err("a closed action is finished: success or failure"),
+        ("canceled", _) => "canceled",
+        ("downloaded", _) => "downloaded",
+        ("proceeding" | "resumed" | "scheduled" | "download", _) => "proceeding",
+        _ => return Err("unknown execution state"),
+    })
+}
+
+async fn feedback(
+    State(ota): State<Ota>,
+    Path((tenant, id, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<FeedbackBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authenticate(&ota, &tenant, &id, &headers, "feedback").await {
+        return r;
+    }
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(r) => {
+            return bad_body(
+                r,
+                "feedback",
+                "feedback: {status: {execution, result: {finished}}}",
+            );
+        }
+    };
+    let state = match action_state(&body.status) {
+        Ok(s) => s,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
+    let Ok(action_id) = action.parse::<i64>() else {
+        return refuse(StatusCode::NOT_FOUND, "no such action");
+    };
+    let action = match ota.store.ota_action(action_id, &id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "no such action"),
+        Err(e) => return store_failed(e),
+    };
+    if action.is_finished() {
+        return refuse(StatusCode::GONE, "the action is closed");
+    }
+    let detail = body.status.details.join("; ");
+    let install = body
+        .radcare
+        .and_then(|r| r.install)
+        .filter(|k| k == "overwrite" || k == "fresh");
+    let f = Feedback {
+        state: state.into(),
+        result_code: body.status.code,
+        result_detail: (!detail.is_empty()).then(|| detail.chars().take(1000).collect()),
+        install_kind: install,
+    };
+    match ota.store.ota_feedback(&action, &f, now_ms()).await {
+        Ok(paused) => {
+            if paused {
+                tracing::warn!(
+                    deployment = action.deployment,
+                    "failures reached the error threshold: rollout paused"
+                );
+            }
+            count("feedback", "ok");
+            StatusCode::OK.into_response()
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn download(
+    State(ota): State<Ota>,
+    Path((tenant, id, sha256, filename)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&ota, &tenant, &id, &headers, "download").await {
+        return r;
+    }
+    // The path names a file only by its hash: nothing can leave the artifact store.
+    let hash_ok = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hash_ok || !safe_filename(&filename) {
+        count("download", "bad_request");
+        return refuse(StatusCode::BAD_REQUEST, "no such artifact");
+    }
+    let sha256 = sha256.to_ascii_lowercase();
+    let size = match ota.store.ota_artifact(&sha256).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "no such artifact"),
+        Err(e) => return store_failed(e),
+    };
+    count("download", "ok");
+    let path = artifact_path(&ota.config.state_dir, &sha256);
+    super::download::serve(&path, size as u64, &sha256, &headers).await
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckBody {
+    /// Installed software: name -> version.
+    installed: BTreeMap<String, String>,
+}
+
+/// The active check (S3): the device says what it runs; the answer lists, for each,
+/// a newer release for its model, with the signed manifest.
+async fn check(
+    State(ota): State<Ota>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<CheckBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let device = match authenticate(&ota, &tenant, &id, &headers, "check").await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(r) => return bad_body(r, "check", "check: {installed: {name: version}}"),
+    };
+    let mut newer = Vec::new();
+    for (name, version) in &body.installed {
+        let Ok(have) = semver::Version::parse(version) else {
+            return refuse(StatusCode::BAD_REQUEST, "installed versions must be semver");
+        };
+        let releases = match ota.store.ota_releases(name).await {
+            Ok(r) => r,
+            Err(e) => return store_failed(e),
+        };
+        let best = releases
+            .into_iter()
+            .filter(|r| r.models.split(',').any(|m| m == device.model))
+            .filter_map(|r| Some((semver::Version::parse(&r.version).ok()?, r)))
+            .filter(|(v, _)| *v > have)
+            .max_by(|a, b| a.0.cmp(&b.0));
+        if let Some((_, r)) = best {
+            newer.push(json!({
+                "name": r.name,
+                "version": r.version,
+                "manifest": r.manifest,
+                "signature": r.signature,
+            }));
+        }
+    }
+    count("check", "ok");
+    Json(json!({ "newer": newer, "publicKey": keys::public_hex(&ota.key) })).into_response()
+}
