@@ -13,8 +13,8 @@ mod migrate;
 pub(crate) use dialect::Dialect;
 pub use garden::GardenEntry;
 
-use sqlx::AnyPool;
 use sqlx::any::{AnyArguments, AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, AssertSqlSafe};
 
 use dialect::Upsert;
 
@@ -37,7 +37,7 @@ pub enum StoreError {
 }
 
 /// A query being built on the `Any` driver, as domain modules bind rows into it.
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments>;
 
 /// Rows per bulk upsert statement: one statement per chunk rather than per row is what
 /// keeps a burst cheap (each statement is a round trip to SQLite's thread), and 64
@@ -120,7 +120,9 @@ impl Store {
                 end += 1;
             }
             let sql = self.dialect.upsert_sql(u, end - start);
-            let q = rows[start..end].iter().fold(sqlx::query(&sql), &bind);
+            let q = rows[start..end]
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), &bind);
             q.execute(&mut *tx).await?;
             start = end;
         }
