@@ -220,7 +220,7 @@ pub async fn disconnect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use md5::{Digest, Md5};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
