@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 use crate::config::{Action, Config, GardenAccounting, Tristate};
 use crate::dict::Dictionary;
