@@ -4,7 +4,7 @@
 
 mod support;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use radcare::wire::attr::types;
 use radcare::wire::crypto::{self, MaStatus};

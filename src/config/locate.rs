@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use toml_edit::{ImDocument, Item, Table, TableLike, Value};
+use toml_edit::{Document, Item, Table, TableLike, Value};
 
 use super::{ConfigError, ConfigErrors, Problem, Seg};
 
@@ -13,7 +13,7 @@ use super::{ConfigError, ConfigErrors, Problem, Seg};
 pub fn locate_errors(file: &str, text: &str, problems: Vec<Problem>) -> ConfigErrors {
     // The text was parsed before any problem could be found; should it no longer parse,
     // the problems are still reported, at 1:1.
-    let doc = ImDocument::parse(text).ok();
+    let doc = Document::parse(text).ok();
     let mut errors: Vec<ConfigError> = problems
         .into_iter()
         .map(|(path, message)| {

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 use crate::config::{Config, GardenAccounting, RedialConfig, Tristate};
 use crate::dict::Dictionary;

@@ -19,7 +19,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use socket2::SockAddr;
+use socket2::{SockAddr, SockAddrStorage};
 
 /// Largest datagram the tools handle (the largest RADIUS packet).
 pub const MAX_DATAGRAM: usize = 4096;
@@ -45,16 +45,21 @@ impl RawAddr {
     pub fn from_socket_addr(addr: SocketAddr) -> RawAddr {
         let s = SockAddr::from(addr);
         let len = s.len();
-        RawAddr {
-            storage: s.as_storage(),
-            len,
-        }
+        let mut storage = s.as_storage();
+        // SAFETY: `SockAddrStorage` wraps a `sockaddr_storage`, which is the type viewed.
+        let storage = *unsafe { storage.view_as::<libc::sockaddr_storage>() };
+        RawAddr { storage, len }
     }
 
     pub fn to_socket_addr(&self) -> Option<SocketAddr> {
-        // SAFETY: `storage` and `len` were filled together by the kernel or by
-        // `from_socket_addr`.
-        unsafe { SockAddr::new(self.storage, self.len) }.as_socket()
+        let mut storage = SockAddrStorage::zeroed();
+        // SAFETY: `SockAddrStorage` wraps a `sockaddr_storage`, which is the type viewed;
+        // `storage` and `len` were filled together by the kernel or by `from_socket_addr`.
+        unsafe {
+            *storage.view_as::<libc::sockaddr_storage>() = self.storage;
+            SockAddr::new(storage, self.len)
+        }
+        .as_socket()
     }
 }
 

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use rand::RngCore;
+use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout_at};
 
@@ -182,7 +182,7 @@ pub async fn disconnect(
     req: &DisconnectRequest<'_>,
     retry: Retry,
 ) -> Result<DisconnectOutcome, DisconnectError> {
-    let identifier = (rand::thread_rng().next_u32() & 0xff) as u8;
+    let identifier = (rand::rng().next_u32() & 0xff) as u8;
     let packet = encode(req, identifier)?;
     let bind: SocketAddr = match req.nas {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -221,7 +221,7 @@ pub async fn disconnect(
 mod tests {
     use super::*;
     use crate::wire::HEADER_LEN;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use md5::{Digest, Md5};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};

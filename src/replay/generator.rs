@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
+use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::histogram::Histogram;
@@ -259,7 +259,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> io::Result<Stats> {
         flight: Flight::new(n),
         out: Batch::new(BATCH),
         inb: Batch::new(BATCH),
-        rng: rand::SeedableRng::from_entropy(),
+        rng: rand::make_rng(),
         clock: Instant::now(),
         stats: Stats::default(),
         next_template: 0,

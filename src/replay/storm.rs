@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt};
 
 use super::template::{Keys, Outcome, Template, verify_reply};
 use crate::io::batch::{self, Batch, Poller};
@@ -179,7 +179,7 @@ pub fn run(opts: &StormOptions, stop: &AtomicBool) -> io::Result<StormReport> {
     let jitter_ns = opts.jitter.as_nanos() as u64;
     let timeout_ns = opts.timeout.as_nanos() as u64;
     let end_ns = opts.duration.as_nanos() as u64;
-    let mut rng = StdRng::from_entropy();
+    let mut rng: StdRng = rand::make_rng();
     // The routers' first dials are spread over one redial interval: a steady state.
     let mut subs: Vec<Subscriber> = (0..n)
         .map(|i| Subscriber {
@@ -204,7 +204,7 @@ pub fn run(opts: &StormOptions, stop: &AtomicBool) -> io::Result<StormReport> {
         let j = if jitter_ns == 0 {
             0
         } else {
-            rng.gen_range(0..=2 * jitter_ns)
+            rng.random_range(0..=2 * jitter_ns)
         };
         (now + redial_ns + j).saturating_sub(jitter_ns)
     };

@@ -8,7 +8,7 @@
 //! and cloned per packet, which saves two of the ~12 MD5 blocks a request and its reply
 //! cost (the generator spends its CPU on the kernel's UDP path and on these blocks).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 
 use super::input::{Request, Role};

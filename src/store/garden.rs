@@ -2,8 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::dialect::Upsert;
 use super::{AnyQuery, Store, StoreError};
@@ -113,12 +113,12 @@ impl Store {
 
     /// The most recently updated garden entry holding an address.
     pub async fn garden_by_ip(&self, ip: IpAddr) -> Result<Option<GardenEntry>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM garden_entry WHERE framed_ip = {} \
              ORDER BY updated_at DESC LIMIT 1",
             GARDEN.columns.join(", "),
             self.dialect.placeholder(1)
-        ))
+        )))
         .bind(ip.to_string())
         .fetch_optional(&self.pool)
         .await?;
@@ -126,11 +126,11 @@ impl Store {
     }
 
     pub async fn garden_by_id(&self, id: u64) -> Result<Option<GardenEntry>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM garden_entry WHERE id = {}",
             GARDEN.columns.join(", "),
             self.dialect.placeholder(1)
-        ))
+        )))
         .bind(id_text(id))
         .fetch_optional(&self.pool)
         .await?;
@@ -139,11 +139,11 @@ impl Store {
 
     /// Entries updated since `since_ms`, newest last, to warm the in-memory garden.
     pub async fn garden_since(&self, since_ms: i64) -> Result<Vec<GardenEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {} FROM garden_entry WHERE updated_at >= {} ORDER BY updated_at",
             GARDEN.columns.join(", "),
             self.dialect.placeholder(1)
-        ))
+        )))
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;

@@ -5,7 +5,7 @@
 //! `NNNN_name.postgres.sql` beside it instead. A released step is never edited: a
 //! change to the schema is a new step.
 
-use sqlx::{Executor, Row};
+use sqlx::{AssertSqlSafe, Executor, Row};
 
 use super::{Dialect, StoreError};
 
@@ -90,11 +90,13 @@ async fn migrate_to(
         let mut tx = dialect.begin_exclusive(pool).await?;
         // Another process may have applied it while this one waited for the lock.
         let p = dialect.placeholder(1);
-        let done = sqlx::query(&format!("SELECT step FROM radcare_schema WHERE step = {p}"))
-            .bind(step)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "SELECT step FROM radcare_schema WHERE step = {p}"
+        )))
+        .bind(step)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
         if done {
             continue;
         }
@@ -108,10 +110,12 @@ async fn migrate_to(
             .execute(sqlx::raw_sql(m.sql(dialect)))
             .await
             .map_err(failed)?;
-        sqlx::query(&format!("INSERT INTO radcare_schema (step) VALUES ({p})"))
-            .bind(step)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO radcare_schema (step) VALUES ({p})"
+        )))
+        .bind(step)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await.map_err(failed)?;
         tracing::info!(step = m.name, "store schema step applied");
     }

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use sqlx::AnyPool;
 use sqlx::any::{AnyArguments, AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, AssertSqlSafe};
 
 use dialect::Upsert;
 
@@ -42,7 +42,7 @@ pub enum StoreError {
 }
 
 /// A query being built on the `Any` driver, as domain modules bind rows into it.
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments>;
 
 /// Rows per bulk upsert statement, largest first: one statement per chunk rather than
 /// per row keeps a burst cheap (each statement is a round trip to SQLite's thread),
@@ -153,7 +153,7 @@ impl Store {
             let sql = self.upsert_sql(u, n);
             let q = keep[start..start + n]
                 .iter()
-                .fold(sqlx::query(&sql), |q, r| bind(q, r));
+                .fold(sqlx::query(AssertSqlSafe(sql)), |q, r| bind(q, r));
             q.execute(&mut *tx).await?;
             start += n;
         }

@@ -100,8 +100,12 @@ pub struct Feedback {
     pub install_kind: Option<String>,
 }
 
-const DEVICE_COLUMNS: &str = "id, token_sha256, model, tags, phone, latitude, longitude, \
-    attributes, created_at, last_seen";
+macro_rules! device_columns {
+    () => {
+        "id, token_sha256, model, tags, phone, latitude, longitude, \
+    attributes, created_at, last_seen"
+    };
+}
 
 fn device_row(r: &AnyRow) -> Result<Device, StoreError> {
     Ok(Device {
@@ -118,8 +122,12 @@ fn device_row(r: &AnyRow) -> Result<Device, StoreError> {
     })
 }
 
-const ACTION_COLUMNS: &str = "id, deployment, device, rollout_group, state, result_code, \
-    result_detail, install_kind, updated_at";
+macro_rules! action_columns {
+    () => {
+        "id, deployment, device, rollout_group, state, result_code, \
+    result_detail, install_kind, updated_at"
+    };
+}
 
 fn action_row(r: &AnyRow) -> Result<Action, StoreError> {
     Ok(Action {
@@ -135,8 +143,11 @@ fn action_row(r: &AnyRow) -> Result<Action, StoreError> {
     })
 }
 
-const DEPLOYMENT_COLUMNS: &str =
-    "id, release_name, release_version, policy, error_threshold, state, created_at";
+macro_rules! deployment_columns {
+    () => {
+        "id, release_name, release_version, policy, error_threshold, state, created_at"
+    };
+}
 
 fn deployment_row(r: &AnyRow) -> Result<Deployment, StoreError> {
     Ok(Deployment {
@@ -153,8 +164,10 @@ fn deployment_row(r: &AnyRow) -> Result<Deployment, StoreError> {
 impl Store {
     /// Registers a device; `Ok(false)` if one with that id exists (nothing written).
     pub async fn ota_add_device(&self, d: &Device) -> Result<bool, StoreError> {
-        let done = sqlx::query(&format!(
-            "INSERT INTO ota_device ({DEVICE_COLUMNS}) VALUES \
+        let done = sqlx::query(concat!(
+            "INSERT INTO ota_device (",
+            device_columns!(),
+            ") VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING"
         ))
         .bind(&d.id)
@@ -173,8 +186,10 @@ impl Store {
     }
 
     pub async fn ota_device(&self, id: &str) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM ota_device WHERE id = $1"
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM ota_device WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -183,8 +198,10 @@ impl Store {
     }
 
     pub async fn ota_devices(&self) -> Result<Vec<Device>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM ota_device ORDER BY id"
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM ota_device ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -346,8 +363,10 @@ impl Store {
         actions: &[Action],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO ota_deployment ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        sqlx::query(concat!(
+            "INSERT INTO ota_deployment (",
+            deployment_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
         .bind(d.id)
         .bind(&d.release_name)
@@ -359,8 +378,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for a in actions {
-            sqlx::query(&format!(
-                "INSERT INTO ota_action ({ACTION_COLUMNS}) VALUES \
+            sqlx::query(concat!(
+                "INSERT INTO ota_action (",
+                action_columns!(),
+                ") VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ))
             .bind(a.id)
@@ -380,8 +401,10 @@ impl Store {
     }
 
     pub async fn ota_deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM ota_deployment WHERE id = $1"
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM ota_deployment WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -390,8 +413,10 @@ impl Store {
     }
 
     pub async fn ota_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM ota_deployment ORDER BY created_at"
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            deployment_columns!(),
+            " FROM ota_deployment ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -399,8 +424,10 @@ impl Store {
     }
 
     pub async fn ota_actions(&self, deployment: i64) -> Result<Vec<Action>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ACTION_COLUMNS} FROM ota_action WHERE deployment = $1 \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            action_columns!(),
+            " FROM ota_action WHERE deployment = $1 \
              ORDER BY rollout_group, device"
         ))
         .bind(deployment)
@@ -412,8 +439,10 @@ impl Store {
     /// The action a device should work on now: of a running deployment, in the lowest
     /// rollout group that still has unfinished actions, and not finished itself.
     pub async fn ota_open_action(&self, device: &str) -> Result<Option<Action>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ACTION_COLUMNS} FROM ota_action a WHERE a.device = $1 \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            action_columns!(),
+            " FROM ota_action a WHERE a.device = $1 \
              AND a.state NOT IN ('success', 'failure', 'canceled') \
              AND EXISTS (SELECT 1 FROM ota_deployment d WHERE d.id = a.deployment \
                          AND d.state = 'running') \
@@ -429,8 +458,10 @@ impl Store {
     }
 
     pub async fn ota_action(&self, id: i64, device: &str) -> Result<Option<Action>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACTION_COLUMNS} FROM ota_action WHERE id = $1 AND device = $2"
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            action_columns!(),
+            " FROM ota_action WHERE id = $1 AND device = $2"
         ))
         .bind(id)
         .bind(device)

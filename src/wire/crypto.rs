@@ -7,7 +7,7 @@
 //! whole packet (up to its Length) and the authenticator to hash in place of the header's,
 //! so callers never copy a packet to zero a field.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 
 use super::attr::types::MESSAGE_AUTHENTICATOR;
