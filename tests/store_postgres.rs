@@ -187,3 +187,76 @@ fn postgres_over_tls_as_the_url_asks() {
         assert!(e.to_string().contains("pg_hba.conf"), "{e}");
     });
 }
+
+/// PostgreSQL stopped under a running node: memory keeps up, portal lookups of unknown
+/// addresses give up quickly, and what was accounted is written once it is back.
+#[test]
+fn a_stopped_postgres_stalls_nothing_and_loses_nothing() {
+    let Some((mut pg, rt)) = postgres() else {
+        return;
+    };
+    let store = rt.block_on(Store::open(&pg.url)).expect("connect, migrate");
+    let node = Garden::new(Some(store.clone()));
+    let tx = radcare::events::EventBus::new(8);
+    let writer = rt.spawn(node.clone().run_writer(tx.subscribe("garden")));
+    pg.stop();
+    let ip: IpAddr = "10.9.8.9".parse().unwrap();
+    rt.block_on(async {
+        tx.publish(Event::GardenEntered(GardenEntered {
+            garden_id: 0x77,
+            user: "dave".into(),
+            calling_station_id: None,
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: AuthMethod::Pap,
+        }));
+        tx.publish(Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: 0x77,
+            status: Some(1),
+            user: "dave".into(),
+            framed_ip: Some("10.9.8.9".parse().unwrap()),
+            acct_session_id: Some("pg-2".into()),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+        }));
+        let at = Instant::now();
+        while node.by_ip(ip).await.is_none() {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "memory waited for the store"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = Instant::now();
+        assert!(node.by_ip("10.9.8.99".parse().unwrap()).await.is_none());
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "lookup took {:?}",
+            at.elapsed()
+        );
+        // Long enough for writes to have failed and been retried.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    });
+    pg.start_again();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(e)) = store.garden_by_id(0x77).await
+                && e.framed_ip == Some("10.9.8.9".parse().unwrap())
+            {
+                assert_eq!(e.reason, "欠费停机");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the row never reached PostgreSQL"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(tx);
+        writer.await.unwrap();
+    });
+}

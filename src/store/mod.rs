@@ -74,6 +74,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // SQLite allows one writer; one connection avoids "database is locked".
             .max_connections(if sqlite { 1 } else { 8 })
+            // Callers bound their own waits (the portal's lookups, the garden's
+            // retried writes); a pool that waits 30 s for a connection outlasts both.
+            .acquire_timeout(std::time::Duration::from_secs(1))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -85,7 +88,10 @@ impl Store {
                         sqlx::query("PRAGMA synchronous=NORMAL")
                             .execute(&mut *conn)
                             .await?;
-                        sqlx::query("PRAGMA busy_timeout=5000")
+                        // Short: a write that finds another process holding the
+                        // lock is retried by the garden, holding the one connection
+                        // the portal's lookups also need.
+                        sqlx::query("PRAGMA busy_timeout=1000")
                             .execute(&mut *conn)
                             .await?;
                     }
