@@ -260,3 +260,57 @@ fn a_stopped_postgres_stalls_nothing_and_loses_nothing() {
         writer.await.unwrap();
     });
 }
+
+/// Node A let the subscriber in; node B sees only the accounting (the NAS sends it to
+/// another node): the shared row keeps why and through which client, and node B's
+/// portal knows the subscriber too.
+#[test]
+fn accounting_on_another_node_keeps_the_cause() {
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.expect("connect, migrate");
+        let node_a = Garden::new(Some(store.clone()));
+        let node_b = Garden::new(Some(Store::open(&pg.url).await.unwrap()));
+        let (tx_a, tx_b) = (
+            radcare::events::EventBus::new(8),
+            radcare::events::EventBus::new(8),
+        );
+        let writer_a = tokio::spawn(node_a.clone().run_writer(tx_a.subscribe("garden")));
+        let writer_b = tokio::spawn(node_b.clone().run_writer(tx_b.subscribe("garden")));
+        tx_a.publish(Event::GardenEntered(GardenEntered {
+            garden_id: 0x99,
+            user: "erin".into(),
+            calling_station_id: Some("02-00-00-00-00-09".into()),
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: AuthMethod::Pap,
+        }));
+        drop(tx_a);
+        writer_a.await.unwrap();
+        tx_b.publish(Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: 0x99,
+            status: Some(1),
+            user: "erin".into(),
+            framed_ip: Some("10.9.8.10".parse().unwrap()),
+            acct_session_id: Some("pg-3".into()),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+        }));
+        drop(tx_b);
+        writer_b.await.unwrap();
+        let row = store.garden_by_id(0x99).await.unwrap().expect("the row");
+        assert_eq!(row.framed_ip, Some("10.9.8.10".parse().unwrap()));
+        assert_eq!(row.acct_session_id.as_deref(), Some("pg-3"));
+        assert_eq!(
+            (row.cause.as_str(), row.reason.as_str(), row.client.as_str()),
+            ("arrears", "欠费停机", "bras-1")
+        );
+        let seen_by_b = node_b.by_id(0x99).expect("in node B's memory");
+        assert_eq!(seen_by_b.cause, "arrears");
+    });
+}

@@ -237,6 +237,29 @@ impl Garden {
         self.inner.by_id.is_empty()
     }
 
+    /// Applies an event as the writer does. Accounting for an entry not in memory (the
+    /// Reject was seen by another node, or long ago) reads the store first, while it is
+    /// up and briefly, rather than build a stub of it; its write then replaces only the
+    /// accounting columns, whatever memory held.
+    async fn apply_with_store(&self, ev: &Event, store_up: bool) -> Option<persist::Write> {
+        if let (Event::GardenAccounting(a), Some(store), true) = (ev, &self.inner.store, store_up)
+            && !self.inner.by_id.contains_key(&a.garden_id)
+        {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, store.garden_by_id(a.garden_id)).await {
+                Ok(Ok(Some(e))) => self.put(e),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "garden lookup in the store failed");
+                    metrics::counter!("radcare_store_lookup_errors_total").increment(1);
+                }
+                Err(_) => metrics::counter!("radcare_store_lookup_timeouts_total").increment(1),
+            }
+        }
+        let entry = self.apply(ev)?;
+        let whole = matches!(ev, Event::GardenEntered(_));
+        Some(persist::Write { entry, whole })
+    }
+
     /// The writer task: applies events to memory in order as they arrive and queues
     /// the entries to persist for the store task. It runs until every publisher is gone
     /// (the packet paths stopped) and the stream is drained, then waits for the store
@@ -250,10 +273,11 @@ impl Garden {
             .map(|store| tokio::spawn(persist::run(store, queue.clone())));
         let mut pruned_at = now_ms();
         while let Some(ev) = events.recv().await {
-            if let Some(entry) = self.apply(&ev)
+            let store_up = store_task.is_some() && queue.store_up();
+            if let Some(write) = self.apply_with_store(&ev, store_up).await
                 && store_task.is_some()
             {
-                queue.push(entry);
+                queue.push(write);
             }
             let now = now_ms();
             if now - pruned_at >= PRUNE_EVERY_MS {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -34,17 +35,27 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After the queue is closed (shutdown), how long a store that is away is waited for.
 const DRAIN_FOR: Duration = Duration::from_secs(5);
 
+/// A row to write: a whole entry (as entered), or accounting's update of one, which
+/// replaces only the accounting columns of a row another node may have written.
+#[derive(Debug)]
+pub(super) struct Write {
+    pub entry: GardenEntry,
+    pub whole: bool,
+}
+
 /// The rows waiting for the store, the latest per garden id.
 #[derive(Debug)]
 pub(super) struct WriteQueue {
     state: Mutex<Queued>,
     wake: Notify,
     capacity: usize,
+    /// Whether the last write succeeded, so the writer skips reads of a store away.
+    up: AtomicBool,
 }
 
 #[derive(Debug, Default)]
 struct Queued {
-    rows: HashMap<u64, GardenEntry>,
+    rows: HashMap<u64, Write>,
     closed: bool,
 }
 
@@ -54,12 +65,13 @@ impl WriteQueue {
             state: Mutex::new(Queued::default()),
             wake: Notify::new(),
             capacity,
+            up: AtomicBool::new(true),
         }
     }
 
     /// Queues a row, replacing a waiting one of the same id; a new id finding the queue
     /// full is dropped and counted.
-    pub(super) fn push(&self, row: GardenEntry) {
+    pub(super) fn push(&self, row: Write) {
         let mut q = self.state.lock().expect("queue lock");
         Self::insert(&mut q, row, self.capacity, true);
         metrics::gauge!("radcare_store_pending_rows").set(q.rows.len() as f64);
@@ -67,12 +79,16 @@ impl WriteQueue {
         self.wake.notify_one();
     }
 
-    fn insert(q: &mut Queued, row: GardenEntry, capacity: usize, newer: bool) {
+    fn insert(q: &mut Queued, row: Write, capacity: usize, newer: bool) {
         let full = q.rows.len() >= capacity;
-        match q.rows.entry(row.id) {
+        match q.rows.entry(row.entry.id) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
+                // The later entry wins; it is whole if either was, since memory's
+                // entry only grows from the one that was entered.
+                let o = o.get_mut();
+                o.whole |= row.whole;
                 if newer {
-                    o.insert(row);
+                    o.entry = row.entry;
                 }
             }
             std::collections::hash_map::Entry::Vacant(_) if full => {
@@ -85,7 +101,7 @@ impl WriteQueue {
     }
 
     /// Puts back rows whose write failed, unless a newer row of the same id came since.
-    fn requeue(&self, rows: Vec<GardenEntry>) {
+    fn requeue(&self, rows: Vec<Write>) {
         let mut q = self.state.lock().expect("queue lock");
         for row in rows {
             Self::insert(&mut q, row, self.capacity, false);
@@ -94,9 +110,9 @@ impl WriteQueue {
     }
 
     /// Up to `max` rows, and whether the queue is closed.
-    fn take(&self, max: usize) -> (Vec<GardenEntry>, bool) {
+    fn take(&self, max: usize) -> (Vec<Write>, bool) {
         let mut q = self.state.lock().expect("queue lock");
-        let batch: Vec<GardenEntry> = if q.rows.len() <= max {
+        let batch: Vec<Write> = if q.rows.len() <= max {
             q.rows.drain().map(|(_, r)| r).collect()
         } else {
             let ids: Vec<u64> = q.rows.keys().take(max).copied().collect();
@@ -112,9 +128,26 @@ impl WriteQueue {
         self.wake.notify_one();
     }
 
+    pub(super) fn store_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
     fn len(&self) -> usize {
         self.state.lock().expect("queue lock").rows.len()
     }
+}
+
+/// Writes whole rows, then accounting's updates.
+async fn write(store: &Store, batch: &[Write]) -> Result<(), crate::store::StoreError> {
+    let (whole, accounting): (Vec<&Write>, Vec<&Write>) = batch.iter().partition(|w| w.whole);
+    let rows = |ws: Vec<&Write>| ws.into_iter().map(|w| w.entry.clone()).collect::<Vec<_>>();
+    if !whole.is_empty() {
+        store.upsert_gardens(&rows(whole)).await?;
+    }
+    if !accounting.is_empty() {
+        store.upsert_garden_accounting(&rows(accounting)).await?;
+    }
+    Ok(())
 }
 
 /// The store task: commits queued rows in batches, retrying with backoff, until the
@@ -123,7 +156,6 @@ pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
     let up = metrics::gauge!("radcare_store_up");
     let retries = metrics::counter!("radcare_store_write_retries_total");
     up.set(1.0);
-    let mut healthy = true;
     let mut backoff = BACKOFF_MIN;
     let mut closed_at = None;
     loop {
@@ -138,13 +170,12 @@ pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
             tokio::time::sleep(WRITE_WINDOW).await;
             continue;
         }
-        let result = tokio::time::timeout(WRITE_TIMEOUT, store.upsert_gardens(&batch)).await;
+        let result = tokio::time::timeout(WRITE_TIMEOUT, write(&store, &batch)).await;
         let error = match result {
             Ok(Ok(())) => {
-                if !healthy {
+                if !queue.up.swap(true, Ordering::Relaxed) {
                     tracing::info!("the store is back; garden entries are written again");
                 }
-                healthy = true;
                 up.set(1.0);
                 backoff = BACKOFF_MIN;
                 continue;
@@ -155,10 +186,9 @@ pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
         metrics::counter!("radcare_store_errors_total").increment(1);
         up.set(0.0);
         // Said once per outage, not per batch: the gauge and counters tell the rest.
-        if healthy {
+        if queue.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(%error, pending = batch.len() + queue.len(), "cannot write garden entries; retrying");
         }
-        healthy = false;
         if closed {
             let since = *closed_at.get_or_insert_with(tokio::time::Instant::now);
             if since.elapsed() >= DRAIN_FOR {

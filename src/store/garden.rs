@@ -50,6 +50,15 @@ const GARDEN: Upsert = Upsert {
         "updated_at",
     ],
     key: &["id"],
+    update: None,
+};
+
+/// Accounting's write: the whole row when there is none yet, else only what accounting
+/// knows, so that a node that did not see the Reject keeps the cause, reason and client
+/// another node wrote.
+const GARDEN_ACCOUNTING: Upsert = Upsert {
+    update: Some(&["framed_ip", "acct_session_id", "acct_status", "updated_at"]),
+    ..GARDEN
 };
 
 /// The id as stored: 16 hex digits, since PostgreSQL has no unsigned 64-bit integer.
@@ -109,6 +118,13 @@ impl Store {
     /// sends thousands of rejected subscribers at once.
     pub async fn upsert_gardens(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
         self.upsert_rows(&GARDEN, rows, |r| r.id, bind).await
+    }
+
+    /// Inserts garden entries, or updates only their accounting columns where a row
+    /// exists; in one transaction.
+    pub async fn upsert_garden_accounting(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
+        self.upsert_rows(&GARDEN_ACCOUNTING, rows, |r| r.id, bind)
+            .await
     }
 
     /// The most recently updated garden entry holding an address.
@@ -222,5 +238,30 @@ mod tests {
         assert_eq!(s.garden_by_id(149).await.unwrap().unwrap(), row(149));
         let by_ip = s.garden_by_ip("127.0.0.7".parse().unwrap()).await.unwrap();
         assert_eq!(by_ip.map(|r| r.id), Some(7));
+    }
+
+    #[tokio::test]
+    async fn accounting_updates_only_its_own_columns() {
+        let s = Store::open("sqlite::memory:").await.unwrap();
+        s.upsert_garden(&row(1)).await.unwrap();
+        let mut stub = row(1);
+        (stub.cause, stub.reason, stub.client) = ("unknown".into(), String::new(), String::new());
+        stub.framed_ip = Some("127.0.0.1".parse().unwrap());
+        stub.acct_status = Some(1);
+        stub.updated_at_ms = 2000;
+        s.upsert_garden_accounting(&[stub.clone(), row(2)])
+            .await
+            .unwrap();
+        let got = s.garden_by_id(1).await.unwrap().unwrap();
+        assert_eq!(
+            (got.cause.as_str(), got.client.as_str()),
+            ("arrears", "bras-1")
+        );
+        assert_eq!((got.framed_ip, got.updated_at_ms), (stub.framed_ip, 2000));
+        assert_eq!(
+            s.garden_by_id(2).await.unwrap(),
+            Some(row(2)),
+            "inserted whole"
+        );
     }
 }
