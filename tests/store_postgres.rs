@@ -75,6 +75,7 @@ fn two_nodes_share_the_garden_through_postgres() {
         let writer = tokio::spawn(node_a.clone().run_writer(tx.subscribe("garden")));
         tx.publish(Event::GardenEntered(GardenEntered {
             garden_id: 0xabcdef,
+            subscriber: 0,
             user: "carol".into(),
             calling_station_id: Some("02-00-00-00-00-01".into()),
             client: "bras-1".into(),
@@ -204,6 +205,7 @@ fn a_stopped_postgres_stalls_nothing_and_loses_nothing() {
     rt.block_on(async {
         tx.publish(Event::GardenEntered(GardenEntered {
             garden_id: 0x77,
+            subscriber: 0,
             user: "dave".into(),
             calling_station_id: None,
             client: "bras-1".into(),
@@ -281,6 +283,7 @@ fn accounting_on_another_node_keeps_the_cause() {
         let writer_b = tokio::spawn(node_b.clone().run_writer(tx_b.subscribe("garden")));
         tx_a.publish(Event::GardenEntered(GardenEntered {
             garden_id: 0x99,
+            subscriber: 0,
             user: "erin".into(),
             calling_station_id: Some("02-00-00-00-00-09".into()),
             client: "bras-1".into(),

@@ -64,6 +64,9 @@ pub struct Garden {
 struct Inner {
     by_id: DashMap<u64, GardenEntry>,
     by_ip: DashMap<IpAddr, u64>,
+    /// Subscriber key -> garden id of their latest entry, for accounting that lost the
+    /// Class tag. Per process (the key is), so never stored.
+    by_subscriber: DashMap<u64, u64>,
     store: Option<Store>,
 }
 
@@ -73,6 +76,7 @@ impl Garden {
             inner: Arc::new(Inner {
                 by_id: DashMap::new(),
                 by_ip: DashMap::new(),
+                by_subscriber: DashMap::new(),
                 store,
             }),
         }
@@ -125,9 +129,27 @@ impl Garden {
                 }
                 let e = GardenEntry::from_entered(g, now);
                 self.put(e.clone());
+                self.inner.by_subscriber.insert(g.subscriber, g.garden_id);
                 Some(e)
             }
             Event::GardenAccounting(a) => self.accounting(a, now),
+            Event::SubscriberAccounting(s) => {
+                // Only a subscriber we let in: all others' accounting comes here too.
+                let id = *self.inner.by_subscriber.get(&s.subscriber)?;
+                let e = self.inner.by_id.get(&id)?;
+                let a = GardenAccountingEvent {
+                    garden_id: id,
+                    status: s.status,
+                    user: e.user.clone(),
+                    framed_ip: s.framed_ip,
+                    acct_session_id: s
+                        .acct_session_id
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    nas_addr: s.nas_addr,
+                };
+                drop(e);
+                self.accounting(&a, now)
+            }
             _ => None,
         }
     }
@@ -222,6 +244,9 @@ impl Garden {
         self.inner.by_id.retain(|_, e| e.updated_at_ms >= cutoff_ms);
         let by_id = &self.inner.by_id;
         self.inner.by_ip.retain(|_, id| by_id.contains_key(id));
+        self.inner
+            .by_subscriber
+            .retain(|_, id| by_id.contains_key(id));
         before - self.inner.by_id.len()
     }
 
@@ -316,6 +341,7 @@ mod tests {
     fn entered(id: u64) -> Event {
         Event::GardenEntered(GardenEntered {
             garden_id: id,
+            subscriber: id << 8,
             user: "bob".into(),
             calling_station_id: None,
             client: "bras".into(),
@@ -447,6 +473,30 @@ mod tests {
             g.inner.by_ip.get(&IpAddr::from([10, 0, 0, 2])).map(|r| *r),
             Some(2)
         );
+    }
+
+    /// Accounting whose Class tag the BRAS stripped finds the entry by subscriber; other
+    /// subscribers' accounting leaves the garden alone.
+    #[tokio::test]
+    async fn accounting_without_the_class_finds_the_entry_by_subscriber() {
+        use crate::engine::{SessionId, SubscriberAccounting};
+        let g = Garden::new(None);
+        g.apply(&entered(7));
+        let acct = |subscriber, ip: [u8; 4]| {
+            Event::SubscriberAccounting(SubscriberAccounting {
+                subscriber,
+                status: Some(1),
+                framed_ip: Some(ip.into()),
+                acct_session_id: Some(SessionId::new(b"s9")),
+                nas_addr: "10.0.0.1".parse().unwrap(),
+            })
+        };
+        assert!(g.apply(&acct(8 << 8, [10, 0, 0, 8])).is_none());
+        assert!(g.by_ip(IpAddr::from([10, 0, 0, 8])).await.is_none());
+        let e = g.apply(&acct(7 << 8, [10, 0, 0, 7])).expect("matched");
+        assert_eq!((e.id, e.cause.as_str()), (7, "arrears"));
+        let e = g.by_ip(IpAddr::from([10, 0, 0, 7])).await.expect("online");
+        assert_eq!(e.acct_session_id.as_deref(), Some("s9"));
     }
 
     fn acct_session(id: u64, status: u32, ip: [u8; 4], session: &str) -> Event {

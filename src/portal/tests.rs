@@ -60,6 +60,7 @@ fn config(coa_port: u16) -> Config {
 fn admit(garden: &Garden, id: u64, user: &str, cause: &str, reason: &str, ip: [u8; 4]) {
     garden.apply(&Event::GardenEntered(GardenEntered {
         garden_id: id,
+        subscriber: 0,
         user: user.into(),
         calling_station_id: Some("00-11-22-33-44-55".into()),
         client: "bras-1".into(),
@@ -635,6 +636,7 @@ async fn reconnect_from_a_stale_page_or_an_unknown_nas_is_refused() {
     // A session whose NAS has no [[radius.client]]: nothing is sent anywhere.
     garden.apply(&Event::GardenEntered(GardenEntered {
         garden_id: 77,
+        subscriber: 0,
         user: "zed".into(),
         calling_station_id: None,
         client: "gone".into(),
