@@ -45,7 +45,7 @@ fn postgres_with(tls: bool) -> Option<(Postgres, tokio::runtime::Runtime)> {
 fn row(id: u64) -> radcare::store::GardenEntry {
     radcare::store::GardenEntry {
         id,
-        user: format!("user-{id}"),
+        user: format!("user-{id}").into_bytes(),
         calling_station_id: None,
         client: "bras-1".into(),
         nas_addr: "127.0.0.1".into(),
@@ -105,7 +105,7 @@ fn two_nodes_share_the_garden_through_postgres() {
             assert!(Instant::now() < deadline, "node B never saw node A's entry");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert_eq!(entry.user, "carol");
+        assert_eq!(entry.user, b"carol");
         assert_eq!(entry.cause, "arrears");
         assert_eq!(entry.reason, "欠费停机");
         assert_eq!(entry.acct_session_id.as_deref(), Some("pg-1"));

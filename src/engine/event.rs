@@ -151,7 +151,9 @@ pub struct GardenEntered {
     /// The subscriber's key (`garden_id` without the cause), by which accounting that
     /// lost the Class tag finds the entry.
     pub subscriber: u64,
-    pub user: String,
+    /// User-Name's octets as sent (not necessarily UTF-8: GBK is common), so that a
+    /// Disconnect-Request names the session exactly; decoded only for display.
+    pub user: Vec<u8>,
     pub calling_station_id: Option<String>,
     pub client: String,
     pub nas_addr: IpAddr,
@@ -167,7 +169,7 @@ pub struct GardenEntered {
 pub struct GardenAccountingEvent {
     pub garden_id: u64,
     pub status: Option<u32>,
-    pub user: String,
+    pub user: Vec<u8>,
     pub framed_ip: Option<Ipv4Addr>,
     pub acct_session_id: Option<String>,
     pub nas_addr: IpAddr,
@@ -266,7 +268,7 @@ impl GardenEntered {
         GardenEntered {
             garden_id,
             subscriber,
-            user: text(req, types::USER_NAME).unwrap_or_default(),
+            user: octets(req, types::USER_NAME),
             calling_station_id: text(req, types::CALLING_STATION_ID),
             client: client.to_string(),
             nas_addr: nas_addr(req, nas),
@@ -285,7 +287,7 @@ impl GardenAccountingEvent {
         Some(GardenAccountingEvent {
             garden_id: garden_class(pkt)?,
             status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
-            user: text(pkt, types::USER_NAME).unwrap_or_default(),
+            user: octets(pkt, types::USER_NAME),
             framed_ip: pkt
                 .find(types::FRAMED_IP_ADDRESS)
                 .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
@@ -316,6 +318,10 @@ impl SubscriberAccounting {
             nas_addr: nas_addr(pkt, src),
         }
     }
+}
+
+fn octets(pkt: &Packet<&[u8]>, typ: u8) -> Vec<u8> {
+    pkt.find(typ).map_or_else(Vec::new, |a| a.value.to_vec())
 }
 
 fn text(pkt: &Packet<&[u8]>, typ: u8) -> Option<String> {

@@ -231,7 +231,7 @@ fn wrong_password_becomes_garden_accept() {
         _ => None,
     });
     let g = entered.expect("garden event");
-    assert_eq!(g.user, "bob");
+    assert_eq!(g.user, b"bob");
     assert_eq!(g.calling_station_id.as_deref(), Some("aa-bb-cc-dd-ee-ff"));
     assert_eq!(g.nas_addr, "10.0.0.1".parse::<IpAddr>().unwrap());
     assert!(class.ends_with(&format!("{:016x}", g.garden_id)));

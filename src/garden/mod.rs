@@ -382,7 +382,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let e = g.by_ip(ip).await.unwrap();
-        assert_eq!((e.user.as_str(), e.cause.as_str()), ("bob", "arrears"));
+        assert_eq!((&e.user[..], e.cause.as_str()), (&b"bob"[..], "arrears"));
         assert_eq!(e.acct_session_id.as_deref(), Some("s1"));
         assert_eq!(other.by_ip(ip).await.unwrap().id, 7);
         tx.publish(acct(7, ACCT_STOP, [127, 0, 0, 42]));

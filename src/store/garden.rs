@@ -13,7 +13,8 @@ use super::{AnyQuery, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GardenEntry {
     pub id: u64,
-    pub user: String,
+    /// User-Name's octets as the NAS sent them.
+    pub user: Vec<u8>,
     pub calling_station_id: Option<String>,
     pub client: String,
     pub nas_addr: String,
@@ -48,6 +49,7 @@ const GARDEN: Upsert = Upsert {
         "acct_session_id",
         "acct_status",
         "updated_at",
+        "user_octets",
     ],
     key: &["id"],
     update: None,
@@ -68,7 +70,7 @@ fn id_text(id: u64) -> String {
 
 fn bind<'q>(q: AnyQuery<'q>, r: &'q GardenEntry) -> AnyQuery<'q> {
     q.bind(id_text(r.id))
-        .bind(&r.user)
+        .bind(String::from_utf8_lossy(&r.user).into_owned())
         .bind(&r.calling_station_id)
         .bind(&r.client)
         .bind(&r.nas_addr)
@@ -82,15 +84,22 @@ fn bind<'q>(q: AnyQuery<'q>, r: &'q GardenEntry) -> AnyQuery<'q> {
         .bind(&r.acct_session_id)
         .bind(r.acct_status.map(|s| s as i32))
         .bind(r.updated_at_ms)
+        .bind(hex::encode(&r.user))
 }
 
 fn from_row(r: &AnyRow) -> Result<GardenEntry, StoreError> {
     let id: String = r.try_get(0)?;
     let framed_ip: Option<String> = r.try_get(11)?;
     let acct_status: Option<i32> = r.try_get(13)?;
+    // Rows from before `user_octets` have the name as text only.
+    let user_octets: Option<String> = r.try_get(15)?;
+    let user_name: String = r.try_get(1)?;
+    let user = user_octets
+        .and_then(|h| hex::decode(h).ok())
+        .unwrap_or_else(|| user_name.into_bytes());
     Ok(GardenEntry {
         id: u64::from_str_radix(&id, 16).unwrap_or(0),
-        user: r.try_get(1)?,
+        user,
         calling_station_id: r.try_get(2)?,
         client: r.try_get(3)?,
         nas_addr: r.try_get(4)?,
@@ -211,6 +220,10 @@ mod tests {
             .unwrap();
         assert_eq!(got, r);
         assert_eq!(s.garden_by_id(r.id).await.unwrap().unwrap().reason, "欠费");
+        // A GBK name ("张三") comes back octet for octet.
+        r.user = vec![0xd5, 0xc5, 0xc8, 0xfd];
+        s.upsert_garden(&r).await.unwrap();
+        assert_eq!(s.garden_by_id(r.id).await.unwrap().unwrap().user, r.user);
         assert_eq!(s.garden_since(1500).await.unwrap().len(), 1);
         assert!(
             s.garden_by_ip("127.0.0.43".parse().unwrap())

@@ -47,6 +47,7 @@ macro_rules! migration {
 pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0000_garden_entry"),
     migration!("0001_garden_entry_framed_ip"),
+    migration!("0002_garden_entry_user_octets"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step
@@ -163,12 +164,13 @@ mod tests {
         let s = Store::open(&sqlite_url(&dir))
             .await
             .expect("old store opens");
-        assert_eq!(s.garden_by_id(7).await.unwrap().unwrap().user, "bob");
+        // A row from before user_octets: the name read from its text.
+        assert_eq!(s.garden_by_id(7).await.unwrap().unwrap().user, b"bob");
         let steps: Vec<i64> = sqlx::query_scalar("SELECT step FROM radcare_schema ORDER BY step")
             .fetch_all(&s.pool)
             .await
             .unwrap();
-        assert_eq!(steps, [0, 1]);
+        assert_eq!(steps, [0, 1, 2]);
     }
 
     #[tokio::test]
@@ -178,8 +180,9 @@ mod tests {
         let later = [
             migration!("0000_garden_entry"),
             migration!("0001_garden_entry_framed_ip"),
+            migration!("0002_garden_entry_user_octets"),
             Migration {
-                name: "0002_note",
+                name: "0003_note",
                 sql: "CREATE TABLE note (id INTEGER PRIMARY KEY);\n\
                       INSERT INTO note (id) VALUES (1);",
                 postgres: None,
@@ -197,8 +200,8 @@ mod tests {
             matches!(
                 e,
                 StoreError::NewerSchema {
-                    newest: 2,
-                    known: 1
+                    newest: 3,
+                    known: 2
                 }
             ),
             "{e}"
@@ -212,20 +215,21 @@ mod tests {
         let broken = [
             migration!("0000_garden_entry"),
             migration!("0001_garden_entry_framed_ip"),
+            migration!("0002_garden_entry_user_octets"),
             Migration {
-                name: "0002_broken",
+                name: "0003_broken",
                 sql: "CREATE TABLE half (id INTEGER); SELECT * FROM nowhere;",
                 postgres: None,
             },
         ];
         let e = migrate_to(&s.pool, s.dialect, &broken).await.unwrap_err();
-        assert!(e.to_string().contains("0002_broken"), "{e}");
+        assert!(e.to_string().contains("0003_broken"), "{e}");
         let half: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'")
                 .fetch_one(&s.pool)
                 .await
                 .unwrap();
         assert_eq!(half, 0);
-        migrate(&s.pool, s.dialect).await.expect("still at step 1");
+        migrate(&s.pool, s.dialect).await.expect("still at step 2");
     }
 }
