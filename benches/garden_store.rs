@@ -15,7 +15,7 @@ const NEW: usize = 1_000;
 fn entry(id: u64) -> GardenEntry {
     GardenEntry {
         id: id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        user: format!("user{id}@isp"),
+        user: format!("user{id}@isp").into_bytes(),
         calling_station_id: Some(format!("02-00-{:08x}", id as u32)),
         client: "bras-1".into(),
         nas_addr: "10.0.0.1".into(),

@@ -593,12 +593,22 @@ fn pppoe_redials_are_counted_per_subscriber() {
     };
     let storming = [0x02, 0xaa, 0, 0, 0, 1];
     let calm = [0x02, 0xbb, 0, 0, 0, 2];
+    // The observer runs before the admin listener serves: once that answers, frames
+    // sent are seen (on a loaded machine the start can take seconds).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get_in(boxns, lab.admin, "/healthz").contains("ok") {
+        assert!(
+            Instant::now() < deadline,
+            "the admin listener never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for _ in 0..5 {
         sock.send(&padi(storming)).unwrap();
     }
     sock.send(&padi(calm)).unwrap();
     // The view is exported once a second.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         let resp = http_get_in(boxns, lab.admin, "/api/dial-attempts");
         let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();

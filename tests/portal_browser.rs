@@ -46,6 +46,7 @@ async fn start_portal(subscriber_ip: Ipv4Addr, coa_port: u16) -> SocketAddr {
     let garden = Garden::new(None);
     garden.apply(&Event::GardenEntered(GardenEntered {
         garden_id: 4242,
+        subscriber: 0,
         user: "carol@isp".into(),
         calling_station_id: Some("00:11:22:33:44:55".into()),
         client: "bras-1".into(),

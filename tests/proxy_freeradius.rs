@@ -387,8 +387,8 @@ fn accounting_start_teaches_the_garden_and_other_accounting_is_forwarded() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(
-        (row.user.as_str(), row.cause.as_str()),
-        ("carol", "arrears")
+        (&row.user[..], row.cause.as_str()),
+        (&b"carol"[..], "arrears")
     );
     assert_eq!(row.acct_session_id.as_deref(), Some("s-77"));
     // Garden accounting was answered here, not sent to the AAA that rejected carol.

@@ -45,7 +45,7 @@ fn postgres_with(tls: bool) -> Option<(Postgres, tokio::runtime::Runtime)> {
 fn row(id: u64) -> radcare::store::GardenEntry {
     radcare::store::GardenEntry {
         id,
-        user: format!("user-{id}"),
+        user: format!("user-{id}").into_bytes(),
         calling_station_id: None,
         client: "bras-1".into(),
         nas_addr: "127.0.0.1".into(),
@@ -75,6 +75,7 @@ fn two_nodes_share_the_garden_through_postgres() {
         let writer = tokio::spawn(node_a.clone().run_writer(tx.subscribe("garden")));
         tx.publish(Event::GardenEntered(GardenEntered {
             garden_id: 0xabcdef,
+            subscriber: 0,
             user: "carol".into(),
             calling_station_id: Some("02-00-00-00-00-01".into()),
             client: "bras-1".into(),
@@ -104,7 +105,7 @@ fn two_nodes_share_the_garden_through_postgres() {
             assert!(Instant::now() < deadline, "node B never saw node A's entry");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert_eq!(entry.user, "carol");
+        assert_eq!(entry.user, b"carol");
         assert_eq!(entry.cause, "arrears");
         assert_eq!(entry.reason, "欠费停机");
         assert_eq!(entry.acct_session_id.as_deref(), Some("pg-1"));
@@ -185,5 +186,134 @@ fn postgres_over_tls_as_the_url_asks() {
             .await
             .expect_err("no TLS, no hba line");
         assert!(e.to_string().contains("pg_hba.conf"), "{e}");
+    });
+}
+
+/// PostgreSQL stopped under a running node: memory keeps up, portal lookups of unknown
+/// addresses give up quickly, and what was accounted is written once it is back.
+#[test]
+fn a_stopped_postgres_stalls_nothing_and_loses_nothing() {
+    let Some((mut pg, rt)) = postgres() else {
+        return;
+    };
+    let store = rt.block_on(Store::open(&pg.url)).expect("connect, migrate");
+    let node = Garden::new(Some(store.clone()));
+    let tx = radcare::events::EventBus::new(8);
+    let writer = rt.spawn(node.clone().run_writer(tx.subscribe("garden")));
+    pg.stop();
+    let ip: IpAddr = "10.9.8.9".parse().unwrap();
+    rt.block_on(async {
+        tx.publish(Event::GardenEntered(GardenEntered {
+            garden_id: 0x77,
+            subscriber: 0,
+            user: "dave".into(),
+            calling_station_id: None,
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: AuthMethod::Pap,
+        }));
+        tx.publish(Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: 0x77,
+            status: Some(1),
+            user: "dave".into(),
+            framed_ip: Some("10.9.8.9".parse().unwrap()),
+            acct_session_id: Some("pg-2".into()),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+        }));
+        let at = Instant::now();
+        while node.by_ip(ip).await.is_none() {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "memory waited for the store"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = Instant::now();
+        assert!(node.by_ip("10.9.8.99".parse().unwrap()).await.is_none());
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "lookup took {:?}",
+            at.elapsed()
+        );
+        // Long enough for writes to have failed and been retried.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    });
+    pg.start_again();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(e)) = store.garden_by_id(0x77).await
+                && e.framed_ip == Some("10.9.8.9".parse().unwrap())
+            {
+                assert_eq!(e.reason, "欠费停机");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the row never reached PostgreSQL"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(tx);
+        writer.await.unwrap();
+    });
+}
+
+/// Node A let the subscriber in; node B sees only the accounting (the NAS sends it to
+/// another node): the shared row keeps why and through which client, and node B's
+/// portal knows the subscriber too.
+#[test]
+fn accounting_on_another_node_keeps_the_cause() {
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.expect("connect, migrate");
+        let node_a = Garden::new(Some(store.clone()));
+        let node_b = Garden::new(Some(Store::open(&pg.url).await.unwrap()));
+        let (tx_a, tx_b) = (
+            radcare::events::EventBus::new(8),
+            radcare::events::EventBus::new(8),
+        );
+        let writer_a = tokio::spawn(node_a.clone().run_writer(tx_a.subscribe("garden")));
+        let writer_b = tokio::spawn(node_b.clone().run_writer(tx_b.subscribe("garden")));
+        tx_a.publish(Event::GardenEntered(GardenEntered {
+            garden_id: 0x99,
+            subscriber: 0,
+            user: "erin".into(),
+            calling_station_id: Some("02-00-00-00-00-09".into()),
+            client: "bras-1".into(),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+            nas_identifier: None,
+            nas_port_id: None,
+            cause: "arrears".into(),
+            reason: "欠费停机".into(),
+            method: AuthMethod::Pap,
+        }));
+        drop(tx_a);
+        writer_a.await.unwrap();
+        tx_b.publish(Event::GardenAccounting(GardenAccountingEvent {
+            garden_id: 0x99,
+            status: Some(1),
+            user: "erin".into(),
+            framed_ip: Some("10.9.8.10".parse().unwrap()),
+            acct_session_id: Some("pg-3".into()),
+            nas_addr: "127.0.0.1".parse().unwrap(),
+        }));
+        drop(tx_b);
+        writer_b.await.unwrap();
+        let row = store.garden_by_id(0x99).await.unwrap().expect("the row");
+        assert_eq!(row.framed_ip, Some("10.9.8.10".parse().unwrap()));
+        assert_eq!(row.acct_session_id.as_deref(), Some("pg-3"));
+        assert_eq!(
+            (row.cause.as_str(), row.reason.as_str(), row.client.as_str()),
+            ("arrears", "欠费停机", "bras-1")
+        );
+        let seen_by_b = node_b.by_id(0x99).expect("in node B's memory");
+        assert_eq!(seen_by_b.cause, "arrears");
     });
 }

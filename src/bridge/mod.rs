@@ -282,6 +282,7 @@ impl Bridge {
             self.stats.rejects_passed += 1;
             return Outcome::RejectPassed;
         }
+        let subscriber = garden_id(&self.garden_key, &req, nas, usize::MAX);
         let garden_id = garden_id(&self.garden_key, &req, nas, verdict.index);
         let mut tag = [0u8; 253];
         let cause = self.policy.cause_id(verdict.index);
@@ -304,7 +305,7 @@ impl Bridge {
         let reason = crate::policy::reason_text(reply.as_bytes());
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(
-                garden_id, &req, nas, &c.name, cause, reason, method,
+                garden_id, subscriber, &req, nas, &c.name, cause, reason, method,
             )));
         splice_udp_payload(frame, l3, udp, &self.scratch);
         self.stats.rewritten += 1;

@@ -135,7 +135,7 @@ fn exchange(vlans: &[u16], nas: &str, aaa: &str) {
     let events: Vec<_> = std::iter::from_fn(|| b.poll_event()).collect();
     assert!(
         events.iter().any(
-            |e| matches!(e, Event::GardenEntered(g) if g.user == "bob" && g.cause == "arrears")
+            |e| matches!(e, Event::GardenEntered(g) if g.user == b"bob" && g.cause == "arrears")
         )
     );
 }

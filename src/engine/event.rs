@@ -148,7 +148,12 @@ impl RejectOutcome {
 pub struct GardenEntered {
     /// Random id, also carried in the Class tag, that accounting refers back to.
     pub garden_id: u64,
-    pub user: String,
+    /// The subscriber's key (`garden_id` without the cause), by which accounting that
+    /// lost the Class tag finds the entry.
+    pub subscriber: u64,
+    /// User-Name's octets as sent (not necessarily UTF-8: GBK is common), so that a
+    /// Disconnect-Request names the session exactly; decoded only for display.
+    pub user: Vec<u8>,
     pub calling_station_id: Option<String>,
     pub client: String,
     pub nas_addr: IpAddr,
@@ -164,9 +169,53 @@ pub struct GardenEntered {
 pub struct GardenAccountingEvent {
     pub garden_id: u64,
     pub status: Option<u32>,
-    pub user: String,
+    pub user: Vec<u8>,
     pub framed_ip: Option<Ipv4Addr>,
     pub acct_session_id: Option<String>,
+    pub nas_addr: IpAddr,
+}
+
+/// An Acct-Session-Id carried inline, so that an accounting event costs no allocation
+/// on the packet path; an id longer than `MAX` octets (rare) is cut there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionId {
+    len: u8,
+    octets: [u8; SessionId::MAX],
+}
+
+impl SessionId {
+    pub const MAX: usize = 64;
+
+    pub fn new(value: &[u8]) -> SessionId {
+        let len = value.len().min(SessionId::MAX);
+        let mut octets = [0; SessionId::MAX];
+        octets[..len].copy_from_slice(&value[..len]);
+        SessionId {
+            len: len as u8,
+            octets,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.octets[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// Accounting without radcare's Class tag (some BRAS configurations strip it): the
+/// garden matches it to an entry by subscriber. Still forwarded to the AAA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberAccounting {
+    /// The subscriber's key, as in [`GardenEntered::subscriber`].
+    pub subscriber: u64,
+    pub status: Option<u32>,
+    pub framed_ip: Option<Ipv4Addr>,
+    pub acct_session_id: Option<SessionId>,
     pub nas_addr: IpAddr,
 }
 
@@ -175,6 +224,7 @@ pub struct GardenAccountingEvent {
 pub enum Event {
     GardenEntered(GardenEntered),
     GardenAccounting(GardenAccountingEvent),
+    SubscriberAccounting(SubscriberAccounting),
     UpstreamDown {
         upstream: String,
     },
@@ -204,8 +254,10 @@ pub enum Event {
 impl GardenEntered {
     /// The event for a rewritten request (its text fields are the only allocation of
     /// the rewrite path).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         garden_id: u64,
+        subscriber: u64,
         req: &Packet<&[u8]>,
         nas: SocketAddr,
         client: &str,
@@ -215,7 +267,8 @@ impl GardenEntered {
     ) -> GardenEntered {
         GardenEntered {
             garden_id,
-            user: text(req, types::USER_NAME).unwrap_or_default(),
+            subscriber,
+            user: octets(req, types::USER_NAME),
             calling_station_id: text(req, types::CALLING_STATION_ID),
             client: client.to_string(),
             nas_addr: nas_addr(req, nas),
@@ -234,7 +287,7 @@ impl GardenAccountingEvent {
         Some(GardenAccountingEvent {
             garden_id: garden_class(pkt)?,
             status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
-            user: text(pkt, types::USER_NAME).unwrap_or_default(),
+            user: octets(pkt, types::USER_NAME),
             framed_ip: pkt
                 .find(types::FRAMED_IP_ADDRESS)
                 .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
@@ -243,6 +296,32 @@ impl GardenAccountingEvent {
             nas_addr: nas_addr(pkt, src),
         })
     }
+}
+
+impl SubscriberAccounting {
+    /// The event for an Accounting-Request without radcare's Class tag.
+    pub(crate) fn of(
+        pkt: &Packet<&[u8]>,
+        src: SocketAddr,
+        subscriber: u64,
+    ) -> SubscriberAccounting {
+        SubscriberAccounting {
+            subscriber,
+            status: pkt.find(types::ACCT_STATUS_TYPE).and_then(|a| a.as_u32()),
+            framed_ip: pkt
+                .find(types::FRAMED_IP_ADDRESS)
+                .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
+                .map(Ipv4Addr::from),
+            acct_session_id: pkt
+                .find(types::ACCT_SESSION_ID)
+                .map(|a| SessionId::new(a.value)),
+            nas_addr: nas_addr(pkt, src),
+        }
+    }
+}
+
+fn octets(pkt: &Packet<&[u8]>, typ: u8) -> Vec<u8> {
+    pkt.find(typ).map_or_else(Vec::new, |a| a.value.to_vec())
 }
 
 fn text(pkt: &Packet<&[u8]>, typ: u8) -> Option<String> {

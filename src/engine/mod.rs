@@ -16,7 +16,8 @@ mod learnt;
 mod upstream;
 
 pub use event::{
-    AuthMethod, DropReason, Event, GardenAccountingEvent, GardenEntered, RejectOutcome,
+    AuthMethod, DropReason, Event, GardenAccountingEvent, GardenEntered, RejectOutcome, SessionId,
+    SubscriberAccounting,
 };
 pub use learnt::Learnt;
 pub use upstream::IdSpace;
@@ -549,6 +550,13 @@ impl Engine {
                 }
                 return;
             }
+        } else {
+            // The BRAS may strip the Class tag: the garden matches the subscriber.
+            let subscriber = garden_id(&self.garden_key, pkt, src, usize::MAX);
+            self.events
+                .push_back(Event::SubscriberAccounting(SubscriberAccounting::of(
+                    pkt, src, subscriber,
+                )));
         }
         self.forward(
             now,
@@ -879,6 +887,7 @@ impl Engine {
         if outcome != RejectOutcome::Rewritten {
             return self.relay(now, slot, p, request, reply);
         }
+        let subscriber = garden_id(&self.garden_key, &req, p.nas, usize::MAX);
         let garden_id = garden_id(&self.garden_key, &req, p.nas, verdict.index);
         // The Class tag, written on the stack: the packet path does not allocate.
         let mut tag = [0u8; 253];
@@ -901,6 +910,7 @@ impl Engine {
         self.events
             .push_back(Event::GardenEntered(GardenEntered::new(
                 garden_id,
+                subscriber,
                 &req,
                 p.nas,
                 &c.name,

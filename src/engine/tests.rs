@@ -231,7 +231,7 @@ fn wrong_password_becomes_garden_accept() {
         _ => None,
     });
     let g = entered.expect("garden event");
-    assert_eq!(g.user, "bob");
+    assert_eq!(g.user, b"bob");
     assert_eq!(g.calling_station_id.as_deref(), Some("aa-bb-cc-dd-ee-ff"));
     assert_eq!(g.nas_addr, "10.0.0.1".parse::<IpAddr>().unwrap());
     assert!(class.ends_with(&format!("{:016x}", g.garden_id)));
@@ -549,6 +549,44 @@ fn other_accounting_is_acknowledged_only_after_the_aaa() {
     bad[30] ^= 1;
     e.handle_nas(now, Listener::Acct, nas(), &bad);
     assert!(e.poll_transmit().is_none());
+}
+
+/// A BRAS that strips the Class tag: its accounting still names the subscriber that
+/// was let in, and is forwarded to the AAA as before.
+#[test]
+fn accounting_without_the_class_names_the_subscriber_and_is_forwarded() {
+    let mut e = engine(1);
+    let now = Instant::now();
+    let _ = round_trip(&mut e, now, &pap(30, "bob", "nope", |_| {}));
+    let entered = events(&mut e)
+        .into_iter()
+        .find_map(|ev| match ev {
+            Event::GardenEntered(g) => Some(g),
+            _ => None,
+        })
+        .expect("let in");
+    let mut req = Vec::new();
+    let mut b = Builder::new(&mut req, Code::AccountingRequest, 31, &[0; 16]);
+    b.attr(types::USER_NAME, b"bob").unwrap();
+    b.attr_u32(types::ACCT_STATUS_TYPE, 1).unwrap();
+    b.attr(types::ACCT_SESSION_ID, b"sess-2").unwrap();
+    b.attr(types::FRAMED_IP_ADDRESS, &[127, 0, 0, 43]).unwrap();
+    b.attr(types::NAS_IP_ADDRESS, &[10, 0, 0, 1]).unwrap();
+    b.attr(types::CALLING_STATION_ID, b"aa-bb-cc-dd-ee-ff")
+        .unwrap();
+    crypto::sign_hashed_request(&mut req, NAS_SECRET);
+    e.handle_nas(now, Listener::Acct, nas(), &req);
+    let up = e.poll_transmit().expect("forwarded");
+    assert_eq!(up.dest, "127.0.1.1:1813".parse().unwrap());
+    let ev = events(&mut e);
+    assert!(
+        ev.iter()
+            .any(|ev| matches!(ev, Event::SubscriberAccounting(s)
+            if s.subscriber == entered.subscriber
+                && s.framed_ip == Some(Ipv4Addr::new(127, 0, 0, 43))
+                && s.acct_session_id.map(|v| v.as_bytes() == b"sess-2") == Some(true))),
+        "{ev:?}"
+    );
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Walled-garden subscriber state: who was let in, why, from which NAS, at which IP.
-//! In memory (dashmap) for the portal's per-request lookups, written behind to the
-//! store by one task that consumes the engine's events, so the packet path never waits
-//! for SQL. With PostgreSQL, a miss in memory falls back to the store, so any node's
-//! portal finds any node's subscribers.
+//! In memory (dashmap) for the portal's per-request lookups, updated at once by one
+//! task that consumes the engine's events, and written behind to the store by another
+//! (`persist`), so neither the packet path nor memory ever waits for SQL. With
+//! PostgreSQL, a miss in memory falls back to the store (briefly), so any node's portal
+//! finds any node's subscribers.
+
+mod persist;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::events::EventStream;
 use dashmap::DashMap;
@@ -61,6 +64,9 @@ pub struct Garden {
 struct Inner {
     by_id: DashMap<u64, GardenEntry>,
     by_ip: DashMap<IpAddr, u64>,
+    /// Subscriber key -> garden id of their latest entry, for accounting that lost the
+    /// Class tag. Per process (the key is), so never stored.
+    by_subscriber: DashMap<u64, u64>,
     store: Option<Store>,
 }
 
@@ -70,6 +76,7 @@ impl Garden {
             inner: Arc::new(Inner {
                 by_id: DashMap::new(),
                 by_ip: DashMap::new(),
+                by_subscriber: DashMap::new(),
                 store,
             }),
         }
@@ -122,9 +129,27 @@ impl Garden {
                 }
                 let e = GardenEntry::from_entered(g, now);
                 self.put(e.clone());
+                self.inner.by_subscriber.insert(g.subscriber, g.garden_id);
                 Some(e)
             }
             Event::GardenAccounting(a) => self.accounting(a, now),
+            Event::SubscriberAccounting(s) => {
+                // Only a subscriber we let in: all others' accounting comes here too.
+                let id = *self.inner.by_subscriber.get(&s.subscriber)?;
+                let e = self.inner.by_id.get(&id)?;
+                let a = GardenAccountingEvent {
+                    garden_id: id,
+                    status: s.status,
+                    user: e.user.clone(),
+                    framed_ip: s.framed_ip,
+                    acct_session_id: s
+                        .acct_session_id
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    nas_addr: s.nas_addr,
+                };
+                drop(e);
+                self.accounting(&a, now)
+            }
             _ => None,
         }
     }
@@ -194,11 +219,18 @@ impl Garden {
                 .map(|e| e.clone());
         }
         let store = self.inner.store.as_ref()?;
-        match store.garden_by_ip(ip).await {
-            Ok(Some(r)) => Some(r).filter(GardenEntry::is_online),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "garden lookup in the store failed");
+        // A portal page waits for this: a store that is slow or away means "not found",
+        // not a page that hangs.
+        match tokio::time::timeout(LOOKUP_TIMEOUT, store.garden_by_ip(ip)).await {
+            Ok(Ok(Some(r))) => Some(r).filter(GardenEntry::is_online),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "garden lookup in the store failed");
+                metrics::counter!("radcare_store_lookup_errors_total").increment(1);
+                None
+            }
+            Err(_) => {
+                metrics::counter!("radcare_store_lookup_timeouts_total").increment(1);
                 None
             }
         }
@@ -212,6 +244,9 @@ impl Garden {
         self.inner.by_id.retain(|_, e| e.updated_at_ms >= cutoff_ms);
         let by_id = &self.inner.by_id;
         self.inner.by_ip.retain(|_, id| by_id.contains_key(id));
+        self.inner
+            .by_subscriber
+            .retain(|_, id| by_id.contains_key(id));
         before - self.inner.by_id.len()
     }
 
@@ -227,25 +262,47 @@ impl Garden {
         self.inner.by_id.is_empty()
     }
 
-    /// The writer task: applies events in order and persists each batch before the
-    /// next. It runs until every publisher is gone (the packet paths stopped) and the
-    /// stream is drained, so a shutdown loses nothing that was published.
-    pub async fn run_writer(self, mut events: EventStream) {
-        let mut batch = WriteBatch::default();
-        let mut pruned_at = now_ms();
-        while let Some(first) = events.recv().await {
-            // The store gets what arrives within a short window in one transaction,
-            // since a commit (and the hand-off to SQLite's thread) costs far more than
-            // a row.
-            self.collect(&first, &mut batch);
-            // Then sleep through the window without listening, so that a burst wakes
-            // this task once rather than once per subscriber, and take what queued up.
-            tokio::time::sleep(WRITE_WINDOW).await;
-            while batch.rows.len() < WRITE_BATCH {
-                match events.try_recv() {
-                    Some(ev) => self.collect(&ev, &mut batch),
-                    None => break,
+    /// Applies an event as the writer does. Accounting for an entry not in memory (the
+    /// Reject was seen by another node, or long ago) reads the store first, while it is
+    /// up and briefly, rather than build a stub of it; its write then replaces only the
+    /// accounting columns, whatever memory held.
+    async fn apply_with_store(&self, ev: &Event, store_up: bool) -> Option<persist::Write> {
+        if let (Event::GardenAccounting(a), Some(store), true) = (ev, &self.inner.store, store_up)
+            && !self.inner.by_id.contains_key(&a.garden_id)
+        {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, store.garden_by_id(a.garden_id)).await {
+                Ok(Ok(Some(e))) => self.put(e),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "garden lookup in the store failed");
+                    metrics::counter!("radcare_store_lookup_errors_total").increment(1);
                 }
+                Err(_) => metrics::counter!("radcare_store_lookup_timeouts_total").increment(1),
+            }
+        }
+        let entry = self.apply(ev)?;
+        let whole = matches!(ev, Event::GardenEntered(_));
+        Some(persist::Write { entry, whole })
+    }
+
+    /// The writer task: applies events to memory in order as they arrive and queues
+    /// the entries to persist for the store task. It runs until every publisher is gone
+    /// (the packet paths stopped) and the stream is drained, then waits for the store
+    /// task to write what is queued, so a shutdown loses nothing that was published.
+    pub async fn run_writer(self, mut events: EventStream) {
+        let queue = Arc::new(persist::WriteQueue::new(persist::QUEUE_ROWS));
+        let store_task = self
+            .inner
+            .store
+            .clone()
+            .map(|store| tokio::spawn(persist::run(store, queue.clone())));
+        let mut pruned_at = now_ms();
+        while let Some(ev) = events.recv().await {
+            let store_up = store_task.is_some() && queue.store_up();
+            if let Some(write) = self.apply_with_store(&ev, store_up).await
+                && store_task.is_some()
+            {
+                queue.push(write);
             }
             let now = now_ms();
             if now - pruned_at >= PRUNE_EVERY_MS {
@@ -256,41 +313,13 @@ impl Garden {
                 }
             }
             metrics::gauge!("radcare_garden_entries").set(self.len() as f64);
-            if let (Some(store), false) = (&self.inner.store, batch.rows.is_empty())
-                && let Err(e) = store.upsert_gardens(&batch.rows).await
-            {
-                metrics::counter!("radcare_store_errors_total").increment(1);
-                tracing::warn!(error = %e, entries = batch.rows.len(), "cannot persist garden entries");
-            }
-            batch.clear();
         }
-    }
-
-    /// Applies an event to memory and keeps the entry to persist (the latest per id).
-    fn collect(&self, ev: &Event, batch: &mut WriteBatch) {
-        if let Some(entry) = self.apply(ev) {
-            match batch.index.get(&entry.id) {
-                Some(&i) => batch.rows[i] = entry,
-                None => {
-                    batch.index.insert(entry.id, batch.rows.len());
-                    batch.rows.push(entry);
-                }
-            }
+        queue.close();
+        if let Some(task) = store_task
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "the garden's store task failed");
         }
-    }
-}
-
-/// The entries of one write window, the latest per id, in first-seen order.
-#[derive(Default)]
-struct WriteBatch {
-    rows: Vec<GardenEntry>,
-    index: std::collections::HashMap<u64, usize>,
-}
-
-impl WriteBatch {
-    fn clear(&mut self) {
-        self.rows.clear();
-        self.index.clear();
     }
 }
 
@@ -301,11 +330,8 @@ pub const MEMORY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// How often the writer looks for entries to forget.
 const PRUNE_EVERY_MS: i64 = 60 * 1000;
 
-/// How long the writer gathers entries before committing them together.
-const WRITE_WINDOW: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Most garden entries written in one transaction.
-const WRITE_BATCH: usize = 4096;
+/// How long a portal lookup waits for the store.
+const LOOKUP_TIMEOUT: Duration = Duration::from_millis(300);
 
 #[cfg(test)]
 mod tests {
@@ -315,6 +341,7 @@ mod tests {
     fn entered(id: u64) -> Event {
         Event::GardenEntered(GardenEntered {
             garden_id: id,
+            subscriber: id << 8,
             user: "bob".into(),
             calling_station_id: None,
             client: "bras".into(),
@@ -355,7 +382,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let e = g.by_ip(ip).await.unwrap();
-        assert_eq!((e.user.as_str(), e.cause.as_str()), ("bob", "arrears"));
+        assert_eq!((&e.user[..], e.cause.as_str()), (&b"bob"[..], "arrears"));
         assert_eq!(e.acct_session_id.as_deref(), Some("s1"));
         assert_eq!(other.by_ip(ip).await.unwrap().id, 7);
         tx.publish(acct(7, ACCT_STOP, [127, 0, 0, 42]));
@@ -363,6 +390,68 @@ mod tests {
         writer.await.unwrap();
         assert!(g.by_ip(ip).await.is_none());
         assert!(other.by_ip(ip).await.is_none(), "the stop is persisted too");
+    }
+
+    /// SQLite locked by another process: memory keeps up at once, portal lookups of
+    /// unknown addresses give up quickly, and the rows are written once it is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_locked_sqlite_neither_stalls_memory_nor_loses_rows() {
+        use sqlx::Connection;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let g = Garden::new(Some(store.clone()));
+        let bus = crate::events::EventBus::new(64);
+        let writer = tokio::spawn(g.clone().run_writer(bus.subscribe("garden")));
+        let mut lock = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        bus.publish(entered(7));
+        bus.publish(acct(7, 1, [127, 0, 0, 7]));
+        // Give the writer time to be waiting on the store.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        bus.publish(entered(8));
+        bus.publish(acct(8, 1, [127, 0, 0, 8]));
+        let at = Instant::now();
+        while g.by_ip(IpAddr::from([127, 0, 0, 8])).await.is_none() {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "memory waited for the store"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = Instant::now();
+        assert!(g.by_ip(IpAddr::from([127, 0, 0, 99])).await.is_none());
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "lookup took {:?}",
+            at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
+        drop(lock);
+        let at = Instant::now();
+        for id in [7, 8] {
+            while store
+                .garden_by_id(id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|e| e.framed_ip)
+                .is_none()
+            {
+                assert!(
+                    at.elapsed() < Duration::from_secs(15),
+                    "row {id} never written"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        drop(bus);
+        writer.await.unwrap();
     }
 
     #[test]
@@ -384,6 +473,30 @@ mod tests {
             g.inner.by_ip.get(&IpAddr::from([10, 0, 0, 2])).map(|r| *r),
             Some(2)
         );
+    }
+
+    /// Accounting whose Class tag the BRAS stripped finds the entry by subscriber; other
+    /// subscribers' accounting leaves the garden alone.
+    #[tokio::test]
+    async fn accounting_without_the_class_finds_the_entry_by_subscriber() {
+        use crate::engine::{SessionId, SubscriberAccounting};
+        let g = Garden::new(None);
+        g.apply(&entered(7));
+        let acct = |subscriber, ip: [u8; 4]| {
+            Event::SubscriberAccounting(SubscriberAccounting {
+                subscriber,
+                status: Some(1),
+                framed_ip: Some(ip.into()),
+                acct_session_id: Some(SessionId::new(b"s9")),
+                nas_addr: "10.0.0.1".parse().unwrap(),
+            })
+        };
+        assert!(g.apply(&acct(8 << 8, [10, 0, 0, 8])).is_none());
+        assert!(g.by_ip(IpAddr::from([10, 0, 0, 8])).await.is_none());
+        let e = g.apply(&acct(7 << 8, [10, 0, 0, 7])).expect("matched");
+        assert_eq!((e.id, e.cause.as_str()), (7, "arrears"));
+        let e = g.by_ip(IpAddr::from([10, 0, 0, 7])).await.expect("online");
+        assert_eq!(e.acct_session_id.as_deref(), Some("s9"));
     }
 
     fn acct_session(id: u64, status: u32, ip: [u8; 4], session: &str) -> Event {

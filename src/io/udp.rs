@@ -373,7 +373,9 @@ impl Loop {
                 Event::UpstreamDown { upstream } => {
                     metrics::gauge!("radcare_upstream_up", "upstream" => upstream.clone()).set(0.0);
                 }
-                Event::GardenEntered(_) | Event::GardenAccounting(_) => {}
+                Event::GardenEntered(_)
+                | Event::GardenAccounting(_)
+                | Event::SubscriberAccounting(_) => {}
             }
             self.events.publish(ev);
         }

@@ -29,7 +29,7 @@ pub struct DisconnectRequest<'a> {
     pub nas: SocketAddr,
     /// The secret shared with that NAS.
     pub secret: &'a [u8],
-    pub user_name: &'a str,
+    pub user_name: &'a [u8],
     pub acct_session_id: Option<&'a str>,
     pub framed_ip: Option<Ipv4Addr>,
     /// Sent as NAS-IP-Address (or NAS-IPv6-Address).
@@ -119,7 +119,7 @@ pub fn encode(req: &DisconnectRequest<'_>, identifier: u8) -> Result<Vec<u8>, cr
         &[0; AUTH_LEN],
     );
     b.message_authenticator()?;
-    b.attr(types::USER_NAME, req.user_name.as_bytes())?;
+    b.attr(types::USER_NAME, req.user_name)?;
     if let Some(id) = req.acct_session_id {
         b.attr(types::ACCT_SESSION_ID, id.as_bytes())?;
     }
@@ -336,7 +336,7 @@ mod tests {
         DisconnectRequest {
             nas,
             secret: SECRET,
-            user_name: "bob",
+            user_name: b"bob",
             acct_session_id: Some("sess-1"),
             framed_ip: Some(Ipv4Addr::new(100, 64, 0, 9)),
             nas_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),

@@ -637,7 +637,7 @@ fn cause_page(p: &Portal, v: &Visitor, e: &GardenEntry) -> Result<Response, Port
     let page = CausePage {
         c: p.chrome(v, v.lang, &cause.id),
         cause,
-        user: &e.user,
+        user: &String::from_utf8_lossy(&e.user),
         reason: &e.reason,
         garden_id: e.id,
         help: if cause.credentials_help {

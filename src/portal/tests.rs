@@ -60,6 +60,7 @@ fn config(coa_port: u16) -> Config {
 fn admit(garden: &Garden, id: u64, user: &str, cause: &str, reason: &str, ip: [u8; 4]) {
     garden.apply(&Event::GardenEntered(GardenEntered {
         garden_id: id,
+        subscriber: 0,
         user: user.into(),
         calling_station_id: Some("00-11-22-33-44-55".into()),
         client: "bras-1".into(),
@@ -598,6 +599,45 @@ async fn reconnect_disconnects_once_then_asks_to_wait() {
     assert!(zh.body.contains("正在重新连接"), "{}", zh.body);
 }
 
+/// A user name in GBK ("张三") reaches the NAS in the Disconnect-Request octet for
+/// octet, as the NAS knows the session by it.
+#[tokio::test]
+async fn a_gbk_user_name_reaches_the_disconnect_request_unaltered() {
+    const GBK: &[u8] = &[0xd5, 0xc5, 0xc8, 0xfd];
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (r, garden) = portal_with(config(sock.local_addr().unwrap().port()));
+    let ip = [10, 1, 2, 3];
+    garden.apply(&Event::GardenEntered(GardenEntered {
+        garden_id: 55,
+        subscriber: 0,
+        user: GBK.to_vec(),
+        calling_station_id: None,
+        client: "bras-1".into(),
+        nas_addr: "127.0.0.1".parse().unwrap(),
+        nas_identifier: None,
+        nas_port_id: None,
+        cause: "arrears".into(),
+        reason: String::new(),
+        method: AuthMethod::Pap,
+    }));
+    garden.apply(&Event::GardenAccounting(GardenAccountingEvent {
+        garden_id: 55,
+        status: Some(1),
+        user: GBK.to_vec(),
+        framed_ip: Some(Ipv4Addr::from(ip)),
+        acct_session_id: Some("sess-55".into()),
+        nas_addr: "127.0.0.1".parse().unwrap(),
+    }));
+    let nas = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+        let req = Packet::new_unchecked(&buf[..n]);
+        req.find(types::USER_NAME).map(|a| a.value.to_vec())
+    });
+    let _ = post_reconnect(&r, ip, "g=55", WINDOWS).await;
+    assert_eq!(nas.await.unwrap().as_deref(), Some(GBK));
+}
+
 #[tokio::test]
 async fn reconnect_reports_nak_already_gone_and_silence() {
     let (port, _) = test_nas(Some(404)).await;
@@ -635,6 +675,7 @@ async fn reconnect_from_a_stale_page_or_an_unknown_nas_is_refused() {
     // A session whose NAS has no [[radius.client]]: nothing is sent anywhere.
     garden.apply(&Event::GardenEntered(GardenEntered {
         garden_id: 77,
+        subscriber: 0,
         user: "zed".into(),
         calling_station_id: None,
         client: "gone".into(),

@@ -9,13 +9,15 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// A table's upsert: the columns in the order rows are bound, and the conflict key
-/// (a primary key or unique index); every other column is replaced on conflict.
+/// A table's upsert: the columns in the order rows are bound, the conflict key (a
+/// primary key or unique index), and the columns replaced on conflict (`None`: every
+/// column but the key).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Upsert {
     pub table: &'static str,
     pub columns: &'static [&'static str],
     pub key: &'static [&'static str],
+    pub update: Option<&'static [&'static str]>,
 }
 
 /// One parameter's placeholder, written with `{}`.
@@ -60,7 +62,12 @@ impl Dialect {
             sql.push(')');
         }
         let _ = write!(sql, " ON CONFLICT ({}) DO ", u.key.join(", "));
-        let mut set = u.columns.iter().filter(|c| !u.key.contains(c)).peekable();
+        let mut set = u
+            .update
+            .unwrap_or(u.columns)
+            .iter()
+            .filter(|c| !u.key.contains(c))
+            .peekable();
         if set.peek().is_none() {
             sql.push_str("NOTHING");
             return sql;
@@ -109,6 +116,7 @@ mod tests {
         table: "t",
         columns: &["id", "a", "b"],
         key: &["id"],
+        update: None,
     };
 
     #[test]
@@ -127,11 +135,25 @@ mod tests {
     }
 
     #[test]
+    fn an_upsert_may_replace_some_columns_only() {
+        let u = Upsert {
+            update: Some(&["b"]),
+            ..T
+        };
+        assert_eq!(
+            Dialect::Sqlite.upsert_sql(&u, 1),
+            "INSERT INTO t (id, a, b) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET b = excluded.b"
+        );
+    }
+
+    #[test]
     fn a_table_of_key_columns_only_does_nothing_on_conflict() {
         let u = Upsert {
             table: "pair",
             columns: &["a", "b"],
             key: &["a", "b"],
+            update: None,
         };
         assert_eq!(
             Dialect::Sqlite.upsert_sql(&u, 1),

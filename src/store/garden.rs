@@ -13,7 +13,8 @@ use super::{AnyQuery, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GardenEntry {
     pub id: u64,
-    pub user: String,
+    /// User-Name's octets as the NAS sent them.
+    pub user: Vec<u8>,
     pub calling_station_id: Option<String>,
     pub client: String,
     pub nas_addr: String,
@@ -48,8 +49,18 @@ const GARDEN: Upsert = Upsert {
         "acct_session_id",
         "acct_status",
         "updated_at",
+        "user_octets",
     ],
     key: &["id"],
+    update: None,
+};
+
+/// Accounting's write: the whole row when there is none yet, else only what accounting
+/// knows, so that a node that did not see the Reject keeps the cause, reason and client
+/// another node wrote.
+const GARDEN_ACCOUNTING: Upsert = Upsert {
+    update: Some(&["framed_ip", "acct_session_id", "acct_status", "updated_at"]),
+    ..GARDEN
 };
 
 /// The id as stored: 16 hex digits, since PostgreSQL has no unsigned 64-bit integer.
@@ -59,7 +70,7 @@ fn id_text(id: u64) -> String {
 
 fn bind<'q>(q: AnyQuery<'q>, r: &'q GardenEntry) -> AnyQuery<'q> {
     q.bind(id_text(r.id))
-        .bind(&r.user)
+        .bind(String::from_utf8_lossy(&r.user).into_owned())
         .bind(&r.calling_station_id)
         .bind(&r.client)
         .bind(&r.nas_addr)
@@ -73,15 +84,22 @@ fn bind<'q>(q: AnyQuery<'q>, r: &'q GardenEntry) -> AnyQuery<'q> {
         .bind(&r.acct_session_id)
         .bind(r.acct_status.map(|s| s as i32))
         .bind(r.updated_at_ms)
+        .bind(hex::encode(&r.user))
 }
 
 fn from_row(r: &AnyRow) -> Result<GardenEntry, StoreError> {
     let id: String = r.try_get(0)?;
     let framed_ip: Option<String> = r.try_get(11)?;
     let acct_status: Option<i32> = r.try_get(13)?;
+    // Rows from before `user_octets` have the name as text only.
+    let user_octets: Option<String> = r.try_get(15)?;
+    let user_name: String = r.try_get(1)?;
+    let user = user_octets
+        .and_then(|h| hex::decode(h).ok())
+        .unwrap_or_else(|| user_name.into_bytes());
     Ok(GardenEntry {
         id: u64::from_str_radix(&id, 16).unwrap_or(0),
-        user: r.try_get(1)?,
+        user,
         calling_station_id: r.try_get(2)?,
         client: r.try_get(3)?,
         nas_addr: r.try_get(4)?,
@@ -109,6 +127,13 @@ impl Store {
     /// sends thousands of rejected subscribers at once.
     pub async fn upsert_gardens(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
         self.upsert_rows(&GARDEN, rows, |r| r.id, bind).await
+    }
+
+    /// Inserts garden entries, or updates only their accounting columns where a row
+    /// exists; in one transaction.
+    pub async fn upsert_garden_accounting(&self, rows: &[GardenEntry]) -> Result<(), StoreError> {
+        self.upsert_rows(&GARDEN_ACCOUNTING, rows, |r| r.id, bind)
+            .await
     }
 
     /// The most recently updated garden entry holding an address.
@@ -195,6 +220,10 @@ mod tests {
             .unwrap();
         assert_eq!(got, r);
         assert_eq!(s.garden_by_id(r.id).await.unwrap().unwrap().reason, "欠费");
+        // A GBK name ("张三") comes back octet for octet.
+        r.user = vec![0xd5, 0xc5, 0xc8, 0xfd];
+        s.upsert_garden(&r).await.unwrap();
+        assert_eq!(s.garden_by_id(r.id).await.unwrap().unwrap().user, r.user);
         assert_eq!(s.garden_since(1500).await.unwrap().len(), 1);
         assert!(
             s.garden_by_ip("127.0.0.43".parse().unwrap())
@@ -222,5 +251,30 @@ mod tests {
         assert_eq!(s.garden_by_id(149).await.unwrap().unwrap(), row(149));
         let by_ip = s.garden_by_ip("127.0.0.7".parse().unwrap()).await.unwrap();
         assert_eq!(by_ip.map(|r| r.id), Some(7));
+    }
+
+    #[tokio::test]
+    async fn accounting_updates_only_its_own_columns() {
+        let s = Store::open("sqlite::memory:").await.unwrap();
+        s.upsert_garden(&row(1)).await.unwrap();
+        let mut stub = row(1);
+        (stub.cause, stub.reason, stub.client) = ("unknown".into(), String::new(), String::new());
+        stub.framed_ip = Some("127.0.0.1".parse().unwrap());
+        stub.acct_status = Some(1);
+        stub.updated_at_ms = 2000;
+        s.upsert_garden_accounting(&[stub.clone(), row(2)])
+            .await
+            .unwrap();
+        let got = s.garden_by_id(1).await.unwrap().unwrap();
+        assert_eq!(
+            (got.cause.as_str(), got.client.as_str()),
+            ("arrears", "bras-1")
+        );
+        assert_eq!((got.framed_ip, got.updated_at_ms), (stub.framed_ip, 2000));
+        assert_eq!(
+            s.garden_by_id(2).await.unwrap(),
+            Some(row(2)),
+            "inserted whole"
+        );
     }
 }

@@ -50,6 +50,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0001_garden_entry_framed_ip"),
     migration!("0002_garden_entry_framed_ip_partial"),
     migration!("0003_ota"),
+    migration!("0004_garden_entry_user_octets"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step
@@ -170,7 +171,8 @@ mod tests {
         let s = Store::open(&sqlite_url(&dir))
             .await
             .expect("old store opens");
-        assert_eq!(s.garden_by_id(7).await.unwrap().unwrap().user, "bob");
+        // A row from before user_octets: the name read from its text.
+        assert_eq!(s.garden_by_id(7).await.unwrap().unwrap().user, b"bob");
         let steps: Vec<i64> = sqlx::query_scalar("SELECT step FROM radcare_schema ORDER BY step")
             .fetch_all(&s.pool)
             .await

@@ -70,8 +70,10 @@ pub struct Store {
     upserts: Arc<Mutex<UpsertSql>>,
 }
 
-/// Upsert SQL by table name and rows per statement.
-type UpsertSql = HashMap<(&'static str, usize), Arc<str>>;
+/// Upsert SQL by table, the columns an update replaces (a table may have several
+/// upserts: the garden's whole row, and accounting's own columns), and rows per
+/// statement.
+type UpsertSql = HashMap<(&'static str, Option<&'static [&'static str]>, usize), Arc<str>>;
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies the schema. A PostgreSQL
@@ -97,6 +99,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             // SQLite allows one writer; one connection avoids "database is locked".
             .max_connections(if sqlite { 1 } else { 8 })
+            // Callers bound their own waits (the portal's lookups, the garden's
+            // retried writes); a pool that waits 30 s for a connection outlasts both.
+            .acquire_timeout(std::time::Duration::from_secs(1))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -108,7 +113,10 @@ impl Store {
                         sqlx::query("PRAGMA synchronous=NORMAL")
                             .execute(&mut *conn)
                             .await?;
-                        sqlx::query("PRAGMA busy_timeout=5000")
+                        // Short: a write that finds another process holding the
+                        // lock is retried by the garden, holding the one connection
+                        // the portal's lookups also need.
+                        sqlx::query("PRAGMA busy_timeout=1000")
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -164,7 +172,7 @@ impl Store {
     fn upsert_sql(&self, u: &Upsert, rows: usize) -> Arc<str> {
         let mut cache = self.upserts.lock().unwrap_or_else(|p| p.into_inner());
         cache
-            .entry((u.table, rows))
+            .entry((u.table, u.update, rows))
             .or_insert_with(|| self.dialect.upsert_sql(u, rows).into())
             .clone()
     }

@@ -3,6 +3,7 @@
 //! `postgres` user (initdb refuses to run as root). [`Postgres::start_tls`] serves TLS
 //! only, with a self-signed certificate for `localhost`.
 
+use std::ffi::OsString;
 use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct Postgres {
     dir: TempDir,
     child: Child,
     as_postgres: bool,
+    bin: PathBuf,
+    args: Vec<OsString>,
 }
 
 fn is_root() -> bool {
@@ -119,7 +122,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_tcp_port();
-        let log = fs::File::create(dir.path().join("pg.log")).unwrap();
+        fs::File::create(dir.path().join("pg.log")).unwrap();
         let mut owned = vec![dir.path().join("pg.log")];
         let mut ssl_args = Vec::new();
         let cert = tls.then(|| {
@@ -147,38 +150,78 @@ impl Postgres {
                 .args(&owned)
                 .status();
         }
-        let child = command(as_postgres, &postgres)
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(&ssl_args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting postgres");
-        let pg = Postgres {
+        let mut args: Vec<OsString> = vec!["-D".into(), data.into()];
+        for a in ["-p", &port.to_string(), "-k"] {
+            args.push(a.into());
+        }
+        args.push(dir.path().into());
+        for a in ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"] {
+            args.push(a.into());
+        }
+        args.extend(ssl_args.into_iter().map(OsString::from));
+        let child = spawn(as_postgres, &postgres, &args, dir.path());
+        let mut pg = Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             port,
             cert,
             dir,
             child,
             as_postgres,
+            bin: postgres,
+            args,
         };
+        pg.wait_ready();
+        pg
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected), keeping its data.
+    pub fn stop(&mut self) {
+        let pg_ctl = find_peer("pg_ctl").expect("pg_ctl");
+        let status = command(self.as_postgres, &pg_ctl)
+            .args(["stop", "-m", "fast", "-w", "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running pg_ctl");
+        assert!(status.success(), "pg_ctl stop failed");
+        let _ = self.child.wait();
+    }
+
+    /// Starts the stopped server again on the same port and data.
+    pub fn start_again(&mut self) {
+        self.child = spawn(self.as_postgres, &self.bin, &self.args, self.dir.path());
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "postgres did not start: {}",
-                fs::read_to_string(pg.dir.path().join("pg.log")).unwrap_or_default()
+                fs::read_to_string(self.dir.path().join("pg.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         // Accepting TCP is not yet accepting queries; give startup a moment.
         std::thread::sleep(Duration::from_millis(300));
-        pg
     }
+}
+
+/// Runs the server in the foreground of a child process, its log appended to pg.log.
+fn spawn(as_postgres: bool, bin: &PathBuf, args: &[OsString], dir: &Path) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("pg.log"))
+        .unwrap();
+    command(as_postgres, bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting postgres")
 }
 
 impl Drop for Postgres {
