@@ -21,6 +21,20 @@ pub(super) struct Header {
     link: LinkType,
 }
 
+/// Where the fields are: of the file header after its 4-octet magic, and of a record
+/// header.
+mod field {
+    pub type Field = std::ops::Range<usize>;
+
+    pub const VERSION_MAJOR: Field = 0..2;
+    pub const LINK_TYPE: Field = 16..20;
+
+    pub const TS_SECS: Field = 0..4;
+    pub const TS_FRACTION: Field = 4..8;
+    pub const CAPTURED_LEN: Field = 8..12;
+    pub const ORIGINAL_LEN: Field = 12..16;
+}
+
 /// Reads the rest of the file header after its 4-octet magic.
 pub(super) fn read_header<R: std::io::Read>(
     src: &mut Source<R>,
@@ -42,7 +56,7 @@ pub(super) fn read_header<R: std::io::Read>(
     let endian = Endian { big };
     let mut rest = [0u8; FILE_HEADER_LEN - 4];
     src.exact(&mut rest, "pcap file header")?;
-    let major = endian.u16(&rest[0..2]);
+    let major = endian.u16(&rest[field::VERSION_MAJOR]);
     if major != 2 {
         return Err(CaptureError::malformed(
             4,
@@ -50,7 +64,7 @@ pub(super) fn read_header<R: std::io::Read>(
         ));
     }
     // The low 16 bits are the link type; the high bits may carry FCS information.
-    let link = LinkType::from_raw(endian.u32(&rest[16..20]) & 0xffff);
+    let link = LinkType::from_raw(endian.u32(&rest[field::LINK_TYPE]) & 0xffff);
     Ok(Header {
         endian,
         nanoseconds: value == MAGIC_NANOS,
@@ -70,10 +84,10 @@ pub(super) fn next<R: std::io::Read>(
         return Ok(None);
     }
     let e = h.endian;
-    let secs = e.u32(&rh[0..4]);
-    let frac = e.u32(&rh[4..8]);
-    let caplen = e.u32(&rh[8..12]) as usize;
-    let original_len = e.u32(&rh[12..16]);
+    let secs = e.u32(&rh[field::TS_SECS]);
+    let frac = e.u32(&rh[field::TS_FRACTION]);
+    let caplen = e.u32(&rh[field::CAPTURED_LEN]) as usize;
+    let original_len = e.u32(&rh[field::ORIGINAL_LEN]);
     if caplen > MAX_BLOCK_LEN {
         return Err(CaptureError::malformed(
             offset,

@@ -83,6 +83,28 @@ fn check_block_len(len: usize, min: usize, offset: u64) -> Result<(), CaptureErr
     Ok(())
 }
 
+/// Where the fields are: of a block header, and inside the bodies of the blocks we
+/// read (after the block's type and length).
+mod field {
+    pub type Field = std::ops::Range<usize>;
+
+    pub const BLOCK_TYPE: Field = 0..4;
+    pub const BLOCK_LEN: Field = 4..8;
+    /// Section header body, after its byte-order magic.
+    pub const SHB_MAJOR: Field = 0..2;
+    pub const SHB_MINOR: Field = 2..4;
+    pub const IDB_LINK_TYPE: Field = 0..2;
+    pub const IDB_SNAPLEN: Field = 4..8;
+    pub const EPB_INTERFACE: Field = 0..4;
+    /// The obsolete packet block's interface id is 16 bits (then 16 of drops).
+    pub const OPB_INTERFACE: Field = 0..2;
+    pub const PB_TS_HIGH: Field = 4..8;
+    pub const PB_TS_LOW: Field = 8..12;
+    pub const PB_CAPTURED_LEN: Field = 12..16;
+    pub const PB_ORIGINAL_LEN: Field = 16..20;
+    pub const SPB_ORIGINAL_LEN: Field = 0..4;
+}
+
 /// Reads a section header block whose type octets (at `offset`) were already read.
 pub(super) fn read_section_header<R: std::io::Read>(
     src: &mut Source<R>,
@@ -119,7 +141,10 @@ fn section_after_len<R: std::io::Read>(
     buf.resize(len - 12, 0);
     src.exact(buf, "pcapng section header block")?;
     check_trailer(endian, buf, len, offset)?;
-    let (major, minor) = (endian.u16(&buf[0..2]), endian.u16(&buf[2..4]));
+    let (major, minor) = (
+        endian.u16(&buf[field::SHB_MAJOR]),
+        endian.u16(&buf[field::SHB_MINOR]),
+    );
     if major != 1 {
         return Err(CaptureError::malformed(
             offset + 12,
@@ -157,14 +182,14 @@ pub(super) fn next<R: std::io::Read>(
         if !src.fill(&mut h, "pcapng block header")? {
             return Ok(None);
         }
-        if h[0..4] == SHB_TYPE {
+        if h[field::BLOCK_TYPE] == SHB_TYPE {
             let len_raw = [h[4], h[5], h[6], h[7]];
             *section = section_after_len(src, offset, len_raw, buf)?;
             continue;
         }
         let e = section.endian;
-        let typ = e.u32(&h[0..4]);
-        let len = e.u32(&h[4..8]) as usize;
+        let typ = e.u32(&h[field::BLOCK_TYPE]);
+        let len = e.u32(&h[field::BLOCK_LEN]) as usize;
         check_block_len(len, 12, offset)?;
         buf.resize(len - 8, 0);
         src.exact(buf, "pcapng block")?;
@@ -185,14 +210,15 @@ pub(super) fn next<R: std::io::Read>(
                     ));
                 }
                 let if_id = if typ == EPB {
-                    e.u32(&body[0..4]) as usize
+                    e.u32(&body[field::EPB_INTERFACE]) as usize
                 } else {
-                    usize::from(e.u16(&body[0..2]))
+                    usize::from(e.u16(&body[field::OPB_INTERFACE]))
                 };
                 let iface = interface(section, if_id, at(0))?;
-                let units = (u64::from(e.u32(&body[4..8])) << 32) | u64::from(e.u32(&body[8..12]));
-                let caplen = e.u32(&body[12..16]) as usize;
-                let original_len = e.u32(&body[16..20]);
+                let units = (u64::from(e.u32(&body[field::PB_TS_HIGH])) << 32)
+                    | u64::from(e.u32(&body[field::PB_TS_LOW]));
+                let caplen = e.u32(&body[field::PB_CAPTURED_LEN]) as usize;
+                let original_len = e.u32(&body[field::PB_ORIGINAL_LEN]);
                 if caplen > body.len() - 20 {
                     return Err(CaptureError::malformed(
                         at(12),
@@ -220,7 +246,7 @@ pub(super) fn next<R: std::io::Read>(
                     ));
                 }
                 let iface = interface(section, 0, offset)?;
-                let original_len = e.u32(&body[0..4]);
+                let original_len = e.u32(&body[field::SPB_ORIGINAL_LEN]);
                 let mut caplen = (original_len as usize).min(body.len() - 4);
                 if iface.snaplen != 0 {
                     caplen = caplen.min(iface.snaplen as usize);
@@ -262,8 +288,8 @@ fn parse_interface(
         ));
     }
     let mut iface = Interface {
-        link: LinkType::from_raw(u32::from(e.u16(&body[0..2]))),
-        snaplen: e.u32(&body[4..8]),
+        link: LinkType::from_raw(u32::from(e.u16(&body[field::IDB_LINK_TYPE]))),
+        snaplen: e.u32(&body[field::IDB_SNAPLEN]),
         resolution: Resolution::Decimal(6),
         offset_secs: 0,
     };
