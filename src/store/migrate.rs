@@ -50,6 +50,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0001_garden_entry_framed_ip"),
     migration!("0002_garden_entry_framed_ip_partial"),
     migration!("0003_ota"),
+    migration!("0004_ota_notice"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step
