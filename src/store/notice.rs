@@ -376,7 +376,10 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(s.ota_push_notices("b", None).await.unwrap(), std::slice::from_ref(&n));
+        assert_eq!(
+            s.ota_push_notices("b", None).await.unwrap(),
+            std::slice::from_ref(&n)
+        );
         assert_eq!(s.ota_push_notices("b", Some(0)).await.unwrap().len(), 1);
         s.ota_push_delivered("b", n.seq, 9).await.unwrap();
         assert!(s.ota_push_notices("b", None).await.unwrap().is_empty());
