@@ -8,12 +8,14 @@
 #                                      the portal's screenshots, Latin and CJK),
 #                                      postgresql, sqlite3, and iproute2,
 #                                      ethtool, ping, nc for the bridge's
-#                                      network-namespace test
+#                                      network-namespace test, kannel and
+#                                      kannel-extras (the SMS and WAP Push
+#                                      gateway and its fake SMSC)
 #   scripts/install-peers.sh --bench   the same, plus radsecproxy
 #
-# Debian starts the freeradius service when it is installed; the tests run
-# their own instances on random ports, so the system one is stopped and
-# disabled (it would hold 1812/1813).
+# Debian starts the freeradius and kannel services when they are installed;
+# the tests run their own instances on random ports, so the system ones are
+# stopped and disabled (they would hold 1812/1813 and Kannel's ports).
 set -euo pipefail
 
 bench=0
@@ -21,7 +23,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--bench) bench=1 ;;
 	-h | --help)
-		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -49,7 +51,8 @@ root() {
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
-	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd)
+	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
+	kannel kannel-extras)
 if ((bench)); then
 	packages+=(radsecproxy)
 fi
@@ -121,6 +124,27 @@ if installed freeradius; then
 	stop_system_freeradius
 fi
 
+# The system Kannel (its bearerbox and boxes, Debian's /etc/kannel config) is
+# not used: the tests start their own with a generated config.
+stop_system_kannel() {
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+		root systemctl disable --now kannel >/dev/null 2>&1 || true
+	fi
+	if command -v service >/dev/null 2>&1 && [[ -e /etc/init.d/kannel ]]; then
+		root service kannel stop >/dev/null 2>&1 || true
+	fi
+	if command -v update-rc.d >/dev/null 2>&1 && [[ -e /etc/init.d/kannel ]]; then
+		root update-rc.d kannel disable >/dev/null 2>&1 || true
+	fi
+	# Debian's init script reads START_* from here: start nothing at boot.
+	if [[ -e /etc/default/kannel ]]; then
+		root sed -i -E 's/^(START_[A-Z]+)=.*/\1=/' /etc/default/kannel
+	fi
+}
+if installed kannel; then
+	stop_system_kannel
+fi
+
 # cargo-nextest: needed in CI; elsewhere test.sh can fall back to cargo test.
 nextest_required=0
 [[ "${CI:-}" == true ]] && nextest_required=1
@@ -166,6 +190,8 @@ report tshark tshark --version
 report chromium chromium --version
 report postgresql "$(pg_bin postgres)" --version
 report sqlite3 sqlite3 --version
+report bearerbox sh -c 'command -v bearerbox || ls /usr/sbin/bearerbox'
+report fakesmsc sh -c 'ls /usr/lib/kannel/test/fakesmsc'
 if ((bench)); then
 	report radsecproxy "$(sbin radsecproxy)" -v
 fi

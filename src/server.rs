@@ -319,6 +319,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.admin,
         router: crate::admin::router(admin),
     });
+    parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
     parts.start(HttpFace {
         name: "terminal",
         listener: bound.terminal,

@@ -1,5 +1,6 @@
 //! `[terminal]`: the devices' listener and the software deployment service (OTA):
-//! where devices poll (hawkBit DDI), where releases and the signing key are kept.
+//! where devices poll (hawkBit DDI), where releases and the signing key are kept, and
+//! how devices are told of an update (`[terminal.notices]`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +31,116 @@ pub struct TerminalConfig {
     pub enrolment_key: Option<Secret>,
     /// Largest request body a device may send (feedback, configData).
     pub max_body: usize,
+    /// How devices are told that a deployment offers them an update.
+    pub notices: NoticesConfig,
+}
+
+/// How a device with a phone number and no IP push connection is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneChannel {
+    /// Not by phone: the notice waits for the device's IP push connection.
+    #[default]
+    None,
+    /// A text SMS through the gateway's sendsms interface.
+    Sms,
+    /// A WAP Push Service Indication through the gateway's PPG.
+    Wap,
+}
+
+/// `[terminal.notices]`: the IP push channel's limits and the SMS / WAP Push gateway
+/// (Kannel: smsbox's sendsms and wapbox's PPG).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoticesConfig {
+    pub phone_channel: PhoneChannel,
+    /// smsbox's sendsms URL, e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub sendsms_url: Option<String>,
+    /// The sendsms-user's name and password.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The sender number of SMS notices (the gateway's default when unset).
+    pub from: Option<String>,
+    /// The Push Proxy Gateway's URL, e.g. `http://127.0.0.1:8080/wappush`.
+    pub ppg_url: Option<String>,
+    /// How long an IP push request is held when there is nothing to tell.
+    #[serde(with = "humantime_serde")]
+    pub hold: Duration,
+    /// Requests held at once, per device and in all: each holds a connection.
+    pub max_held_per_device: usize,
+    pub max_held: usize,
+    /// Gateway attempts per notice before it is given up (backoff between them).
+    pub max_attempts: u32,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        NoticesConfig {
+            phone_channel: PhoneChannel::None,
+            sendsms_url: None,
+            username: None,
+            password: None,
+            from: None,
+            ppg_url: None,
+            hold: Duration::from_secs(30),
+            max_held_per_device: 2,
+            max_held: 10_000,
+            max_attempts: 10,
+        }
+    }
+}
+
+impl NoticesConfig {
+    fn validate(&self, out: &mut Vec<Problem>) {
+        let at = |k| vec![Seg::Key("terminal"), Seg::Key("notices"), Seg::Key(k)];
+        // The gateway is reached in plain HTTP: it sits beside radcare, not across
+        // the internet.
+        for (key, url) in [
+            ("sendsms_url", &self.sendsms_url),
+            ("ppg_url", &self.ppg_url),
+        ] {
+            if let Some(u) = url
+                && crate::ota::gateway::HttpTarget::parse(u).is_none()
+            {
+                out.push((
+                    at(key),
+                    format!("{key} must be an http://host:port/path URL"),
+                ));
+            }
+        }
+        match self.phone_channel {
+            PhoneChannel::Sms => {
+                let complete = self.sendsms_url.is_some()
+                    && self.username.is_some()
+                    && self.password.is_some();
+                if !complete {
+                    out.push((
+                        at("phone_channel"),
+                        "phone_channel = \"sms\" needs sendsms_url, username and password".into(),
+                    ));
+                }
+            }
+            PhoneChannel::Wap if self.ppg_url.is_none() => {
+                out.push((
+                    at("phone_channel"),
+                    "phone_channel = \"wap\" needs ppg_url".into(),
+                ));
+            }
+            PhoneChannel::Wap | PhoneChannel::None => {}
+        }
+        if self.hold.is_zero() || self.hold > Duration::from_secs(300) {
+            out.push((at("hold"), "hold must be between 1s and 5m".into()));
+        }
+        if self.max_held_per_device == 0 || self.max_held < self.max_held_per_device {
+            out.push((
+                at("max_held"),
+                "max_held_per_device must be at least 1 and max_held at least that".into(),
+            ));
+        }
+        if self.max_attempts == 0 {
+            out.push((at("max_attempts"), "max_attempts must be at least 1".into()));
+        }
+    }
 }
 
 impl Default for TerminalConfig {
@@ -42,6 +153,7 @@ impl Default for TerminalConfig {
             poll_interval: Duration::from_secs(300),
             enrolment_key: None,
             max_body: 64 * 1024,
+            notices: NoticesConfig::default(),
         }
     }
 }
@@ -95,6 +207,7 @@ impl TerminalConfig {
                 "max_body must be between 1024 and 16777216".into(),
             ));
         }
+        self.notices.validate(&mut out);
         out
     }
 }

@@ -1,7 +1,7 @@
 //! The device API on the terminal listener: the hawkBit Direct Device Integration API
 //! as existing clients use it (SWUpdate's suricatta, rauc-hawkbit, the `hawkbit`
 //! crate), under `/{tenant}/controller/v1/{controllerId}`, and radcare's extensions
-//! beside it under `.../radcare/` (the active check).
+//! beside it under `.../radcare/` (the active check, the IP push of notices).
 //!
 //! Every request is authenticated (`Authorization: TargetToken <device token>`, or
 //! `GatewayToken <enrolment key>`); a missing, unknown or wrong one gets 401 and
@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,7 @@ pub fn router(ota: Ota) -> Router {
             get(download),
         )
         .route("/{tenant}/controller/v1/{id}/radcare/check", post(check))
+        .route("/{tenant}/controller/v1/{id}/radcare/notices", get(notices))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(ota)
 }
@@ -149,7 +150,8 @@ async fn enrol(ota: &Ota, id: &str) -> Result<Device, Response> {
     Ok(d)
 }
 
-fn base_url(ota: &Ota, id: &str) -> String {
+/// Where a device's DDI resources are (the software's location in its notices).
+pub(super) fn base_url(ota: &Ota, id: &str) -> String {
     format!(
         "{}/{}/controller/v1/{id}",
         ota.config.public_url(),
@@ -491,4 +493,87 @@ async fn check(
     }
     count("check", "ok");
     Json(json!({ "newer": newer, "publicKey": keys::public_hex(&ota.key) })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct NoticesQuery {
+    /// The last notice number the device has; without it, the notices it was not
+    /// given yet.
+    after: Option<i64>,
+}
+
+/// The IP push channel (S3): the device's long-lived authenticated request. Answers at
+/// once with its notices newer than `after`, or holds the request until one comes or
+/// `[terminal.notices] hold` passes (then an empty list: ask again).
+async fn notices(
+    State(ota): State<Ota>,
+    Path((tenant, id)): Path<(String, String)>,
+    query: Result<Query<NoticesQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&ota, &tenant, &id, &headers, "notices").await {
+        return r;
+    }
+    let Ok(Query(query)) = query else {
+        count("notices", "bad_request");
+        return refuse(StatusCode::BAD_REQUEST, "after: a notice number");
+    };
+    let cfg = &ota.config.notices;
+    let hold = match ota.push.hold(&id, cfg.max_held_per_device, cfg.max_held) {
+        Ok(h) => h,
+        Err(busy) => {
+            count("notices", "busy");
+            let why = match busy {
+                super::notice::Busy::Device => "this device holds enough requests already",
+                super::notice::Busy::Everyone => "too many held requests, try again",
+            };
+            let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, why);
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 5.into());
+            return r;
+        }
+    };
+    if let Err(e) = ota.store.ota_device_seen(&id, now_ms(), None).await {
+        return store_failed(e);
+    }
+    let deadline = tokio::time::Instant::now() + cfg.hold;
+    loop {
+        // Registered before the store is read, so a notice recorded in between still
+        // wakes this request.
+        let woken = hold.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let found = match ota.store.ota_push_notices(&id, query.after).await {
+            Ok(n) => n,
+            Err(e) => return store_failed(e),
+        };
+        if let Some(last) = found.last() {
+            if let Err(e) = ota.store.ota_push_delivered(&id, last.seq, now_ms()).await {
+                return store_failed(e);
+            }
+            count("notices", "ok");
+            let list: Vec<Value> = found
+                .iter()
+                .map(|n| {
+                    json!({
+                        "seq": n.seq,
+                        "action": n.action.to_string(),
+                        "name": n.release_name,
+                        "version": n.release_version,
+                        "href": base_url(&ota, &id),
+                        "server": ota.config.public_url(),
+                        "timestamp": n.created_at_ms / 1000,
+                    })
+                })
+                .collect();
+            return Json(json!({ "after": last.seq, "notices": list })).into_response();
+        }
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = ota.push.closing() => break,
+        }
+    }
+    count("notices", "empty");
+    Json(json!({ "after": query.after, "notices": [] })).into_response()
 }

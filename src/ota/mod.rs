@@ -2,13 +2,17 @@
 //! groups, and the device API on the terminal listener, compatible with the hawkBit
 //! Direct Device Integration API that existing agents speak (`ddi`).
 //!
+//! Devices are told of their offers by IP push, SMS or WAP Push (`notice`).
+//!
 //! Every write is committed in the store before the API answers 2xx. Devices
 //! authenticate on every request (a per-device token, or the enrolment key as a
 //! gateway token); no token, no data.
 
 pub mod ddi;
 pub mod download;
+pub mod gateway;
 pub mod keys;
+pub mod notice;
 pub mod release;
 
 use std::path::{Path, PathBuf};
@@ -102,12 +106,14 @@ pub fn valid_device_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
-/// What the terminal services share: the store, the config, the signing key.
+/// What the terminal services share: the store, the config, the signing key, and the
+/// devices holding IP push requests on this node.
 #[derive(Clone)]
 pub struct Ota {
     pub store: Store,
     pub config: Arc<TerminalConfig>,
     pub key: Arc<SigningKey>,
+    pub push: notice::PushHub,
 }
 
 impl Ota {
@@ -118,6 +124,7 @@ impl Ota {
             store,
             config: Arc::new(config),
             key: Arc::new(key),
+            push: notice::PushHub::default(),
         })
     }
 

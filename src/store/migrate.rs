@@ -51,6 +51,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0002_garden_entry_framed_ip_partial"),
     migration!("0003_ota"),
     migration!("0004_garden_entry_user_octets"),
+    migration!("0005_ota_notice"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step

@@ -516,13 +516,17 @@ impl Store {
         Ok(paused)
     }
 
-    /// Sets a deployment's state (`running` to resume a paused one).
+    /// Sets a deployment's state (`running` to resume a paused one). A resume is
+    /// counted: its open actions are offered, and so notified, again.
     pub async fn ota_set_deployment_state(&self, id: i64, state: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE ota_deployment SET state = $1 WHERE id = $2")
-            .bind(state)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE ota_deployment SET state = $1, resumes = resumes + \
+             CASE WHEN state = 'paused' AND $1 = 'running' THEN 1 ELSE 0 END WHERE id = $2",
+        )
+        .bind(state)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

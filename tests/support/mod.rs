@@ -9,6 +9,7 @@
 //!   AAA, on random loopback ports, killed on drop.
 //! - [`radclient`] and [`RadclientReply`]: FreeRADIUS's radclient as the NAS.
 //! - [`artifacts_dir`]: where tests leave screenshots, logs and the like.
+//! - [`kannel::Kannel`]: Kannel's boxes and its fake SMSC, for SMS and WAP Push.
 //!
 //! Fixture users (see `tests/fixtures/freeradius/users`): alice/alice-pass (Accept),
 //! bob/bob-pass (wrong password: Reject "wrong password"), carol (Reject, arrears),
@@ -19,6 +20,7 @@
 //! packet view for header fields (the hashes are computed here, not by radcare).
 #![allow(dead_code)]
 
+pub mod kannel;
 pub mod postgres;
 pub mod radcare;
 
