@@ -35,6 +35,7 @@ pub mod garden;
 pub mod io;
 pub mod ota;
 pub mod part;
+pub mod planner;
 pub mod policy;
 pub mod portal;
 pub mod replay;

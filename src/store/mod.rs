@@ -11,6 +11,7 @@ mod garden;
 mod migrate;
 pub mod notice;
 pub mod ota;
+pub mod plan;
 
 pub(crate) use dialect::Dialect;
 pub use garden::GardenEntry;

@@ -1,0 +1,67 @@
+//! A terminal's check-in against the store: read the plan, the nodes and what is
+//! booked, try the core's candidates in order, book the first that still has room.
+
+use super::{Location, Node, candidates};
+use crate::store::plan::Booking;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckInError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("deployment {0} has no plan")]
+    NoPlan(i64),
+}
+
+/// What a terminal is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckIn {
+    /// Download from `node` from `booking.slot_start_ms` on.
+    Booked { booking: Booking, node: Node },
+    /// No room left in the plan: ask again at this time (Unix ms). Never a silent
+    /// drop.
+    AskAgainAt(i64),
+}
+
+pub async fn check_in(
+    store: &Store,
+    deployment: i64,
+    device: &str,
+    at: &Location,
+    now_ms: i64,
+) -> Result<CheckIn, CheckInError> {
+    let plan = store
+        .plan_get(deployment)
+        .await?
+        .ok_or(CheckInError::NoPlan(deployment))?;
+    let nodes = store.plan_nodes().await?;
+    let node_of = |id: &str| nodes.iter().find(|n| n.id == id).cloned();
+    if let Some(b) = store.plan_booking(deployment, device).await?
+        && let Some(node) = node_of(&b.node)
+    {
+        return Ok(CheckIn::Booked { booking: b, node });
+    }
+    let Some(first) = plan.slots.current(now_ms) else {
+        return Ok(CheckIn::AskAgainAt(now_ms + plan.slots.length_ms));
+    };
+    let booked = store.plan_booked(&plan.slots).await?;
+    for (node, slot) in candidates(at, &nodes, &booked, &plan.slots, &plan.allowed, first) {
+        let Some(n) = node_of(&node) else { continue };
+        let want = Booking {
+            deployment,
+            device: device.into(),
+            node,
+            slot_start_ms: plan.slots.starts_at(slot),
+        };
+        // Lost to a concurrent booking: the next candidate, never over the cap.
+        if let Some(b) = store.plan_book(&want, n.cap_per_slot, now_ms).await? {
+            let node = node_of(&b.node).unwrap_or(n);
+            return Ok(CheckIn::Booked { booking: b, node });
+        }
+    }
+    Ok(CheckIn::AskAgainAt(
+        plan.slots
+            .starts_at(plan.slots.count)
+            .max(now_ms + plan.slots.length_ms),
+    ))
+}
