@@ -98,6 +98,20 @@ enum Command {
         #[command(subcommand)]
         command: cli::ota::DeploymentCommand,
     },
+    /// Download nodes for upgrade planning: add, list, down, up.
+    Node {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::plan::NodeCommand,
+    },
+    /// Upgrade plans: a deployment's slots, and its timeline per node and slot.
+    Plan {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::plan::PlanCommand,
+    },
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -150,5 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { config, command } => cli::ota::keys(config, command),
         Command::Deploy { config, args } => cli::ota::deploy(config, args),
         Command::Deployment { config, command } => cli::ota::deployment(config, command),
+        Command::Node { config, command } => cli::plan::node(config, command),
+        Command::Plan { config, command } => cli::plan::plan(config, command),
     }
 }

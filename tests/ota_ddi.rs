@@ -5,115 +5,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::Digest;
+use support::http::http;
 use support::radcare::Radcare;
-
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-}
-
-/// One HTTP/1.1 request on its own connection.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = unchunk(&body);
-    }
-    Reply {
-        status,
-        headers: head,
-        body,
-    }
-}
-
-fn unchunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 2 + n + 2..];
-    }
-}
-
-/// Runs `radcare ARGS --config <its config>`; returns stdout, asserting success.
-fn radcare(rc: &Radcare, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
-        .args(args)
-        .arg("--config")
-        .arg(rc.dir.path().join("radcare.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "radcare {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn value<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
@@ -133,27 +30,24 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
     let t = rc.terminal;
     let mut tokens = Vec::new();
     for id in ["cpe-1", "cpe-2", "cpe-3"] {
-        let out = radcare(&rc, &["device", "add", id, "--model", "hg8245"]);
+        let out = rc.cli(&["device", "add", id, "--model", "hg8245"]);
         tokens.push(value(&out, "token").to_string());
     }
     // An artifact bigger than one read, with every byte value.
     let image: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let file = rc.dir.path().join("firmware.bin");
     std::fs::write(&file, &image).unwrap();
-    let out = radcare(
-        &rc,
-        &[
-            "release",
-            "publish",
-            "--name",
-            "fw",
-            "--version",
-            "2.1.0",
-            "--model",
-            "hg8245",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "2.1.0",
+        "--model",
+        "hg8245",
+        file.to_str().unwrap(),
+    ]);
     assert!(out.contains(&format!(
         "sha256={}",
         hex::encode(sha2::Sha256::digest(&image))
@@ -177,22 +71,19 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not newer"));
-    let public_key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let public_key = rc.cli(&["keys", "show"]).trim().to_string();
 
-    let out = radcare(
-        &rc,
-        &[
-            "deploy",
-            "fw",
-            "2.1.0",
-            "--model",
-            "hg8245",
-            "--groups",
-            "2",
-            "--error-threshold",
-            "1",
-        ],
-    );
+    let out = rc.cli(&[
+        "deploy",
+        "fw",
+        "2.1.0",
+        "--model",
+        "hg8245",
+        "--groups",
+        "2",
+        "--error-threshold",
+        "1",
+    ]);
     let deployment = value(&out, "deployment").to_string();
     assert_eq!(value(&out, "devices"), "3");
 
@@ -360,7 +251,7 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         http(t, "GET", &sneaky, &[("Authorization", &a1)], b"").status,
         400
     );
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(shown.contains("counts scheduled=3"), "{shown}");
 
     // cpe-1 installs; cpe-2 fails with a corrupt file (TR-069 9018): past the
@@ -411,7 +302,7 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         .status,
         200
     );
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(shown.contains("state=paused"), "{shown}");
     assert!(
         shown.contains("counts failure=1 scheduled=1 success=1"),
@@ -429,7 +320,7 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         poll(2)["_links"]["deploymentBase"].is_null(),
         "paused: group 2 not offered"
     );
-    radcare(&rc, &["deployment", "resume", &deployment]);
+    rc.cli(&["deployment", "resume", &deployment]);
     assert!(
         poll(2)["_links"]["deploymentBase"]["href"].is_string(),
         "resumed"

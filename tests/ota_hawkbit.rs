@@ -5,31 +5,13 @@
 
 mod support;
 
-use std::process::Command;
-
 use hawkbit::ddi::{Client, ClientAuthorization, Execution, Finished, Mode};
 use support::radcare::Radcare;
-
-fn radcare(rc: &Radcare, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
-        .args(args)
-        .arg("--config")
-        .arg(rc.dir.path().join("radcare.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "radcare {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 #[test]
 fn the_hawkbit_crate_client_updates_through_radcare() {
     let rc = Radcare::start("127.0.0.0/8", &[], "");
-    let out = radcare(&rc, &["device", "add", "rpi-7", "--model", "rpi4"]);
+    let out = rc.cli(&["device", "add", "rpi-7", "--model", "rpi4"]);
     let token = out
         .lines()
         .find_map(|l| l.strip_prefix("token="))
@@ -38,21 +20,18 @@ fn the_hawkbit_crate_client_updates_through_radcare() {
     let image: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
     let file = rc.dir.path().join("rootfs.img");
     std::fs::write(&file, &image).unwrap();
-    radcare(
-        &rc,
-        &[
-            "release",
-            "publish",
-            "--name",
-            "rootfs",
-            "--version",
-            "3.0.0",
-            "--model",
-            "rpi4",
-            file.to_str().unwrap(),
-        ],
-    );
-    let out = radcare(&rc, &["deploy", "rootfs", "3.0.0", "--device", "rpi-7"]);
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "rootfs",
+        "--version",
+        "3.0.0",
+        "--model",
+        "rpi4",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "rootfs", "3.0.0", "--device", "rpi-7"]);
     let deployment = out
         .lines()
         .find_map(|l| l.strip_prefix("deployment="))
@@ -122,7 +101,7 @@ fn the_hawkbit_crate_client_updates_through_radcare() {
         .unwrap();
         assert!(intruder.poll().await.is_err());
     });
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(shown.contains("counts success=1"), "{shown}");
     assert!(shown.contains("device=rpi-7\tstate=success"), "{shown}");
 }

@@ -135,3 +135,196 @@ fn two_radcare_nodes_on_one_postgresql_never_double_book() {
         assert_eq!(slots.values().sum::<u32>(), 90);
     });
 }
+
+/// Unmodified hawkBit clients follow the plan: until its booked time a device's poll
+/// carries no deployment and a sleep that wakes it then; at its time, the download
+/// link points at its booked node. `plan show` prints the timeline.
+#[test]
+fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
+    use support::http::http;
+    let rc = support::radcare::Radcare::start("127.0.0.0/8", &[], "");
+    let t = rc.terminal;
+    let mut tokens = Vec::new();
+    for id in ["cpe-a", "cpe-b"] {
+        let out = rc.cli(&[
+            "device",
+            "add",
+            id,
+            "--model",
+            "m1",
+            "--latitude",
+            "39.1",
+            "--longitude",
+            "117.2",
+        ]);
+        tokens.push(format!(
+            "TargetToken {}",
+            out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
+        ));
+    }
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    let dep = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .unwrap()
+        .to_string();
+    rc.cli(&[
+        "node",
+        "add",
+        "bj",
+        "--url",
+        "http://10.1.0.1/a",
+        "--cluster",
+        "north",
+        "--latitude",
+        "39.9",
+        "--longitude",
+        "116.4",
+        "--cap",
+        "2",
+    ]);
+    rc.cli(&[
+        "node",
+        "add",
+        "sh",
+        "--url",
+        "http://10.2.0.1/a",
+        "--cluster",
+        "east",
+        "--latitude",
+        "31.2",
+        "--longitude",
+        "121.5",
+        "--cap",
+        "1",
+    ]);
+    // Bad input is refused and writes nothing.
+    for bad in [
+        vec![
+            "node",
+            "add",
+            "x",
+            "--url",
+            "http://x",
+            "--cluster",
+            "c",
+            "--latitude",
+            "95",
+            "--longitude",
+            "0",
+            "--cap",
+            "1",
+        ],
+        vec![
+            "node",
+            "add",
+            "x",
+            "--url",
+            "http://x",
+            "--cluster",
+            "c",
+            "--latitude",
+            "0",
+            "--longitude",
+            "0",
+            "--cap",
+            "-2",
+        ],
+        vec!["plan", "set", "777", "--slots", "3"],
+    ] {
+        let st = std::process::Command::new(env!("CARGO_BIN_EXE_radcare"))
+            .args(&bad)
+            .arg("--config")
+            .arg(rc.dir.path().join("radcare.toml"))
+            .output()
+            .unwrap();
+        assert!(!st.status.success(), "{bad:?} was accepted");
+    }
+    assert!(!rc.cli(&["node", "list"]).contains("\nx\t"));
+
+    // The plan starts in an hour: cpe-a is booked then, and told to sleep till then.
+    rc.cli(&[
+        "plan",
+        "set",
+        &dep,
+        "--slot",
+        "1h",
+        "--slots",
+        "3",
+        "--start-in",
+        "3600",
+    ]);
+    let poll = |i: usize| {
+        let r = http(
+            t,
+            "GET",
+            &format!("/DEFAULT/controller/v1/cpe-{}", ["a", "b"][i]),
+            &[("Authorization", &tokens[i])],
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        r.json()
+    };
+    let p = poll(0);
+    assert!(p["_links"]["deploymentBase"].is_null(), "{p}");
+    let sleep = p["config"]["polling"]["sleep"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sleep.as_str() <= "00:05:00",
+        "never longer than the poll interval: {sleep}"
+    );
+
+    // Started now: cpe-b is booked in the first slot, on the nearest node (Beijing),
+    // and its download link points there.
+    rc.cli(&[
+        "plan",
+        "set",
+        &dep,
+        "--slot",
+        "1h",
+        "--slots",
+        "3",
+        "--start-in",
+        "0",
+    ]);
+    let p = poll(1);
+    let href = p["_links"]["deploymentBase"]["href"]
+        .as_str()
+        .unwrap_or_else(|| panic!("offered now: {p}\n{}", rc.cli(&["plan", "show", &dep])))
+        .to_string();
+    let path = &href[href.find("/DEFAULT").unwrap()..];
+    let d = http(t, "GET", path, &[("Authorization", &tokens[1])], b"").json();
+    let link = d["deployment"]["chunks"][0]["artifacts"][0]["_links"]["download-http"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(link.starts_with("http://10.1.0.1/a/"), "{link}");
+    // Check-in with a place off the map: 400, nothing written.
+    let r = http(
+        t,
+        "POST",
+        "/DEFAULT/controller/v1/cpe-b/radcare/checkin",
+        &[("Authorization", &tokens[1])],
+        br#"{"latitude": 123, "longitude": 0}"#,
+    );
+    assert_eq!(r.status, 400);
+    let shown = rc.cli(&["plan", "show", &dep]);
+    assert!(shown.contains("slot=0\t"), "{shown}");
+    assert!(shown.contains("node=bj\t[#.] 1/2\tcpe-b"), "{shown}");
+    assert!(shown.contains("booked=2"), "{shown}");
+}

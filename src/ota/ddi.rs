@@ -40,6 +40,10 @@ pub fn router(ota: Ota) -> Router {
             get(download),
         )
         .route("/{tenant}/controller/v1/{id}/radcare/check", post(check))
+        .route(
+            "/{tenant}/controller/v1/{id}/radcare/checkin",
+            post(checkin),
+        )
         .route("/{tenant}/controller/v1/{id}/radcare/notices", get(notices))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(ota)
@@ -183,11 +187,31 @@ async fn poll(
     };
     let base = base_url(&ota, &id);
     let mut links = serde_json::Map::new();
+    let mut sleep = ota.config.poll_interval;
     if let Some(a) = action {
-        links.insert(
-            "deploymentBase".into(),
-            json!({ "href": format!("{base}/deploymentBase/{}?c={}", a.id, a.updated_at_ms) }),
-        );
+        // A planned deployment is offered at the device's booked time only; until
+        // then its poll says when to come back (S5 for unmodified hawkBit clients).
+        let now = now_ms();
+        let wait_until = match planned(&ota, &device, a.deployment, now).await {
+            Ok(Some(Planned::At(booking, _))) if booking.slot_start_ms > now => {
+                Some(booking.slot_start_ms)
+            }
+            Ok(Some(Planned::AskAgainAt(t))) => Some(t),
+            Ok(_) => None,
+            Err(r) => return r,
+        };
+        match wait_until {
+            Some(t) => {
+                let wait = std::time::Duration::from_millis((t - now).max(1000) as u64);
+                sleep = sleep.min(wait);
+            }
+            None => {
+                links.insert(
+                    "deploymentBase".into(),
+                    json!({ "href": format!("{base}/deploymentBase/{}?c={}", a.id, a.updated_at_ms) }),
+                );
+            }
+        }
     }
     if device.attributes == "{}" {
         links.insert(
@@ -196,7 +220,7 @@ async fn poll(
         );
     }
     count("poll", "ok");
-    let mut body = json!({ "config": { "polling": { "sleep": hms(ota.config.poll_interval) } } });
+    let mut body = json!({ "config": { "polling": { "sleep": hms(sleep) } } });
     if !links.is_empty() {
         body["_links"] = Value::Object(links);
     }
@@ -255,9 +279,10 @@ async fn deployment_base(
     Path((tenant, id, action)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authenticate(&ota, &tenant, &id, &headers, "deployment_base").await {
-        return r;
-    }
+    let device = match authenticate(&ota, &tenant, &id, &headers, "deployment_base").await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
     let Ok(action_id) = action.parse::<i64>() else {
         return refuse(StatusCode::NOT_FOUND, "no such action");
     };
@@ -281,11 +306,21 @@ async fn deployment_base(
         Err(e) => return store_failed(e),
     };
     let base = base_url(&ota, &id);
+    // A planned device downloads from its booked node, which serves the artifacts by
+    // their SHA-256 (nginx over the state directory's artifacts/).
+    let node = match planned(&ota, &device, action.deployment, now_ms()).await {
+        Ok(Some(Planned::At(_, node))) => Some(node),
+        Ok(_) => None,
+        Err(r) => return r,
+    };
     let artifacts: Vec<Value> = release
         .artifacts
         .iter()
         .map(|a| {
-            let href = format!("{base}/artifacts/{}/{}", a.sha256, a.filename);
+            let href = match &node {
+                Some(n) => format!("{}/{}", n.url, a.sha256),
+                None => format!("{base}/artifacts/{}/{}", a.sha256, a.filename),
+            };
             json!({
                 "filename": a.filename,
                 "size": a.size,
@@ -443,6 +478,94 @@ async fn download(
     count("download", "ok");
     let path = artifact_path(&ota.config.state_dir, &sha256);
     super::download::serve(&path, size as u64, &sha256, &headers).await
+}
+
+/// Where a planned device stands.
+enum Planned {
+    At(crate::store::plan::Booking, crate::planner::Node),
+    AskAgainAt(i64),
+}
+
+/// The device's booking in a deployment's plan (making one if it has none yet), or
+/// `None` when the deployment is not planned.
+async fn planned(
+    ota: &Ota,
+    device: &Device,
+    deployment: i64,
+    now: i64,
+) -> Result<Option<Planned>, Response> {
+    use crate::planner::service::{CheckIn, CheckInError, check_in};
+    // A device that never said where it is books as if at (0, 0): any cluster.
+    let at = crate::planner::Location::new(
+        device.latitude.unwrap_or(0.0),
+        device.longitude.unwrap_or(0.0),
+    )
+    .unwrap_or(crate::planner::Location {
+        latitude: 0.0,
+        longitude: 0.0,
+    });
+    match check_in(&ota.store, deployment, &device.id, &at, now).await {
+        Ok(CheckIn::Booked { booking, node }) => Ok(Some(Planned::At(booking, node))),
+        Ok(CheckIn::AskAgainAt(t)) => Ok(Some(Planned::AskAgainAt(t))),
+        Err(CheckInError::NoPlan(_)) => Ok(None),
+        Err(CheckInError::Store(e)) => Err(store_failed(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckInBody {
+    latitude: f64,
+    longitude: f64,
+}
+
+/// S5's check-in: the terminal says where it is; for its open, planned deployment it
+/// gets its node and time (booked, durable), or when to ask again.
+async fn checkin(
+    State(ota): State<Ota>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<CheckInBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let mut device = match authenticate(&ota, &tenant, &id, &headers, "checkin").await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(r) => return bad_body(r, "checkin", "checkin: {latitude, longitude}"),
+    };
+    let Ok(at) = crate::planner::Location::new(body.latitude, body.longitude) else {
+        count("checkin", "bad_request");
+        return refuse(StatusCode::BAD_REQUEST, "location off the map");
+    };
+    if let Err(e) = ota
+        .store
+        .ota_device_locate(&id, at.latitude, at.longitude)
+        .await
+    {
+        return store_failed(e);
+    }
+    (device.latitude, device.longitude) = (Some(at.latitude), Some(at.longitude));
+    let action = match ota.store.ota_open_action(&id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "no deployment for this device"),
+        Err(e) => return store_failed(e),
+    };
+    count("checkin", "ok");
+    match planned(&ota, &device, action.deployment, now_ms()).await {
+        Ok(Some(Planned::At(b, node))) => Json(json!({
+            "deployment": b.deployment,
+            "node": node.id,
+            "url": node.url,
+            "at_ms": b.slot_start_ms,
+        }))
+        .into_response(),
+        Ok(Some(Planned::AskAgainAt(t))) => Json(json!({ "ask_again_at_ms": t })).into_response(),
+        Ok(None) => {
+            Json(json!({ "deployment": action.deployment, "at_ms": now_ms() })).into_response()
+        }
+        Err(r) => r,
+    }
 }
 
 #[derive(Debug, Deserialize)]

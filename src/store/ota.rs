@@ -235,6 +235,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records where a device is (its check-in's location).
+    pub async fn ota_device_locate(
+        &self,
+        id: &str,
+        latitude: f64,
+        longitude: f64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ota_device SET latitude = $1, longitude = $2 WHERE id = $3")
+            .bind(latitude)
+            .bind(longitude)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stores a release and its artifacts' hashes in one transaction; `Ok(false)` if
     /// that name and version exist already (nothing written).
     pub async fn ota_add_release(&self, r: &Release) -> Result<bool, StoreError> {

@@ -20,6 +20,7 @@
 //! packet view for header fields (the hashes are computed here, not by radcare).
 #![allow(dead_code)]
 
+pub mod http;
 pub mod kannel;
 pub mod postgres;
 pub mod radcare;

@@ -127,6 +127,24 @@ impl Radcare {
         r
     }
 
+    /// Runs the operator command `radcare ARGS --config <this one's config>`;
+    /// returns its stdout, asserting it succeeded.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("radcare.toml"))
+            .output()
+            .expect("running radcare");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "radcare {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     /// Rewrites the config file with `edit` and sends SIGHUP.
     pub fn reload(&self, edit: impl FnOnce(String) -> String) {
         let path = self.dir.path().join("radcare.toml");

@@ -1,0 +1,239 @@
+//! The operators' planning commands: `radcare node` (download nodes) and `radcare plan`
+//! (a deployment's slots, and the timeline of every terminal's upgrade time).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use radcare::planner::{Location, Node, Slots, free_capacity};
+use radcare::store::Store;
+use radcare::store::plan::Plan;
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Add (or replace) a download node.
+    Add {
+        id: String,
+        /// Where devices fetch artifacts: `<url>/<sha256>` (a static server such as
+        /// nginx serving the state directory's artifacts/).
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, allow_negative_numbers = true)]
+        latitude: f64,
+        #[arg(long, allow_negative_numbers = true)]
+        longitude: f64,
+        /// Downloads the node takes in one slot.
+        #[arg(long)]
+        cap: i64,
+    },
+    /// List the nodes.
+    List,
+    /// Take a node out of planning (nothing new is booked on it).
+    Down { id: String },
+    /// Put a node back.
+    Up { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum PlanCommand {
+    /// Plan a deployment over time slots.
+    Set {
+        deployment: i64,
+        /// Slot length.
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        slot: Duration,
+        /// How many slots, from --start.
+        #[arg(long, default_value_t = 96)]
+        slots: u32,
+        /// First slot's start, as seconds from now.
+        #[arg(long, default_value_t = 0)]
+        start_in: u64,
+        /// Only these slots (comma-separated indexes); default: as soon as possible.
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<u32>,
+    },
+    /// The timeline: every booking by node and slot, with free capacity and a chart.
+    Show { deployment: i64 },
+}
+
+async fn open(config: Option<&std::path::Path>) -> Result<Result<Store, ExitCode>> {
+    let loaded = match super::load_config(config) {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
+    };
+    Ok(Ok(Store::open(&loaded.config.store.url)
+        .await
+        .context("cannot open the store")?))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = match open(config.as_deref()).await? {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        match cmd {
+            NodeCommand::Add {
+                id,
+                url,
+                cluster,
+                latitude,
+                longitude,
+                cap,
+            } => {
+                let at = Location::new(latitude, longitude)?;
+                if !(1..=1_000_000).contains(&cap) {
+                    bail!("--cap must be between 1 and 1000000 downloads per slot");
+                }
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("--url must be an http(s) URL");
+                }
+                store
+                    .plan_put_node(&Node {
+                        id: id.clone(),
+                        url: url.trim_end_matches('/').into(),
+                        cluster,
+                        latitude: at.latitude,
+                        longitude: at.longitude,
+                        cap_per_slot: cap as u32,
+                        up: true,
+                    })
+                    .await?;
+                println!("node={id}");
+            }
+            NodeCommand::List => {
+                for n in store.plan_nodes().await? {
+                    println!(
+                        "{}\tcluster={}\tcap={}\t{}\t{:.4},{:.4}\t{}",
+                        n.id,
+                        n.cluster,
+                        n.cap_per_slot,
+                        if n.up { "up" } else { "down" },
+                        n.latitude,
+                        n.longitude,
+                        n.url
+                    );
+                }
+            }
+            NodeCommand::Down { id } => set_up(&store, &id, false).await?,
+            NodeCommand::Up { id } => set_up(&store, &id, true).await?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn set_up(store: &Store, id: &str, up: bool) -> Result<()> {
+    if !store.plan_set_up(id, up).await? {
+        bail!("no node {id}");
+    }
+    println!("node={id} {}", if up { "up" } else { "down" });
+    Ok(())
+}
+
+pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = match open(config.as_deref()).await? {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        match cmd {
+            PlanCommand::Set {
+                deployment,
+                slot,
+                slots,
+                start_in,
+                allow,
+            } => {
+                if store.ota_deployment(deployment).await?.is_none() {
+                    bail!("no deployment {deployment}");
+                }
+                if slot < Duration::from_secs(1) || !(1..=10_000).contains(&slots) {
+                    bail!("--slot at least 1s, --slots between 1 and 10000");
+                }
+                if let Some(bad) = allow.iter().find(|&&s| s >= slots) {
+                    bail!("--allow {bad}: the plan has slots 0 to {}", slots - 1);
+                }
+                let plan = Plan {
+                    deployment,
+                    slots: Slots {
+                        start_ms: radcare::ota::now_ms() + start_in as i64 * 1000,
+                        length_ms: slot.as_millis() as i64,
+                        count: slots,
+                    },
+                    allowed: allow,
+                };
+                store.plan_put(&plan).await?;
+                println!(
+                    "plan={deployment} slots={slots} slot_ms={}",
+                    plan.slots.length_ms
+                );
+            }
+            PlanCommand::Show { deployment } => {
+                let Some(plan) = store.plan_get(deployment).await? else {
+                    bail!("deployment {deployment} has no plan");
+                };
+                show(&store, &plan).await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints the timeline per node and slot: bookings, cap, a bar, then each booking.
+async fn show(store: &Store, plan: &Plan) -> Result<()> {
+    let nodes = store.plan_nodes().await?;
+    let bookings = store.plan_bookings(plan.deployment).await?;
+    let booked = store.plan_booked(&plan.slots).await?;
+    let s = &plan.slots;
+    println!(
+        "plan={} slots={} slot_ms={} start_ms={}",
+        plan.deployment, s.count, s.length_ms, s.start_ms
+    );
+    let mut by_slot: std::collections::BTreeMap<u32, Vec<&radcare::store::plan::Booking>> =
+        Default::default();
+    for b in &bookings {
+        let slot = ((b.slot_start_ms - s.start_ms) / s.length_ms) as u32;
+        by_slot.entry(slot).or_default().push(b);
+    }
+    for (slot, list) in &by_slot {
+        for n in &nodes {
+            let here: Vec<&str> = list
+                .iter()
+                .filter(|b| b.node == n.id)
+                .map(|b| b.device.as_str())
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let all = booked.get(&(n.id.clone(), *slot)).copied().unwrap_or(0);
+            let bar: String = (0..n.cap_per_slot)
+                .map(|i| if i < all { '#' } else { '.' })
+                .collect();
+            println!(
+                "slot={slot}\tat_ms={}\tnode={}\t[{bar}] {all}/{}\t{}",
+                s.starts_at(*slot),
+                n.id,
+                n.cap_per_slot,
+                here.join(",")
+            );
+        }
+    }
+    let free: u32 = free_capacity(&nodes, &booked, s, 0)
+        .iter()
+        .map(|f| f.2)
+        .sum();
+    println!("booked={} free={free}", bookings.len());
+    Ok(())
+}
