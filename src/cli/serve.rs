@@ -61,6 +61,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             shadow: args.shadow,
             metrics: Some(metrics),
         };
+        // Signals are taken before anything serves: a SIGHUP or SIGTERM that comes as
+        // soon as the ports answer must not meet the default action (exit).
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
+        let stop = stop_signal()?;
+        tokio::pin!(stop);
         let mut running = match server::start(loaded, opts).await {
             Ok(r) => r,
             Err(e) => bail!("{e}"),
@@ -71,11 +78,6 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 running.auth_addr
             );
         }
-        let stop = wait_for_signal();
-        tokio::pin!(stop);
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("cannot listen for SIGHUP")?;
         loop {
             #[cfg(unix)]
             let hangup = hup.recv();
@@ -119,23 +121,19 @@ fn reload(running: &mut server::Running, config: Option<&Path>) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or Ctrl-C, both registered now, awaited later.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
 }
