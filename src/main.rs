@@ -98,6 +98,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::ota::DeploymentCommand,
     },
+    /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
+    /// verifies against the signed manifest, installs atomically, reports the result.
+    Agent(Box<cli::agent::AgentArgs>),
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -150,5 +153,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { config, command } => cli::ota::keys(config, command),
         Command::Deploy { config, args } => cli::ota::deploy(config, args),
         Command::Deployment { config, command } => cli::ota::deployment(config, command),
+        Command::Agent(args) => cli::agent::agent(*args),
     }
 }
