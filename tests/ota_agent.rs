@@ -367,3 +367,76 @@ fn a_result_made_while_the_server_is_down_is_delivered_when_it_is_back() {
     };
     assert!(shown.contains(&want), "{shown}\n{}", d.agent_log());
 }
+
+#[test]
+fn a_notice_wakes_the_agent_and_the_user_decides() {
+    // Devices poll every 5 minutes: only the notice can make this quick.
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    let devs = devices(&rc, "ask", 2);
+    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let new = image(50_000, 4);
+    publish(&rc, "1.2.0", &new);
+
+    let notices = devs[0].dir.path().join("notices");
+    let notice_arg = notices.to_str().unwrap();
+    let log = std::fs::File::create(devs[0].log()).unwrap();
+    let mut agent = devs[0]
+        .command(&rc, &key, &["--interactive", "--notice-file", notice_arg])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(agent.stdin.as_mut().unwrap(), b"y\n").unwrap();
+    wait_for("the first poll", Duration::from_secs(10), || {
+        devs[0].agent_log().contains("configData sent")
+    });
+    let args = [
+        "deploy",
+        "fw",
+        "1.2.0",
+        "--ask-user",
+        "--device",
+        &devs[0].id,
+        "--device",
+        &devs[1].id,
+    ];
+    let deployment = value(&radcare(&rc, &args), "deployment").to_string();
+    std::fs::write(&notices, "SMS from 10086: fw 1.2.0 for you\n").unwrap();
+    let installed = devs[0].install().join("fw/fw.bin");
+    wait_for(
+        "the install after the notice",
+        Duration::from_secs(10),
+        || std::fs::read(&installed).is_ok_and(|b| b == new),
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert!(devs[0].agent_log().contains("notice received"));
+
+    // The other user says no: nothing installed, the server told why.
+    let mut other = devs[1]
+        .command(&rc, &key, &["--once", "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(other.stdin.as_mut().unwrap(), b"n\n").unwrap();
+    assert!(other.wait().unwrap().success());
+    assert!(!devs[1].install().join("fw").exists());
+    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    assert!(
+        shown.contains(&format!(
+            "device={}\tstate=success\tinstall=fresh",
+            devs[0].id
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "device={}\tstate=failure\tinstall=-\tcode=9001\tdetail=declined by the user",
+            devs[1].id
+        )),
+        "{shown}"
+    );
+}
