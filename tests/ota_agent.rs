@@ -409,6 +409,10 @@ fn a_notice_wakes_the_agent_and_the_user_decides() {
         Duration::from_secs(10),
         || std::fs::read(&installed).is_ok_and(|b| b == new),
     );
+    // Installed first, reported after.
+    wait_for("the success report", Duration::from_secs(10), || {
+        devs[0].agent_log().contains("result report delivered")
+    });
     agent.kill().unwrap();
     agent.wait().unwrap();
     assert!(devs[0].agent_log().contains("notice received"));
