@@ -112,6 +112,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::plan::PlanCommand,
     },
+    /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
+    /// verifies against the signed manifest, installs atomically, reports the result.
+    Agent(Box<cli::agent::AgentArgs>),
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -166,5 +169,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deployment { config, command } => cli::ota::deployment(config, command),
         Command::Node { config, command } => cli::plan::node(config, command),
         Command::Plan { config, command } => cli::plan::plan(config, command),
+        Command::Agent(args) => cli::agent::agent(*args),
     }
 }

@@ -1,5 +1,6 @@
 //! The handlers of `radcare`'s subcommands; the clap tree is in `main.rs`.
 
+pub mod agent;
 pub mod check;
 pub mod decode;
 pub mod ota;

@@ -8,6 +8,7 @@
 //! authenticate on every request (a per-device token, or the enrolment key as a
 //! gateway token); no token, no data.
 
+pub mod agent;
 pub mod ddi;
 pub mod download;
 pub mod gateway;

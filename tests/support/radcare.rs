@@ -25,6 +25,7 @@ pub struct Radcare {
     pub terminal: SocketAddr,
     pub dir: TempDir,
     child: Child,
+    args: Vec<String>,
 }
 
 /// One `[[radius.upstream]]` entry.
@@ -49,18 +50,25 @@ impl Radcare {
         extra: &str,
         args: &[&str],
     ) -> Radcare {
-        Radcare::start_full(client_net, upstreams, "", extra, args)
+        Radcare::start_full(client_net, upstreams, "", "", extra, args)
+    }
+
+    /// As [`Radcare::start`], with `terminal` lines for the `[terminal]` table (e.g.
+    /// `poll_interval = "1s"`).
+    pub fn start_with_terminal(client_net: &str, terminal: &str) -> Radcare {
+        Radcare::start_full(client_net, &[], "", terminal, "", &[])
     }
 
     /// As [`Radcare::start`], with `radius` lines for the `[radius]` table.
     pub fn start_with_radius(client_net: &str, upstreams: &[Upstream], radius: &str) -> Radcare {
-        Radcare::start_full(client_net, upstreams, radius, "", &[])
+        Radcare::start_full(client_net, upstreams, radius, "", "", &[])
     }
 
     fn start_full(
         client_net: &str,
         upstreams: &[Upstream],
         radius: &str,
+        terminal_lines: &str,
         extra: &str,
         args: &[&str],
     ) -> Radcare {
@@ -91,40 +99,49 @@ impl Radcare {
         }
         cfg.push_str(&format!(
             "[portal]\nlisten = \"{http}\"\n\n[admin]\nlisten = \"{admin}\"\n\n\
-             [terminal]\nlisten = \"{terminal}\"\nstate_dir = \"{}\"\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+             [terminal]\nlisten = \"{terminal}\"\nstate_dir = \"{}\"\n{terminal_lines}\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
             dir.path().join("state").display(),
             dir.path().join("radcare.db").display()
         ));
         let cfg_path = dir.path().join("radcare.toml");
         fs::write(&cfg_path, &cfg).expect("writing config");
-        let log = fs::File::create(dir.path().join("radcare.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_radcare"))
-            .args(["serve", "--config"])
-            .arg(&cfg_path)
-            .args(args)
-            .env("RUST_LOG", "radcare=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning radcare");
+        fs::File::create(dir.path().join("radcare.log")).expect("log file");
         let r = Radcare {
             auth,
             acct,
             http,
             admin,
             terminal,
+            child: spawn(dir.path(), args),
             dir,
-            child,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
+        r.wait_started();
+        r
+    }
+
+    fn wait_started(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !status_server(auth, NAS_SECRET, 1, Duration::from_millis(200)) {
+        while !status_server(self.auth, NAS_SECRET, 1, Duration::from_millis(200)) {
             assert!(
                 Instant::now() < deadline,
                 "radcare did not start:\n{}",
-                r.log()
+                self.log()
             );
         }
-        r
+    }
+
+    /// Kills the server (as a crash or a power cut would).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again, same config, same ports, same store; its log goes on.
+    pub fn restart(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.child = spawn(self.dir.path(), &args);
+        self.wait_started();
     }
 
     /// Runs the operator command `radcare ARGS --config <this one's config>`;
@@ -221,6 +238,24 @@ impl Drop for Radcare {
             eprintln!("radcare log tail:\n{}", tail(&self.log(), 40));
         }
     }
+}
+
+/// `radcare serve` on the config in `dir`, logging to `dir/radcare.log` (appended).
+fn spawn(dir: &std::path::Path, args: &[&str]) -> Child {
+    let log = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("radcare.log"))
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["serve", "--config"])
+        .arg(dir.join("radcare.toml"))
+        .args(args)
+        .env("RUST_LOG", "radcare=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawning radcare")
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
