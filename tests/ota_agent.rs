@@ -12,23 +12,6 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 use support::radcare::Radcare;
 
-/// Runs `radcare ARGS --config <its config>`; returns stdout, asserting success.
-fn radcare(rc: &Radcare, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
-        .args(args)
-        .arg("--config")
-        .arg(rc.dir.path().join("radcare.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "radcare {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn value<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
@@ -40,7 +23,7 @@ fn add_devices(rc: &Radcare, ids: &[String]) -> Vec<String> {
     ids.iter()
         .map(|id| {
             value(
-                &radcare(rc, &["device", "add", id, "--model", "hg8245"]),
+                &rc.cli(&["device", "add", id, "--model", "hg8245"]),
                 "token",
             )
             .into()
@@ -64,7 +47,7 @@ fn publish(rc: &Radcare, version: &str, image: &[u8]) -> String {
     ];
     let mut args = args.to_vec();
     args.push(file.to_str().unwrap());
-    radcare(rc, &args);
+    rc.cli(&args);
     hex::encode(sha2::Sha256::digest(image))
 }
 
@@ -165,7 +148,7 @@ fn file_len(p: &Path) -> u64 {
 fn twenty_agents_install_over_older_versions_and_fresh() {
     let rc = Radcare::start("127.0.0.0/8", &[], "");
     let devs = devices(&rc, "cpe", 20);
-    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
     let new = image(300_000, 0x5a);
     publish(&rc, "2.0.0", &new);
 
@@ -184,7 +167,7 @@ fn twenty_agents_install_over_older_versions_and_fresh() {
         std::fs::write(d.install().join("fw/old-only"), b"dropped by the update").unwrap();
     }
     let deployment = value(
-        &radcare(&rc, &["deploy", "fw", "2.0.0", "--model", "hg8245"]),
+        &rc.cli(&["deploy", "fw", "2.0.0", "--model", "hg8245"]),
         "deployment",
     )
     .to_string();
@@ -221,7 +204,7 @@ fn twenty_agents_install_over_older_versions_and_fresh() {
         let installed = std::fs::read_to_string(d.state().join("installed.json")).unwrap();
         assert!(installed.contains("\"2.0.0\""), "{installed}");
     }
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(shown.contains("counts success=20"), "{shown}");
     for (i, d) in devs.iter().enumerate() {
         let kind = if i % 2 == 0 { "overwrite" } else { "fresh" };
@@ -231,7 +214,7 @@ fn twenty_agents_install_over_older_versions_and_fresh() {
         );
     }
     // The server learnt what each runs.
-    let listed = radcare(&rc, &["device", "list"]);
+    let listed = rc.cli(&["device", "list"]);
     assert!(listed.contains("cpe-19"), "{listed}");
 
     // Nothing more to do: another cycle installs nothing and reports nothing.
@@ -245,7 +228,7 @@ fn a_corrupted_artifact_is_refused_and_reported_as_9018() {
     let rc = Radcare::start("127.0.0.0/8", &[], "");
     let devs = devices(&rc, "bad", 1);
     let d = &devs[0];
-    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
     let sha = publish(&rc, "1.0.0", &image(100_000, 1));
     // A flipped byte on the server's disk: same length, another hash.
     let stored = rc.dir.path().join("state/artifacts").join(&sha);
@@ -253,7 +236,7 @@ fn a_corrupted_artifact_is_refused_and_reported_as_9018() {
     bytes[50_000] ^= 0xff;
     std::fs::write(&stored, bytes).unwrap();
     let deployment = value(
-        &radcare(&rc, &["deploy", "fw", "1.0.0", "--device", &d.id]),
+        &rc.cli(&["deploy", "fw", "1.0.0", "--device", &d.id]),
         "deployment",
     )
     .to_string();
@@ -265,7 +248,7 @@ fn a_corrupted_artifact_is_refused_and_reported_as_9018() {
         !d.state().join("partial").join(&sha).exists(),
         "the bad bytes are dropped"
     );
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(
         shown.contains(&format!(
             "device={}\tstate=failure\tinstall=-\tcode=9018",
@@ -280,11 +263,11 @@ fn a_killed_download_resumes_where_it_stopped() {
     let rc = Radcare::start("127.0.0.0/8", &[], "");
     let devs = devices(&rc, "slow", 1);
     let d = &devs[0];
-    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
     let big = image(3_000_000, 9);
     let sha = publish(&rc, "3.0.0", &big);
     let deployment = value(
-        &radcare(&rc, &["deploy", "fw", "3.0.0", "--device", &d.id]),
+        &rc.cli(&["deploy", "fw", "3.0.0", "--device", &d.id]),
         "deployment",
     )
     .to_string();
@@ -314,7 +297,7 @@ fn a_killed_download_resumes_where_it_stopped() {
         "resumed at {offset}, had {before}"
     );
     assert_eq!(std::fs::read(d.install().join("fw/fw.bin")).unwrap(), big);
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(shown.contains("state=success\tinstall=fresh"), "{shown}");
 }
 
@@ -323,11 +306,11 @@ fn a_result_made_while_the_server_is_down_is_delivered_when_it_is_back() {
     let mut rc = Radcare::start_with_terminal("127.0.0.0/8", "poll_interval = \"1s\"");
     let devs = devices(&rc, "away", 1);
     let d = &devs[0];
-    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
     // Larger than what the kernel buffers between the two (it drains at 1 MB/s).
     let sha = publish(&rc, "1.0.0", &image(20_000_000, 3));
     let deployment = value(
-        &radcare(&rc, &["deploy", "fw", "1.0.0", "--device", &d.id]),
+        &rc.cli(&["deploy", "fw", "1.0.0", "--device", &d.id]),
         "deployment",
     )
     .to_string();
@@ -359,7 +342,7 @@ fn a_result_made_while_the_server_is_down_is_delivered_when_it_is_back() {
     });
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     let status = &made["body"]["status"];
     let want = match status["code"].as_i64() {
         Some(code) => format!("device={}\tstate=failure\tinstall=-\tcode={code}", d.id),
@@ -373,7 +356,7 @@ fn a_notice_wakes_the_agent_and_the_user_decides() {
     // Devices poll every 5 minutes: only the notice can make this quick.
     let rc = Radcare::start("127.0.0.0/8", &[], "");
     let devs = devices(&rc, "ask", 2);
-    let key = radcare(&rc, &["keys", "show"]).trim().to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
     let new = image(50_000, 4);
     publish(&rc, "1.2.0", &new);
 
@@ -401,7 +384,7 @@ fn a_notice_wakes_the_agent_and_the_user_decides() {
         "--device",
         &devs[1].id,
     ];
-    let deployment = value(&radcare(&rc, &args), "deployment").to_string();
+    let deployment = value(&rc.cli(&args), "deployment").to_string();
     std::fs::write(&notices, "SMS from 10086: fw 1.2.0 for you\n").unwrap();
     let installed = devs[0].install().join("fw/fw.bin");
     wait_for(
@@ -428,7 +411,7 @@ fn a_notice_wakes_the_agent_and_the_user_decides() {
     std::io::Write::write_all(other.stdin.as_mut().unwrap(), b"n\n").unwrap();
     assert!(other.wait().unwrap().success());
     assert!(!devs[1].install().join("fw").exists());
-    let shown = radcare(&rc, &["deployment", "show", &deployment]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
     assert!(
         shown.contains(&format!(
             "device={}\tstate=success\tinstall=fresh",

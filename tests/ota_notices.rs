@@ -7,29 +7,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use support::kannel::{KANNEL_PEERS, Kannel, SENDSMS_PASSWORD, SENDSMS_USER};
 use support::radcare::Radcare;
-
-/// Runs `radcare ARGS --config <its config>`; returns stdout, asserting success.
-fn radcare(rc: &Radcare, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
-        .args(args)
-        .arg("--config")
-        .arg(rc.dir.path().join("radcare.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "radcare {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn token(out: &str) -> String {
     out.lines()
@@ -74,7 +56,7 @@ fn a_deployment_is_told_by_ip_push_sms_and_wap_push() {
     let add = |id: &str, more: &[&str]| {
         let mut args = vec!["device", "add", id, "--model", "hg8245"];
         args.extend_from_slice(more);
-        token(&radcare(&rc, &args))
+        token(&rc.cli(&args))
     };
     let ip = add("cpe-ip", &[]);
     let offline = add("cpe-off", &[]);
@@ -87,7 +69,7 @@ fn a_deployment_is_told_by_ip_push_sms_and_wap_push() {
     std::fs::write(&file, b"firmware").unwrap();
     let file = file.to_str().unwrap();
     let publish = ["release", "publish", "--name", "fw", "--version", "2.1.0"];
-    radcare(&rc, &[&publish[..], &["--model", "hg8245", file]].concat());
+    rc.cli(&[&publish[..], &["--model", "hg8245", file]].concat());
 
     // The connected device: its agent asks again after each (empty) answer.
     let held = std::thread::spawn(move || {
@@ -107,7 +89,7 @@ fn a_deployment_is_told_by_ip_push_sms_and_wap_push() {
         .unwrap()
         .as_secs();
     let deployed = Instant::now();
-    radcare(&rc, &["deploy", "fw", "2.1.0", "--model", "hg8245"]);
+    rc.cli(&["deploy", "fw", "2.1.0", "--model", "hg8245"]);
 
     let (told, body) = held.join().unwrap();
     assert!(

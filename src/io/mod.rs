@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod bridge;
 pub mod http;
+pub mod http_client;
 pub mod packet_socket;
 pub mod udp;
 

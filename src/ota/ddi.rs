@@ -244,12 +244,9 @@ async fn config_data(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let Ok(Json(body)) = body else {
-        count("config_data", "bad_request");
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "configData: a JSON object with `data`",
-        );
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(r) => return bad_body(r, "config_data", "configData: a JSON object with `data`"),
     };
     let mut attrs: BTreeMap<String, Value> =
         serde_json::from_str(&device.attributes).unwrap_or_default();

@@ -5,27 +5,22 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::Method;
 
 use crate::config::NoticesConfig;
+use crate::io::http_client::{self, Call, HttpError};
 
-/// Longest a gateway request may take, connection included.
+/// Longest a gateway step may take: the connection, the answer, each piece of it.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// A gateway's answer is a line or a PAP document.
+const MAX_ANSWER: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("{0} is not configured")]
     Unconfigured(&'static str),
-    #[error("cannot reach the gateway at {0}: {1}")]
-    Connect(String, std::io::Error),
-    #[error("HTTP with the gateway: {0}")]
-    Http(#[from] hyper::Error),
-    #[error("the gateway did not answer within {TIMEOUT:?}")]
-    Timeout,
+    #[error("the gateway: {0}")]
+    Http(#[from] HttpError),
     #[error("the gateway refused: HTTP {0}: {1}")]
     Refused(u16, String),
     #[error("the PPG refused the push: PAP code {0}")]
@@ -93,34 +88,18 @@ async fn request(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Result<(u16, String), GatewayError> {
-    let exchange = async {
-        let stream = TcpStream::connect(&target.authority)
-            .await
-            .map_err(|e| GatewayError::Connect(target.authority.clone(), e))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        let conn = tokio::spawn(conn);
-        // Few headers: the PPG carries the pusher's headers into the push, and more
-        // would split it over two SMS.
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, &target.authority);
-        if let Some(t) = content_type {
-            req = req.header(hyper::header::CONTENT_TYPE, t);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .expect("a request from parts that parsed");
-        let resp = sender.send_request(req).await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        conn.abort();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    let url = format!("http://{}{path}", target.authority);
+    // Few headers: the PPG carries the pusher's headers into the push, and more would
+    // split it over two SMS.
+    let call = Call {
+        method,
+        url: &url,
+        headers: &[],
+        body: content_type.map(|t| (t, body)),
+        timeout: TIMEOUT,
     };
-    tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .map_err(|_| GatewayError::Timeout)?
+    let (status, answer) = http_client::call(call, MAX_ANSWER).await?;
+    Ok((status, String::from_utf8_lossy(&answer).into_owned()))
 }
 
 /// The first line of a refusal, short enough for a log line and a store column.

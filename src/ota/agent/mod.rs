@@ -556,7 +556,7 @@ impl Agent {
         let mut got = 0u64;
         let mut body = resp.into_body();
         loop {
-            let frame = http::next_frame(&mut body, &a.href)
+            let frame = http::next_frame(&mut body)
                 .await
                 .map_err(|e| retry(Fault::CannotCompleteDownload, e.to_string()))?;
             let Some(frame) = frame else { break };
