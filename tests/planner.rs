@@ -328,3 +328,43 @@ fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
     assert!(shown.contains("node=bj\t[#.] 1/2\tcpe-b"), "{shown}");
     assert!(shown.contains("booked=2"), "{shown}");
 }
+
+#[test]
+fn a_node_going_down_moves_its_bookings_within_the_caps() {
+    use radcare::planner::service::replan_node;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
+            .await
+            .unwrap();
+        setup(&store, 2).await;
+        let tianjin = Location::new(39.13, 117.20).unwrap();
+        for i in 0..6 {
+            let got = check_in(&store, 42, &format!("cpe-{i}"), &tianjin, 999_000)
+                .await
+                .unwrap();
+            assert!(matches!(got, CheckIn::Booked { .. }));
+        }
+        let on_bj1 = store.plan_bookings_on("bj-1", 0).await.unwrap().len();
+        assert!(on_bj1 > 0);
+        let moves = replan_node(&store, "bj-1", 999_500).await.unwrap();
+        assert_eq!(moves.len(), on_bj1);
+        assert!(
+            moves
+                .iter()
+                .all(|(_, got)| matches!(got, CheckIn::Booked { node, .. } if node.id != "bj-1"))
+        );
+        assert!(store.plan_bookings_on("bj-1", 0).await.unwrap().is_empty());
+        assert_eq!(
+            store.plan_bookings(42).await.unwrap().len(),
+            6,
+            "nobody lost"
+        );
+        assert!(per_slot(&store).await.values().all(|&n| n <= 3));
+        // And the counters agree with the bookings.
+        let plan = store.plan_get(42).await.unwrap().unwrap();
+        let counters = store.plan_booked(&plan.slots).await.unwrap();
+        assert_eq!(counters.values().sum::<u32>(), 6);
+    });
+}

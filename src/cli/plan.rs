@@ -127,7 +127,31 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                     );
                 }
             }
-            NodeCommand::Down { id } => set_up(&store, &id, false).await?,
+            NodeCommand::Down { id } => {
+                if !store.plan_nodes().await?.iter().any(|n| n.id == id) {
+                    bail!("no node {id}");
+                }
+                let moves =
+                    radcare::planner::service::replan_node(&store, &id, radcare::ota::now_ms())
+                        .await?;
+                println!("node={id} down");
+                for (old, got) in moves {
+                    match got {
+                        radcare::planner::service::CheckIn::Booked { booking, .. } => println!(
+                            "moved device={} from={}@{} to={}@{}",
+                            old.device,
+                            old.node,
+                            old.slot_start_ms,
+                            booking.node,
+                            booking.slot_start_ms
+                        ),
+                        radcare::planner::service::CheckIn::AskAgainAt(t) => println!(
+                            "unbooked device={} from={}@{} ask_again_at_ms={t}",
+                            old.device, old.node, old.slot_start_ms
+                        ),
+                    }
+                }
+            }
             NodeCommand::Up { id } => set_up(&store, &id, true).await?,
         }
         Ok(ExitCode::SUCCESS)

@@ -65,3 +65,31 @@ pub async fn check_in(
             .max(now_ms + plan.slots.length_ms),
     ))
 }
+
+/// A node is down: each of its future bookings moves to the next best node with room
+/// (or a later slot), as that terminal's check-in would now choose. Returns the moves:
+/// (device, old booking, what it got). The terminals learn it on their next poll or
+/// check-in, which answers from the store.
+pub async fn replan_node(
+    store: &Store,
+    node: &str,
+    now_ms: i64,
+) -> Result<Vec<(Booking, CheckIn)>, CheckInError> {
+    store.plan_set_up(node, false).await?;
+    let mut moves = Vec::new();
+    for old in store.plan_bookings_on(node, now_ms).await? {
+        if !store.plan_unbook(&old).await? {
+            continue;
+        }
+        let device = store.ota_device(&old.device).await?;
+        let at = device
+            .and_then(|d| Location::new(d.latitude?, d.longitude?).ok())
+            .unwrap_or(Location {
+                latitude: 0.0,
+                longitude: 0.0,
+            });
+        let got = check_in(store, old.deployment, &old.device, &at, now_ms).await?;
+        moves.push((old, got));
+    }
+    Ok(moves)
+}

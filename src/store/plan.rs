@@ -248,4 +248,60 @@ impl Store {
         tx.commit().await?;
         Ok(Some(b.clone()))
     }
+
+    /// Future bookings on `node` (slots starting at or after `from_ms`), every
+    /// deployment's.
+    pub async fn plan_bookings_on(
+        &self,
+        node: &str,
+        from_ms: i64,
+    ) -> Result<Vec<Booking>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT deployment, device, slot_start FROM plan_booking \
+             WHERE node = $1 AND slot_start >= $2 ORDER BY slot_start, device",
+        )
+        .bind(node)
+        .bind(from_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Booking {
+                    deployment: r.try_get(0)?,
+                    device: r.try_get(1)?,
+                    node: node.into(),
+                    slot_start_ms: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a booking back (its place in the slot freed), in one transaction;
+    /// whether it was there.
+    pub async fn plan_unbook(&self, b: &Booking) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query(
+            "DELETE FROM plan_booking WHERE deployment = $1 AND device = $2 AND node = $3 \
+             AND slot_start = $4",
+        )
+        .bind(b.deployment)
+        .bind(&b.device)
+        .bind(&b.node)
+        .bind(b.slot_start_ms)
+        .execute(&mut *tx)
+        .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE plan_slot SET booked = booked - 1 \
+             WHERE node = $1 AND slot_start = $2 AND booked > 0",
+        )
+        .bind(&b.node)
+        .bind(b.slot_start_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }
