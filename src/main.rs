@@ -98,6 +98,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::ota::DeploymentCommand,
     },
+    /// Terminals' fault reports: accounts, the human queue, the knowledge base.
+    Faults {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::faults::FaultsCommand,
+    },
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -150,5 +157,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { config, command } => cli::ota::keys(config, command),
         Command::Deploy { config, args } => cli::ota::deploy(config, args),
         Command::Deployment { config, command } => cli::ota::deployment(config, command),
+        Command::Faults { config, command } => cli::faults::faults(config, command),
     }
 }

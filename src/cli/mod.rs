@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod decode;
+pub mod faults;
 pub mod ota;
 pub mod pcap;
 pub mod replay;
