@@ -45,9 +45,10 @@ pub struct ResolveArgs {
     /// Download again from this URL (another node).
     #[arg(long)]
     retry_url: Option<String>,
-    /// Configuration for the terminal, KEY=VALUE (repeatable).
-    #[arg(long = "config-value", alias = "set", value_name = "KEY=VALUE")]
-    config: Vec<String>,
+    /// Configuration for the terminal, KEY=VALUE (repeatable). Not `--config`: that
+    /// names radcare's config file here as everywhere.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    values: Vec<String>,
     /// Deploy this release (NAME VERSION) to the terminal.
     #[arg(long, num_args = 2, value_names = ["NAME", "VERSION"])]
     deploy: Vec<String>,
@@ -67,11 +68,11 @@ impl ResolveArgs {
                 url: Some(u.clone()),
             });
         }
-        if !self.config.is_empty() {
+        if !self.values.is_empty() {
             let mut values = BTreeMap::new();
-            for kv in &self.config {
+            for kv in &self.values {
                 let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-                    bail!("--config-value {kv}: KEY=VALUE");
+                    bail!("--set {kv}: KEY=VALUE");
                 };
                 values.insert(k.to_string(), v.to_string());
             }
@@ -85,7 +86,7 @@ impl ResolveArgs {
         }
         match <[Fix; 1]>::try_from(fixes) {
             Ok([f]) => Ok(f),
-            Err(_) => bail!("give one fix: --text, --retry-url, --config-value or --deploy"),
+            Err(_) => bail!("give one fix: --text, --retry-url, --set or --deploy"),
         }
     }
 }

@@ -306,7 +306,7 @@ impl Faults {
     /// Whether an unauthenticated report from these identities fits the rate limits.
     pub fn admit(&self, r: &NewReport) -> bool {
         let c = &self.ota.config.faults;
-        let keys: Vec<String> = [
+        let mut keys: Vec<String> = [
             r.imsi.as_ref().map(|v| format!("imsi:{v}")),
             r.imei.as_ref().map(|v| format!("imei:{v}")),
             Some(format!("{}:{}", r.identity.0, r.identity.1)),
@@ -314,6 +314,9 @@ impl Faults {
         .into_iter()
         .flatten()
         .collect();
+        // The identity may be the IMSI itself: one report counts once.
+        keys.sort_unstable();
+        keys.dedup();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.limiter.admit(
             &keys,

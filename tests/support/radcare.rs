@@ -57,6 +57,12 @@ impl Radcare {
         Radcare::start_full(client_net, upstreams, radius, "", &[])
     }
 
+    /// As [`Radcare::start`], its terminal listener on `terminal`: for a peer that must
+    /// know radcare's address before radcare starts (smsbox's get-url).
+    pub fn start_with_terminal(client_net: &str, terminal: SocketAddr, extra: &str) -> Radcare {
+        Radcare::start_on(client_net, &[], "", extra, &[], Some(terminal))
+    }
+
     fn start_full(
         client_net: &str,
         upstreams: &[Upstream],
@@ -64,12 +70,23 @@ impl Radcare {
         extra: &str,
         args: &[&str],
     ) -> Radcare {
+        Radcare::start_on(client_net, upstreams, radius, extra, args, None)
+    }
+
+    fn start_on(
+        client_net: &str,
+        upstreams: &[Upstream],
+        radius: &str,
+        extra: &str,
+        args: &[&str],
+        terminal: Option<SocketAddr>,
+    ) -> Radcare {
         let dir = tempfile::tempdir().expect("temp dir");
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         // Three free ports, none the same.
-        let mut taken = vec![http];
+        let mut taken: Vec<SocketAddr> = [http].into_iter().chain(terminal).collect();
         let mut another = || loop {
             let a: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
             if !taken.contains(&a) {
@@ -78,7 +95,7 @@ impl Radcare {
             }
         };
         let admin = another();
-        let terminal = another();
+        let terminal = terminal.unwrap_or_else(another);
         let mut cfg = format!(
             "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
