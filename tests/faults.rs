@@ -168,6 +168,31 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     let (status, _) = call(rc.terminal, "POST", path, Some("wrong"), &dev.to_string());
     assert_eq!(status, 401);
 
+    // A deploy fix is carried out: resolving the device's unknown fault deploys the
+    // release to it, and the device hears of the fix when it asks.
+    let dev = json!({ "id": "d2", "faults": [{ "code": "7100" }] });
+    let (_, d2) = call(rc.terminal, "POST", path, Some(token), &dev.to_string());
+    assert_eq!(d2["faults"][0]["state"], "queued");
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    let publish = ["release", "publish", "--name", "fw", "--version", "2.1.0"];
+    let model = ["--model", "hg8245", file.to_str().unwrap()];
+    radcare(&rc, &[&publish[..], &model[..]].concat());
+    let out = radcare(
+        &rc,
+        &["faults", "resolve", "7100", "--deploy", "fw", "2.1.0"],
+    );
+    assert!(out.contains("fixed=1"), "{out}");
+    let deployments = radcare(&rc, &["deployment", "list"]);
+    assert!(deployments.contains("fw 2.1.0"), "{deployments}");
+    let fixes_path = "/DEFAULT/controller/v1/cpe-1/radcare/fixes";
+    let (status, fixes) = call(rc.terminal, "GET", fixes_path, Some(token), "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        fixes["fixes"][0]["fix"],
+        json!({ "kind": "deploy", "name": "fw", "version": "2.1.0" })
+    );
+
     // The fix for 7001 did not work for A (the fault is back): it worked once in two,
     // under 0.6: the entry is suspended and the fault queued with the evidence.
     let (_, a4) = report(&rc, &anon("a4", IMSI_A, "350000000000011", &["7001"]));
@@ -245,6 +270,10 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
         kannel.sendsms_url
     );
     let rc = Radcare::start_with_terminal("127.0.0.0/8", terminal, &extra);
+
+    // smsbox is the only one that knows the secret.
+    let forged = "/DEFAULT/faults/sms?secret=guess&from=%2B4915&text=FAULT+x+01";
+    assert_eq!(call(rc.terminal, "GET", forged, None, "").0, 401);
 
     // The terminal reported over HTTP once: its account.
     let imsi = "262010000000009";

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::ota::{Ota, Target, now_ms};
 use crate::part::{Part, Shutdown};
 use crate::store::StoreError;
-use crate::store::faults::{Fault, Filed, Judge, NewFault, NewReport};
+use crate::store::faults::{Fault, Filed, Judge, NewEntry, NewFault, NewReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
@@ -364,11 +364,15 @@ impl Faults {
         }
         let id = crate::ota::new_id();
         let json = serde_json::to_string(fix).expect("a fix serializes");
-        let fixed = self
-            .ota
-            .store
-            .faults_resolve(id, code, model, version, node, &json, now_ms())
-            .await?;
+        let entry = NewEntry {
+            id,
+            code,
+            model,
+            version,
+            node,
+            fix: &json,
+        };
+        let fixed = self.ota.store.faults_resolve(&entry, now_ms()).await?;
         self.apply(&fixed).await;
         Ok((id, fixed))
     }

@@ -146,6 +146,17 @@ fn pick<'a>(
         .max_by_key(|e| (e.specificity(), e.id))
 }
 
+/// An operator's entry: a code, its narrowings, and the fix as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewEntry<'a> {
+    pub id: i64,
+    pub code: &'a str,
+    pub model: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub node: Option<&'a str>,
+    pub fix: &'a str,
+}
+
 /// What filing a report came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filed {
@@ -343,11 +354,12 @@ impl Store {
             let mut evidence = None;
             let before = sqlx::query(
                 "SELECT report_id, seq, kb FROM fault_item WHERE account = $1 AND code = $2 \
-                 AND state = 'fixed' AND kb IS NOT NULL AND recurred = 0 \
+                 AND state = 'fixed' AND kb IS NOT NULL AND recurred = 0 AND report_id <> $3 \
                  ORDER BY fixed_at DESC LIMIT 1",
             )
             .bind(account)
             .bind(&f.code)
+            .bind(&r.report_id)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(b) = before {
@@ -448,18 +460,20 @@ impl Store {
     }
 
     /// Adds an entry, then gives its fix to every queued fault it applies to; returns
-    /// the entry's id and those faults.
-    #[allow(clippy::too_many_arguments)]
+    /// those faults.
     pub async fn faults_resolve(
         &self,
-        id: i64,
-        code: &str,
-        model: Option<&str>,
-        version: Option<&str>,
-        node: Option<&str>,
-        fix: &str,
+        entry: &NewEntry<'_>,
         now_ms: i64,
     ) -> Result<Vec<Fault>, StoreError> {
+        let NewEntry {
+            id,
+            code,
+            model,
+            version,
+            node,
+            fix,
+        } = *entry;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO fault_kb (id, code, model, version, node, fix, origin, state, given, \
@@ -761,6 +775,14 @@ mod tests {
             .unwrap();
         assert_eq!((a.account, a.faults[0].state.as_str()), (100, "fixed"));
         assert_eq!(a.faults[0].kb, Some(12));
+        // A code twice in one report is not a fix failing.
+        let mut twice = report("r0", "262011", "35000001", "9015");
+        twice.faults.push(twice.faults[0].clone());
+        let t = s.faults_file(&twice, JUDGE, 100).await.unwrap();
+        assert!(t.faults.iter().all(|f| f.state == "fixed"));
+        let kb = s.faults_kb().await.unwrap();
+        let e = kb.iter().find(|e| e.code == "9015").unwrap();
+        assert_eq!((e.given, e.failed), (2, 0));
         // Sent again: nothing changes.
         let again = s
             .faults_file(&report("r1", "262011", "35000001", "9018"), JUDGE, 101)
@@ -776,11 +798,21 @@ mod tests {
         assert_eq!((b.account, b.faults[0].state.as_str()), (100, "queued"));
         let acct = s.faults_account(100).await.unwrap().unwrap();
         assert!(acct.identities.iter().any(|i| i.1 == "35000002"));
-        assert_eq!(acct.reports.len(), 2);
+        assert_eq!(acct.reports.len(), 3);
 
         // Resolved: the queued fault gets the fix, for the HTTP terminal to fetch.
         let fixed = s
-            .faults_resolve(50, "7777", None, None, Some("cdn1.example"), "{}", 5)
+            .faults_resolve(
+                &NewEntry {
+                    id: 50,
+                    code: "7777",
+                    model: None,
+                    version: None,
+                    node: Some("cdn1.example"),
+                    fix: "{}",
+                },
+                5,
+            )
             .await
             .unwrap();
         assert_eq!(fixed.len(), 1);
