@@ -33,8 +33,6 @@ pub enum FaultError {
     TooMany(usize),
     #[error("fault code `{0}`: two or four digits")]
     BadCode(String),
-    #[error("a fix needs exactly one of --text, --retry-url, --config or --deploy")]
-    BadFix,
 }
 
 /// What radcare does about a fault.
@@ -139,13 +137,14 @@ fn digits(s: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
 }
 
 /// Printable text without control characters, at most `max` characters.
-fn text(field: &str, v: &Option<String>, max: usize) -> Result<Option<String>, FaultError> {
+/// An empty one is none.
+fn text(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, FaultError> {
     match v {
         Some(s) if s.chars().count() > max || s.chars().any(char::is_control) => Err(
             FaultError::BadReport(format!("{field}: at most {max} printable characters")),
         ),
-        Some(s) if s.is_empty() => Ok(None),
-        other => Ok(other.clone()),
+        Some("") | None => Ok(None),
+        Some(s) => Ok(Some(s.to_string())),
     }
 }
 
@@ -181,9 +180,12 @@ pub fn check(
     }
     let given = body.identity.clone().unwrap_or_default();
     let given = [
-        ("phone", text("identity.phone", &given.phone, 32)?),
-        ("email", text("identity.email", &given.email, 254)?),
-        ("ip", text("identity.ip", &given.ip, 45)?),
+        ("phone", text("identity.phone", given.phone.as_deref(), 32)?),
+        (
+            "email",
+            text("identity.email", given.email.as_deref(), 254)?,
+        ),
+        ("ip", text("identity.ip", given.ip.as_deref(), 45)?),
     ]
     .into_iter()
     .find_map(|(k, v)| Some((k, v?)));
@@ -210,7 +212,7 @@ pub fn check(
         }
         let mut skipped = Vec::with_capacity(f.skipped.len());
         for s in &f.skipped {
-            let s = text("skipped", &Some(s.clone()), 256)?.unwrap_or_default();
+            let s = text("skipped", Some(s), 256)?.unwrap_or_default();
             if s.contains(',') {
                 return Err(FaultError::BadReport("skipped: names without `,`".into()));
             }
@@ -218,10 +220,10 @@ pub fn check(
         }
         faults.push(NewFault {
             code: f.code.clone(),
-            item: text("item", &f.item, 256)?,
-            source: text("from", &f.from, 512)?,
+            item: text("item", f.item.as_deref(), 256)?,
+            source: text("from", f.from.as_deref(), 512)?,
             at_ms: f.at.map(|s| s.saturating_mul(1000)),
-            detail: text("detail", &f.detail, 1000)?,
+            detail: text("detail", f.detail.as_deref(), 1000)?,
             skipped: (!skipped.is_empty()).then(|| skipped.join(",")),
         });
     }
@@ -232,8 +234,8 @@ pub fn check(
         reply_to,
         imsi: body.imsi.clone(),
         imei: body.imei.clone(),
-        model: text("model", &body.model, 64)?.or_else(|| model.cloned()),
-        version: text("version", &body.version, 64)?,
+        model: text("model", body.model.as_deref(), 64)?.or_else(|| model.cloned()),
+        version: text("version", body.version.as_deref(), 64)?,
         received_at_ms: now_ms,
         faults,
     })
