@@ -308,4 +308,22 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
     }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(kannel.messages().len(), sent, "{:?}", kannel.messages());
+
+    // An unknown fault by SMS waits for a person; the operator's fix goes out by SMS.
+    kannel.send_mo(
+        "+491510000009",
+        "4000",
+        "FAULT s2 IMSI=262010000000009 7002",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !radcare(&rc, &["faults", "queue"]).contains("report=s2") {
+        assert!(std::time::Instant::now() < deadline, "s2 not queued");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    radcare(
+        &rc,
+        &["faults", "resolve", "7002", "--text", "Call 0800 123"],
+    );
+    let fix = kannel.wait_message(Duration::from_secs(15), |m| m.contains("FIX s2"));
+    assert!(fix.ends_with("FIX s2 7002 TEXT Call 0800 123"), "{fix}");
 }
