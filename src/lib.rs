@@ -31,6 +31,7 @@ pub mod demo;
 pub mod dict;
 pub mod engine;
 pub mod events;
+pub mod faults;
 pub mod garden;
 pub mod io;
 pub mod ota;

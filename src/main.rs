@@ -115,6 +115,13 @@ enum Command {
     /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
     /// verifies against the signed manifest, installs atomically, reports the result.
     Agent(Box<cli::agent::AgentArgs>),
+    /// Terminals' fault reports: accounts, the human queue, the knowledge base.
+    Faults {
+        #[command(flatten)]
+        config: cli::ota::ConfigArg,
+        #[command(subcommand)]
+        command: cli::faults::FaultsCommand,
+    },
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
@@ -170,5 +177,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Node { config, command } => cli::plan::node(config, command),
         Command::Plan { config, command } => cli::plan::plan(config, command),
         Command::Agent(args) => cli::agent::agent(*args),
+        Command::Faults { config, command } => cli::faults::faults(config, command),
     }
 }

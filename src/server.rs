@@ -320,10 +320,14 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         router: crate::admin::router(admin),
     });
     parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
+    let faults = crate::faults::Faults::new(ota.clone());
+    parts.start(crate::faults::SmsReplies {
+        faults: faults.clone(),
+    });
     parts.start(HttpFace {
         name: "terminal",
         listener: bound.terminal,
-        router: crate::ota::ddi::router(ota),
+        router: crate::ota::ddi::router(ota).merge(crate::faults::api::router(faults)),
     });
 
     tracing::info!(

@@ -303,7 +303,7 @@ fn a_killed_download_resumes_where_it_stopped() {
 
 #[test]
 fn a_result_made_while_the_server_is_down_is_delivered_when_it_is_back() {
-    let mut rc = Radcare::start_with_terminal("127.0.0.0/8", "poll_interval = \"1s\"");
+    let mut rc = Radcare::start_with_terminal_lines("127.0.0.0/8", "poll_interval = \"1s\"");
     let devs = devices(&rc, "away", 1);
     let d = &devs[0];
     let key = rc.cli(&["keys", "show"]).trim().to_string();

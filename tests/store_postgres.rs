@@ -317,3 +317,93 @@ fn accounting_on_another_node_keeps_the_cause() {
         assert_eq!(seen_by_b.cause, "arrears");
     });
 }
+
+/// Fault reports on PostgreSQL: filing (once), the queue, resolving, delivering by HTTP
+/// and by SMS, the success rate.
+#[test]
+fn fault_reports_on_postgres() {
+    use radcare::store::faults::{Judge, NewEntry, NewFault, NewReport};
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.unwrap();
+        let judge = Judge {
+            threshold: 0.6,
+            min_given: 1,
+        };
+        let report = |id: &str, channel: &'static str, code: &str| NewReport {
+            report_id: id.into(),
+            channel,
+            identity: ("phone", "+4915".into()),
+            reply_to: (channel == "sms").then(|| "+4915".into()),
+            imsi: Some("262011".into()),
+            imei: None,
+            model: None,
+            version: None,
+            received_at_ms: 10,
+            faults: vec![NewFault {
+                code: code.into(),
+                item: None,
+                source: Some("http://cdn1:80/x".into()),
+                at_ms: None,
+                detail: None,
+                skipped: None,
+            }],
+        };
+        let a = store
+            .faults_file(&report("r1", "http", "7001"), judge, 7)
+            .await
+            .unwrap();
+        assert_eq!((a.account, a.faults[0].state.as_str()), (7, "queued"));
+        let again = store
+            .faults_file(&report("r1", "http", "7001"), judge, 8)
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(store.faults_queue().await.unwrap().len(), 1);
+        let entry = NewEntry {
+            id: 99,
+            code: "7001",
+            model: None,
+            version: None,
+            node: Some("cdn1"),
+            fix: r#"{"kind":"retry","url":null}"#,
+        };
+        assert_eq!(store.faults_resolve(&entry, 11).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .faults_take_fixes("imsi", "262011", 12)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let s = store
+            .faults_file(&report("s1", "sms", "9018"), judge, 9)
+            .await
+            .unwrap();
+        assert_eq!(s.faults[0].delivered_at_ms, None);
+        let due = store.faults_sms_due(20, 3, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        store
+            .faults_fix_sent(&due[0].0, 21, Some(50))
+            .await
+            .unwrap();
+        assert!(store.faults_sms_due(30, 3, 10).await.unwrap().is_empty());
+        store.faults_fix_sent(&due[0].0, 51, None).await.unwrap();
+        assert!(store.faults_sms_due(100, 3, 10).await.unwrap().is_empty());
+        // Back after its fix: 0 of 1 worked, suspended.
+        let back = store
+            .faults_file(&report("r2", "http", "7001"), judge, 10)
+            .await
+            .unwrap();
+        assert_eq!(back.suspended, vec![99]);
+        let kb = store.faults_kb().await.unwrap();
+        let e = kb.iter().find(|e| e.id == 99).unwrap();
+        assert_eq!((e.given, e.failed, e.state.as_str()), (1, 1, "suspended"));
+        let acct = store.faults_account(7).await.unwrap().unwrap();
+        assert_eq!(acct.reports.len(), 3);
+        assert_eq!(store.faults_account_device(7).await.unwrap(), None);
+    });
+}

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod check;
 pub mod decode;
+pub mod faults;
 pub mod ota;
 pub mod pcap;
 pub mod plan;

@@ -112,7 +112,7 @@ pub enum DeploymentCommand {
     Resume { id: i64 },
 }
 
-async fn open(config: &ConfigArg) -> Result<Result<Ota, ExitCode>> {
+pub(super) async fn open(config: &ConfigArg) -> Result<Result<Ota, ExitCode>> {
     let loaded = match super::load_config(config.config.as_deref()) {
         Ok(l) => l,
         Err(code) => return Ok(Err(code)),
@@ -123,7 +123,7 @@ async fn open(config: &ConfigArg) -> Result<Result<Ota, ExitCode>> {
     Ok(Ok(Ota::open(store, loaded.config.terminal.clone())?))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

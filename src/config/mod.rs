@@ -35,7 +35,7 @@ pub use portal::{
 };
 pub use radius::{ClientConfig, GardenAccounting, RadiusConfig, Tristate, UpstreamConfig};
 pub use store::StoreConfig;
-pub use terminal::{NoticesConfig, PhoneChannel, TerminalConfig};
+pub use terminal::{FaultsConfig, NoticesConfig, PhoneChannel, TerminalConfig};
 pub use values::Secret;
 
 /// The configuration used when `serve` gets no `--config`: loopback ports, SQLite.

@@ -33,6 +33,70 @@ pub struct TerminalConfig {
     pub max_body: usize,
     /// How devices are told that a deployment offers them an update.
     pub notices: NoticesConfig,
+    /// Terminals' fault reports and their fixes.
+    pub faults: FaultsConfig,
+}
+
+/// `[terminal.faults]`: fault reports (S2). Fixes go back by SMS through
+/// `[terminal.notices]`'s sendsms gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// The secret smsbox's get-url carries (`secret=`): without it, no SMS reports.
+    pub sms_secret: Option<Secret>,
+    /// Faults one report may carry.
+    pub max_faults: usize,
+    /// Reports without a device token (anonymous HTTP, SMS) per minute, per IMSI, IMEI
+    /// or sender, and in all.
+    pub per_identity_per_minute: u32,
+    pub per_minute: u32,
+    /// An entry whose fixes worked for fewer than this share of its faults (once given
+    /// `min_given` times) is suspended and its fault goes back to the queue.
+    pub threshold: f64,
+    pub min_given: u32,
+}
+
+impl Default for FaultsConfig {
+    fn default() -> Self {
+        FaultsConfig {
+            sms_secret: None,
+            max_faults: 32,
+            per_identity_per_minute: 10,
+            per_minute: 600,
+            threshold: 0.5,
+            min_given: 5,
+        }
+    }
+}
+
+impl FaultsConfig {
+    fn validate(&self, out: &mut Vec<Problem>) {
+        let at = |k| vec![Seg::Key("terminal"), Seg::Key("faults"), Seg::Key(k)];
+        if self.sms_secret.as_ref().is_some_and(|k| k.0.len() < 16) {
+            out.push((
+                at("sms_secret"),
+                "sms_secret must be at least 16 characters".into(),
+            ));
+        }
+        if !(1..=1000).contains(&self.max_faults) {
+            out.push((
+                at("max_faults"),
+                "max_faults must be between 1 and 1000".into(),
+            ));
+        }
+        if self.per_identity_per_minute == 0 || self.per_minute < self.per_identity_per_minute {
+            out.push((
+                at("per_minute"),
+                "per_identity_per_minute must be at least 1 and per_minute at least that".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            out.push((at("threshold"), "threshold must be between 0 and 1".into()));
+        }
+        if self.min_given == 0 {
+            out.push((at("min_given"), "min_given must be at least 1".into()));
+        }
+    }
 }
 
 /// How a device with a phone number and no IP push connection is told.
@@ -154,6 +218,7 @@ impl Default for TerminalConfig {
             enrolment_key: None,
             max_body: 64 * 1024,
             notices: NoticesConfig::default(),
+            faults: FaultsConfig::default(),
         }
     }
 }
@@ -208,6 +273,7 @@ impl TerminalConfig {
             ));
         }
         self.notices.validate(&mut out);
+        self.faults.validate(&mut out);
         out
     }
 }

@@ -50,12 +50,12 @@ pub fn router(ota: Ota) -> Router {
 }
 
 /// A refusal with a reason, as JSON: `{"error": "..."}`.
-fn refuse(status: StatusCode, why: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, why: &str) -> Response {
     (status, Json(json!({ "error": why }))).into_response()
 }
 
 /// A body that is not what the endpoint takes: too large (413), or not its JSON (400).
-fn bad_body(
+pub(crate) fn bad_body(
     rejection: axum::extract::rejection::JsonRejection,
     endpoint: &'static str,
     expected: &str,
@@ -68,7 +68,7 @@ fn bad_body(
     refuse(StatusCode::BAD_REQUEST, &format!("{expected}: {rejection}"))
 }
 
-fn store_failed(e: impl std::fmt::Display) -> Response {
+pub(crate) fn store_failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "terminal API: store failed");
     refuse(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -82,12 +82,12 @@ fn count(endpoint: &'static str, outcome: &'static str) {
 }
 
 /// Constant-time equality of two hex digests or keys.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The device a request is from, or the answer that refuses it.
-async fn authenticate(
+pub(crate) async fn authenticate(
     ota: &Ota,
     tenant: &str,
     id: &str,

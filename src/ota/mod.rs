@@ -94,7 +94,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// A random id below 2^53 (exact in JSON numbers), for deployments and actions.
-fn new_id() -> i64 {
+pub(crate) fn new_id() -> i64 {
     let mut b = [0u8; 8];
     os_random(&mut b);
     (u64::from_le_bytes(b) >> 11).max(1) as i64

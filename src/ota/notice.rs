@@ -167,7 +167,7 @@ pub fn sms_text(ota: &Ota, n: &Notice) -> String {
 }
 
 /// Retry `attempts` (1 after the first failure) waits 2 s, 4 s, ... up to 10 min.
-fn backoff(attempts: i64) -> Duration {
+pub(crate) fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 20) as u32).min(600))
 }
 

@@ -53,6 +53,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0004_garden_entry_user_octets"),
     migration!("0005_ota_notice"),
     migration!("0006_plan"),
+    migration!("0007_faults"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step

@@ -4,9 +4,10 @@
 //! Queries are plain SQL run through sqlx's `Any` driver; [`Dialect`] writes what
 //! differs between the two databases. Here: opening and the shared bulk upsert.
 //! `migrate`: the schema, numbered SQL files applied at open. One module per domain
-//! (`garden`, `ota`, `notice`) holds its row types and queries as `Store` methods.
+//! (`garden`, `ota`, `notice`, `faults`) holds its row types and queries as `Store` methods.
 
 mod dialect;
+pub mod faults;
 mod garden;
 mod migrate;
 pub mod notice;

@@ -27,6 +27,7 @@ pub struct Kannel {
     pub sendsms_url: String,
     pub ppg_url: String,
     admin_port: u16,
+    smsc_port: u16,
     dir: TempDir,
     /// fakesmsc, the boxes, bearerbox: the order they stop in.
     children: Vec<(&'static str, Child)>,
@@ -58,6 +59,12 @@ fn wait_for(
 
 impl Kannel {
     pub fn start() -> Kannel {
+        Kannel::start_with_mo_url("http://127.0.0.1:9/mo?from=%p&to=%P&text=%a")
+    }
+
+    /// As [`Kannel::start`], smsbox forwarding each mobile-originated SMS to `get_url`
+    /// (its `%p` the sender, `%P` the receiver, `%a` the text).
+    pub fn start_with_mo_url(get_url: &str) -> Kannel {
         let dir = tempfile::Builder::new()
             .prefix("radcare-kannel-")
             .tempdir()
@@ -72,7 +79,7 @@ impl Kannel {
              group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms}\nlog-level = 1\n\n\
              group = sendsms-user\nusername = {SENDSMS_USER}\npassword = {SENDSMS_PASSWORD}\n\n\
              group = sms-service\nkeyword = default\ncatch-all = true\n\
-             get-url = \"http://127.0.0.1:9/mo?from=%p&to=%P&text=%a\"\nmax-messages = 0\n\n\
+             get-url = \"{get_url}\"\nmax-messages = 0\n\n\
              group = wapbox\nbearerbox-host = 127.0.0.1\nlog-level = 1\n\n\
              group = ppg\nppg-url = /wappush\nppg-port = {ppg}\nconcurrent-pushes = 10\n\
              trusted-pi = true\nusers = 0\nglobal-sender = 12345\n"
@@ -83,6 +90,7 @@ impl Kannel {
             sendsms_url: format!("http://127.0.0.1:{sendsms}/cgi-bin/sendsms"),
             ppg_url: format!("http://127.0.0.1:{ppg}/wappush"),
             admin_port: admin,
+            smsc_port: smsc,
             dir,
             children: Vec::new(),
         };
@@ -119,6 +127,18 @@ impl Kannel {
         k
     }
 
+    /// A mobile-originated SMS: fakesmsc sends it and stays, receiving, as before.
+    /// Only one fakesmsc may be connected, so the receiving one leaves first.
+    pub fn send_mo(&mut self, from: &str, to: &str, text: &str) {
+        if let Some(i) = self.children.iter().position(|(b, _)| *b == FAKESMSC) {
+            let (_, mut child) = self.children.remove(i);
+            stop(&mut child, libc::SIGINT);
+        }
+        let port = self.smsc_port.to_string();
+        let msg = format!("{from} {to} text {text}");
+        self.spawn(FAKESMSC, &["-H", "127.0.0.1", "-r", &port, "-m", "1", &msg]);
+    }
+
     fn spawn(&mut self, bin: &'static str, args: &[&str]) {
         let path = if bin.starts_with('/') {
             PathBuf::from(bin)
@@ -126,7 +146,12 @@ impl Kannel {
             find_peer(bin).unwrap_or_else(|| panic!("{bin} is not installed"))
         };
         let name = Path::new(bin).file_name().unwrap().to_str().unwrap();
-        let log = fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        // Appended: a fakesmsc started again keeps what the one before printed.
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .unwrap();
         let child = Command::new(&path)
             .args(args)
             .current_dir(self.dir.path())
@@ -212,17 +237,22 @@ impl Drop for Kannel {
             } else {
                 libc::SIGTERM
             };
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            stop(child, sig);
         }
+    }
+}
+
+/// Signals a child and waits for it (at most 5 s, then kills it).
+fn stop(child: &mut Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -53,15 +53,21 @@ impl Radcare {
         Radcare::start_full(client_net, upstreams, "", "", extra, args)
     }
 
-    /// As [`Radcare::start`], with `terminal` lines for the `[terminal]` table (e.g.
+    /// As [`Radcare::start`], with `lines` for the `[terminal]` table (e.g.
     /// `poll_interval = "1s"`).
-    pub fn start_with_terminal(client_net: &str, terminal: &str) -> Radcare {
-        Radcare::start_full(client_net, &[], "", terminal, "", &[])
+    pub fn start_with_terminal_lines(client_net: &str, lines: &str) -> Radcare {
+        Radcare::start_full(client_net, &[], "", lines, "", &[])
     }
 
     /// As [`Radcare::start`], with `radius` lines for the `[radius]` table.
     pub fn start_with_radius(client_net: &str, upstreams: &[Upstream], radius: &str) -> Radcare {
         Radcare::start_full(client_net, upstreams, radius, "", "", &[])
+    }
+
+    /// As [`Radcare::start`], its terminal listener on `terminal`: for a peer that must
+    /// know radcare's address before radcare starts (smsbox's get-url).
+    pub fn start_with_terminal(client_net: &str, terminal: SocketAddr, extra: &str) -> Radcare {
+        Radcare::start_on(client_net, &[], "", "", extra, &[], Some(terminal))
     }
 
     fn start_full(
@@ -72,12 +78,32 @@ impl Radcare {
         extra: &str,
         args: &[&str],
     ) -> Radcare {
+        Radcare::start_on(
+            client_net,
+            upstreams,
+            radius,
+            terminal_lines,
+            extra,
+            args,
+            None,
+        )
+    }
+
+    fn start_on(
+        client_net: &str,
+        upstreams: &[Upstream],
+        radius: &str,
+        terminal_lines: &str,
+        extra: &str,
+        args: &[&str],
+        terminal: Option<SocketAddr>,
+    ) -> Radcare {
         let dir = tempfile::tempdir().expect("temp dir");
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         // Three free ports, none the same.
-        let mut taken = vec![http];
+        let mut taken: Vec<SocketAddr> = [http].into_iter().chain(terminal).collect();
         let mut another = || loop {
             let a: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
             if !taken.contains(&a) {
@@ -86,7 +112,7 @@ impl Radcare {
             }
         };
         let admin = another();
-        let terminal = another();
+        let terminal = terminal.unwrap_or_else(another);
         let mut cfg = format!(
             "[radius]\nauth_listen = \"{auth}\"\nacct_listen = \"{acct}\"\n{radius}\n\n\
              [[radius.client]]\nname = \"bras-1\"\naddress = \"{client_net}\"\nsecret = \"{NAS_SECRET}\"\n\n"
