@@ -427,3 +427,34 @@ fn a_notice_wakes_the_agent_and_the_user_decides() {
         "{shown}"
     );
 }
+
+/// The IP push channel: an agent that polls every 5 minutes holds its long-poll open;
+/// a deployment made meanwhile reaches it at once, and it installs.
+#[test]
+fn an_ip_push_notice_reaches_a_waiting_agent_at_once() {
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    let devs = devices(&rc, "push", 1);
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
+    let new = image(30_000, 7);
+    publish(&rc, "1.3.0", &new);
+    let mut agent = devs[0].spawn(&rc, &key, &[]);
+    wait_for("the first poll", Duration::from_secs(10), || {
+        devs[0].agent_log().contains("configData sent")
+    });
+    // Held by now: the server counts a device that holds its request as reachable.
+    std::thread::sleep(Duration::from_millis(500));
+    rc.cli(&["deploy", "fw", "1.3.0", "--device", &devs[0].id]);
+    let installed = devs[0].install().join("fw/fw.bin");
+    wait_for(
+        "the install after the IP push",
+        Duration::from_secs(15),
+        || std::fs::read(&installed).is_ok_and(|b| b == new),
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert!(
+        devs[0].agent_log().contains("IP push"),
+        "{}",
+        devs[0].agent_log()
+    );
+}

@@ -66,6 +66,10 @@ pub struct AgentArgs {
     /// notice: poll at once.
     #[arg(long)]
     notice_file: Option<PathBuf>,
+    /// Do not hold the IP push channel (a long-poll on the device API that tells the
+    /// agent of an update at once).
+    #[arg(long)]
+    no_push: bool,
     /// Download at most this many octets a second (`500k`, `2M`).
     #[arg(long, value_parser = parse_rate)]
     max_rate: Option<u64>,
@@ -135,6 +139,9 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
         }
         if let Some(path) = args.notice_file {
             tokio::spawn(agent::watch_notice_file(path, agent.notices()));
+        }
+        if !args.no_push {
+            tokio::spawn(agent.push_channel());
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("SIGTERM handler")?;

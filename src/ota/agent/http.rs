@@ -59,6 +59,18 @@ impl Client {
         .await
     }
 
+    /// A GET the server may hold up to `hold` before answering (the IP push channel).
+    pub async fn call_held(&self, url: &str, hold: Duration) -> Result<(u16, Vec<u8>), HttpError> {
+        let call = Call {
+            method: Method::GET,
+            url,
+            headers: &self.headers(&[]),
+            body: None,
+            timeout: hold + TIMEOUT,
+        };
+        http_client::call(call, MAX_JSON).await
+    }
+
     /// Sends a request and reads its whole (small) answer: status and body.
     pub async fn call(
         &self,

@@ -111,6 +111,39 @@ pub async fn watch_notice_file(path: PathBuf, notices: Notices) {
     }
 }
 
+/// The IP push channel (S3): keeps the device's authenticated long-poll open and turns
+/// each notice into an immediate poll; a lost connection is taken up again, backing
+/// off while the server is away. Forever.
+pub async fn hold_push(client: Client, base: String, notices: Notices) {
+    let url = format!("{base}/radcare/notices");
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match client.call_held(&url, PUSH_HOLD).await {
+            Ok((200, body)) => {
+                backoff = Duration::from_secs(1);
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                for n in answer["notices"].as_array().into_iter().flatten() {
+                    handle_notice(&notices, &format!("IP push: {n}"));
+                }
+                continue;
+            }
+            Ok((status, _)) => {
+                tracing::warn!(
+                    status,
+                    "the IP push channel was refused; trying again later"
+                )
+            }
+            Err(e) => tracing::debug!(error = %e, "the IP push channel is down; trying again"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Longest the server holds the push request (its `[terminal.notices] hold` is 30 s by
+/// default); the client waits that plus its usual timeout.
+const PUSH_HOLD: Duration = Duration::from_secs(60);
+
 /// How a download attempt went wrong: worth another try, or not.
 enum DownloadError {
     Retry(Failure),
@@ -146,6 +179,11 @@ impl Agent {
 
     pub fn notices(&self) -> Notices {
         self.notices.clone()
+    }
+
+    /// Holds the IP push channel for this agent (see [`hold_push`]).
+    pub fn push_channel(&self) -> impl std::future::Future<Output = ()> + use<> {
+        hold_push(self.client.clone(), self.base(), self.notices.clone())
     }
 
     fn base(&self) -> String {
