@@ -634,3 +634,45 @@ fn duplicate_replies_are_late_not_invalid() {
     assert!((49..=50).contains(&stats.late), "late={}", stats.late);
     assert_eq!(stats.invalid, 0);
 }
+
+/// Reject counters are kept per cause index on the packet path; a reload that changes
+/// the cause table must not count a new cause under the old one's label.
+#[test]
+fn a_reload_that_renumbers_the_causes_keeps_their_labels() {
+    let s = sim(100);
+    let rc = Radcare::start("127.0.0.0/8", &[s.upstream()], "");
+    let pap = "User-Name = alice\nUser-Password = \"alice-pass\"\nNAS-Port = 1\n";
+    let series = |cause: &str| {
+        format!("radcare_rejects_total{{cause=\"{cause}\",action=\"rewrite\",method=\"pap\"}}")
+    };
+    let r = replay(rc.auth, "auth", NAS_SECRET, &["--count", "1"], pap);
+    assert_eq!(r.n("rejects") + r.n("accepts"), 1, "{}", r.stdout);
+    assert_eq!(rc.wait_metric(&series("arrears"), 1.0), 1.0);
+    // The simulator's "arrears" text is now cause `billing`, at the index arrears had.
+    let arrears_at = radcare::policy::BUILTIN_CAUSES
+        .iter()
+        .position(|c| *c == "arrears")
+        .unwrap();
+    let mut table = String::from("[policy]\nreplace_builtin_causes = true\n\n");
+    for i in 0..arrears_at {
+        table.push_str(&format!(
+            "[[policy.cause]]\nid = \"never-{i}\"\nreply_message = \"^never matches$\"\n\n"
+        ));
+    }
+    table.push_str("[[policy.cause]]\nid = \"billing\"\naction = \"rewrite\"\nreply_message = \"(?i)arrear\"\n");
+    rc.reload(|t| format!("{t}\n{table}"));
+    assert!(
+        rc.wait_log("reloaded: RADIUS clients and policy"),
+        "{}",
+        rc.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pap = pap.replace("NAS-Port = 1", "NAS-Port = 2");
+    replay(rc.auth, "auth", NAS_SECRET, &["--count", "1"], &pap);
+    assert_eq!(rc.wait_metric(&series("billing"), 1.0), 1.0, "{}", rc.log());
+    assert_eq!(
+        rc.metric(&series("arrears")),
+        1.0,
+        "not counted under the old label"
+    );
+}
