@@ -3,34 +3,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::kannel::{KANNEL_PEERS, Kannel, SENDSMS_PASSWORD, SENDSMS_USER};
 use support::radcare::Radcare;
 
-/// Runs `radcare ARGS --config <its config>`; returns stdout, asserting success.
-fn radcare(rc: &Radcare, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
-        .args(args)
-        .arg("--config")
-        .arg(rc.dir.path().join("radcare.toml"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "radcare {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// One request on the terminal listener; status and JSON body.
+/// One request on the terminal listener; status and JSON body (null if none).
 fn call(
     addr: SocketAddr,
     method: &str,
@@ -38,23 +18,13 @@ fn call(
     token: Option<&str>,
     body: &str,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token.map_or(String::new(), |t| {
-        format!("Authorization: TargetToken {t}\r\n")
-    });
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let auth = token.map(|t| format!("TargetToken {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let r = support::http::http(addr, method, path, &headers, body.as_bytes());
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
     )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn report(rc: &Radcare, body: &Value) -> (u16, Value) {
@@ -111,7 +81,7 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     assert_eq!(status, 200);
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["faults"], a1["faults"]);
-    let history = radcare(&rc, &["faults", "account", &account.to_string()]);
+    let history = rc.cli(&["faults", "account", &account.to_string()]);
     assert_eq!(history.matches("\nreport ").count(), 2, "{history}");
     assert!(
         history.contains("identity imei=350000000000012"),
@@ -127,23 +97,20 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     let (_, a3) = report(&rc, &anon("a3", IMSI_A, "350000000000011", &["7001"]));
     assert_eq!(a3["faults"][0]["state"], "queued");
     assert!(a3["faults"][0].get("fix").is_none());
-    let queue = radcare(&rc, &["faults", "queue"]);
+    let queue = rc.cli(&["faults", "queue"]);
     assert!(
         queue.contains("report=a3") && queue.contains("code=7001"),
         "{queue}"
     );
-    let out = radcare(
-        &rc,
-        &[
-            "faults",
-            "resolve",
-            "7001",
-            "--retry-url",
-            "http://cdn2.example/fw.bin",
-        ],
-    );
+    let out = rc.cli(&[
+        "faults",
+        "resolve",
+        "7001",
+        "--retry-url",
+        "http://cdn2.example/fw.bin",
+    ]);
     assert!(out.contains("fixed=1"), "{out}");
-    assert!(radcare(&rc, &["faults", "queue"]).trim().is_empty());
+    assert!(rc.cli(&["faults", "queue"]).trim().is_empty());
     let path = format!("/DEFAULT/faults/fixes?imsi={IMSI_A}");
     let (status, fixes) = call(rc.terminal, "GET", &path, None, "");
     assert_eq!(status, 200);
@@ -158,7 +125,7 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     assert_eq!(b2["faults"][0]["fix"]["url"], "http://cdn2.example/fw.bin");
 
     // An authenticated device reports through the device API.
-    let out = radcare(&rc, &["device", "add", "cpe-1", "--model", "hg8245"]);
+    let out = rc.cli(&["device", "add", "cpe-1", "--model", "hg8245"]);
     let token = out.lines().find_map(|l| l.strip_prefix("token=")).unwrap();
     let dev = json!({ "id": "d1", "faults": [{ "code": "9019", "item": "fw.bin" }] });
     let path = "/DEFAULT/controller/v1/cpe-1/radcare/faults";
@@ -177,13 +144,10 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     std::fs::write(&file, b"firmware").unwrap();
     let publish = ["release", "publish", "--name", "fw", "--version", "2.1.0"];
     let model = ["--model", "hg8245", file.to_str().unwrap()];
-    radcare(&rc, &[&publish[..], &model[..]].concat());
-    let out = radcare(
-        &rc,
-        &["faults", "resolve", "7100", "--deploy", "fw", "2.1.0"],
-    );
+    rc.cli(&[&publish[..], &model[..]].concat());
+    let out = rc.cli(&["faults", "resolve", "7100", "--deploy", "fw", "2.1.0"]);
     assert!(out.contains("fixed=1"), "{out}");
-    let deployments = radcare(&rc, &["deployment", "list"]);
+    let deployments = rc.cli(&["deployment", "list"]);
     assert!(deployments.contains("fw 2.1.0"), "{deployments}");
     let fixes_path = "/DEFAULT/controller/v1/cpe-1/radcare/fixes";
     let (status, fixes) = call(rc.terminal, "GET", fixes_path, Some(token), "");
@@ -197,7 +161,7 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
     // under 0.6: the entry is suspended and the fault queued with the evidence.
     let (_, a4) = report(&rc, &anon("a4", IMSI_A, "350000000000011", &["7001"]));
     assert_eq!(a4["faults"][0]["state"], "queued", "{a4}");
-    let kb = radcare(&rc, &["faults", "kb"]);
+    let kb = rc.cli(&["faults", "kb"]);
     let entry = kb.lines().find(|l| l.contains("code=7001")).unwrap();
     assert!(
         entry.contains("state=suspended")
@@ -206,7 +170,7 @@ fn accounts_known_and_unknown_faults_the_queue_and_the_success_rate() {
             && entry.contains("success=50%"),
         "{entry}"
     );
-    let queue = radcare(&rc, &["faults", "queue"]);
+    let queue = rc.cli(&["faults", "queue"]);
     assert!(
         queue.contains("report=a4") && queue.contains("worked 1 of 2"),
         "{queue}"
@@ -290,7 +254,7 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
     let user = kannel.wait_message(Duration::from_secs(10), |m| m.contains("FIX s1 01"));
     assert!(user.contains("TEXT Cannot reach the server"), "{user}");
 
-    let history = radcare(&rc, &["faults", "account", &account.to_string()]);
+    let history = rc.cli(&["faults", "account", &account.to_string()]);
     assert!(history.contains("report s1\tchannel=sms"), "{history}");
     assert!(
         history.contains("identity phone=+491510000009"),
@@ -316,14 +280,11 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
         "FAULT s2 IMSI=262010000000009 7002",
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !radcare(&rc, &["faults", "queue"]).contains("report=s2") {
+    while !rc.cli(&["faults", "queue"]).contains("report=s2") {
         assert!(std::time::Instant::now() < deadline, "s2 not queued");
         std::thread::sleep(Duration::from_millis(200));
     }
-    radcare(
-        &rc,
-        &["faults", "resolve", "7002", "--text", "Call 0800 123"],
-    );
+    rc.cli(&["faults", "resolve", "7002", "--text", "Call 0800 123"]);
     let fix = kannel.wait_message(Duration::from_secs(15), |m| m.contains("FIX s2"));
     assert!(fix.ends_with("FIX s2 7002 TEXT Call 0800 123"), "{fix}");
 }
