@@ -257,12 +257,18 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 step "radclient: $radclient_requests requests through each (-p $window)"
+# bench/requests.txt holds 2 packets, each sent N/2 times; the distinct subscribers'
+# first N packets are each sent once.
 per_packet=$((radclient_requests / 2))
+distinct_head=$dir/distinct.head.txt
+awk -v n="$radclient_requests" '/^$/ { k++ } k < n' "$distinct" >"$distinct_head"
 for p in "${peers[@]}"; do
 	t0=$(date +%s.%N)
 	status=0
-	timeout 60 radclient -q -s -c "$per_packet" -p "$window" -r 1 -t 2 \
-		-d "$root/bench/freeradius-proxy" -f "$(input_of "$p")" \
+	file=$input count=$per_packet
+	if [[ $p == radcare-new ]]; then file=$distinct_head count=1; fi
+	timeout 60 radclient -q -s -c "$count" -p "$window" -r 1 -t 2 \
+		-d "$root/bench/freeradius-proxy" -f "$file" \
 		"$(addr_of "$p")" auth "$(secret_of "$p")" >"$dir/radclient.$p" 2>&1 || status=$?
 	t1=$(date +%s.%N)
 	answered=$(awk -F: '/Accepted|Rejected/ {gsub(/[ \t]/, "", $2); s += $2} END {print s + 0}' \
