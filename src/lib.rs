@@ -37,6 +37,7 @@ pub mod ota;
 pub mod part;
 pub mod policy;
 pub mod portal;
+pub mod relay;
 pub mod replay;
 pub mod server;
 pub mod store;
