@@ -4,6 +4,7 @@ pub mod check;
 pub mod decode;
 pub mod ota;
 pub mod pcap;
+pub mod relay;
 pub mod replay;
 pub mod secret;
 pub mod serve;

@@ -119,7 +119,7 @@ fn reload(running: &mut server::Running, config: Option<&Path>) {
     }
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

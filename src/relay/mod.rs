@@ -5,6 +5,7 @@
 
 pub mod proto;
 pub mod session;
+pub mod tcp;
 
 #[cfg(test)]
 mod tests;

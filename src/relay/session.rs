@@ -201,11 +201,14 @@ pub enum Event {
 
 #[derive(Debug, Clone, Copy)]
 enum Link {
+    /// `since`: when the session last lost a working link; attempts that fail before
+    /// their handshake do not restart the linger time.
     Down {
         since: Instant,
     },
-    /// Client only: connected, the handshake not yet answered.
+    /// Client only: connected at `at`, the handshake not yet answered.
     Handshake {
+        at: Instant,
         since: Instant,
     },
     Up {
@@ -357,7 +360,11 @@ impl Session {
     pub fn link_up(&mut self, now: Instant) {
         if !self.done && self.role == Role::Client {
             self.control.clear();
-            self.link = Link::Handshake { since: now };
+            let since = match self.link {
+                Link::Down { since } | Link::Handshake { since, .. } => since,
+                Link::Up { .. } => now,
+            };
+            self.link = Link::Handshake { at: now, since };
         }
     }
 
@@ -365,7 +372,11 @@ impl Session {
     /// next.
     pub fn link_down(&mut self, now: Instant) {
         if !self.done && self.is_linked() {
-            self.link = Link::Down { since: now };
+            let since = match self.link {
+                Link::Handshake { since, .. } => since,
+                _ => now,
+            };
+            self.link = Link::Down { since };
             self.control.clear();
             self.close_sent = false;
         }
@@ -593,9 +604,12 @@ impl Session {
             self.close_sent = true;
             self.ack_sent = self.consumed;
         }
-        // An ack once a quarter window was consumed keeps the peer sending; a keepalive
-        // when idle keeps the link proven.
-        let ack_due = self.consumed - self.ack_sent >= (self.limits.max_buffer / 4) as u64;
+        // An ack once a quarter window was consumed keeps the peer sending; when nothing
+        // else goes out, an ack at once (the peer's buffer frees and, should the link
+        // fail, what was delivered is not counted as lost); a keepalive when idle.
+        let unacked = self.consumed - self.ack_sent;
+        let ack_due =
+            unacked >= (self.limits.max_buffer / 4) as u64 || (unacked > 0 && out.len() == start);
         if ack_due || (out.len() == start && now >= sent + self.limits.keepalive) {
             Repr::Keepalive { ack: self.consumed }.emit(out);
             self.ack_sent = self.consumed;
@@ -618,7 +632,9 @@ impl Session {
         }
         let link = match self.link {
             Link::Down { since } => since + self.limits.linger,
-            Link::Handshake { since } => since + self.limits.link_timeout,
+            Link::Handshake { at, since } => {
+                (at + self.limits.link_timeout).min(since + self.limits.linger)
+            }
             Link::Up { heard, sent } => {
                 (heard + self.limits.link_timeout).min(sent + self.limits.keepalive)
             }
@@ -640,7 +656,12 @@ impl Session {
         }
         match self.link {
             Link::Down { since } if now >= since + self.limits.linger => self.fail(Failure::Linger),
-            Link::Handshake { since } if now >= since + self.limits.link_timeout => {
+            Link::Down { since } | Link::Handshake { since, .. }
+                if now >= since + self.limits.linger =>
+            {
+                self.fail(Failure::Linger)
+            }
+            Link::Handshake { at, .. } if now >= at + self.limits.link_timeout => {
                 self.link_down(now);
                 self.events.push_back(Event::LinkLost);
             }

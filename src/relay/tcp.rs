@@ -1,0 +1,562 @@
+//! The thin tokio driver: sockets and the clock around [`Session`]. One task per
+//! session owns the local socket (A or C), the current link B connection and the
+//! session; it reads only as much local data as the window and the process-wide budget
+//! take, so a dead link pushes back on the application.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::proto::{Frame, NONCE_LEN, Refusal, Repr, next_frame};
+use super::session::{Event, Hello, Key, Limits, Session, SessionId, check_hello};
+use crate::part::{Part, Shutdown};
+
+const READ_CHUNK: usize = 64 * 1024;
+const TRANSMIT_BATCH: usize = 256 * 1024;
+/// How long a new link B connection may take to say who it is.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The bytes all sessions of a process hold for their peers, against one limit: many
+/// sessions behind one dead link cannot take all memory between them.
+#[derive(Clone)]
+pub struct Budget {
+    used: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            used: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.used.load(Ordering::Relaxed))
+    }
+
+    /// Follows a session's held bytes from `was` to `now`.
+    fn track(&self, was: usize, now: usize) {
+        if now > was {
+            self.used.fetch_add(now - was, Ordering::Relaxed);
+        } else {
+            self.used.fetch_sub(was - now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What both proxies are configured with.
+#[derive(Clone)]
+pub struct Settings {
+    pub key: Key,
+    pub limits: Limits,
+    pub budget: Budget,
+}
+
+/// `relay client`: each application connection on A is a session to the server proxy.
+pub struct RelayClient {
+    pub listener: TcpListener,
+    pub server: SocketAddr,
+    pub settings: Settings,
+}
+
+impl Part for RelayClient {
+    fn name(&self) -> &'static str {
+        "relay-client"
+    }
+
+    async fn run(self, shutdown: Shutdown) {
+        loop {
+            let (local, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay: cannot accept");
+                        continue;
+                    }
+                },
+                _ = shutdown.cancelled() => return,
+            };
+            tracing::debug!(%peer, "relay: application connected");
+            let s = self.settings.clone();
+            let links = Links::Dial {
+                server: self.server,
+                pending: None,
+                failures: 0,
+            };
+            let session = Session::client(s.key.clone(), s.limits.clone(), now());
+            tokio::spawn(drive(session, local, links, s, None, shutdown.clone()));
+        }
+    }
+}
+
+/// A session's entry on the server: the way to hand it a new link, or, once it ended by
+/// a Close, a tombstone so that a client whose Closed was lost learns it on resume.
+enum Entry {
+    Live(mpsc::Sender<Attach>),
+    Closed(Instant),
+}
+
+/// A std Mutex: held only for a lookup or an insert, never across an await.
+type Registry = Arc<Mutex<HashMap<SessionId, Entry>>>;
+
+/// A resumed link B connection for a live session.
+struct Attach {
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    received: u64,
+    first_held: u64,
+}
+
+/// `relay server`: accepts link B connections, opens C for each new session and hands
+/// resumed connections to their sessions.
+pub struct RelayServer {
+    pub listener: TcpListener,
+    pub target: SocketAddr,
+    pub settings: Settings,
+}
+
+impl Part for RelayServer {
+    fn name(&self) -> &'static str {
+        "relay-server"
+    }
+
+    async fn run(self, shutdown: Shutdown) {
+        let registry: Registry = Arc::default();
+        loop {
+            let (link, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relay: cannot accept");
+                        continue;
+                    }
+                },
+                _ = shutdown.cancelled() => return,
+            };
+            let hello = ServerHello {
+                settings: self.settings.clone(),
+                target: self.target,
+                registry: registry.clone(),
+            };
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HELLO_TIMEOUT, hello.handle(link, stop)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "relay: link refused"),
+                    Err(_) => tracing::debug!(%peer, "relay: no hello in time"),
+                }
+            });
+        }
+    }
+}
+
+struct ServerHello {
+    settings: Settings,
+    target: SocketAddr,
+    registry: Registry,
+}
+
+impl ServerHello {
+    async fn handle(self, link: TcpStream, shutdown: Shutdown) -> io::Result<()> {
+        link.set_nodelay(true)?;
+        let (mut read, mut write) = link.into_split();
+        let mut nonce = [0; NONCE_LEN];
+        random(&mut nonce);
+        send(&mut write, Repr::Challenge { nonce }).await?;
+        let mut buf = Vec::with_capacity(128);
+        let len = loop {
+            if let Some(len) = next_frame(&buf).map_err(invalid)? {
+                break len;
+            }
+            if read.read_buf(&mut buf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        };
+        let frame = Frame::new_checked(&buf[..len]).map_err(invalid)?;
+        let repr = Repr::parse(&frame).map_err(invalid)?;
+        match check_hello(&self.settings.key, &nonce, &repr) {
+            Hello::Open => self.open(read, write, shutdown).await,
+            Hello::Resume {
+                id,
+                received,
+                first_held,
+            } => {
+                let entry = {
+                    let mut sessions = self.registry.lock().expect("registry lock");
+                    let linger = self.settings.limits.linger;
+                    sessions
+                        .retain(|_, e| !matches!(e, Entry::Closed(at) if at.elapsed() > linger));
+                    match sessions.get(&id) {
+                        Some(Entry::Live(tx)) => Some(Ok(tx.clone())),
+                        Some(Entry::Closed(_)) => Some(Err(())),
+                        None => None,
+                    }
+                };
+                match entry {
+                    Some(Ok(tx)) => {
+                        let attach = Attach {
+                            read,
+                            write,
+                            received,
+                            first_held,
+                        };
+                        if let Err(mpsc::error::SendError(mut a)) = tx.send(attach).await {
+                            refuse(&mut a.write, Refusal::Denied).await?;
+                        }
+                        Ok(())
+                    }
+                    Some(Err(())) => send(&mut write, Repr::Closed).await,
+                    None => refuse(&mut write, Refusal::Denied).await,
+                }
+            }
+            Hello::Denied => refuse(&mut write, Refusal::Denied).await,
+        }
+    }
+
+    async fn open(
+        self,
+        read: OwnedReadHalf,
+        mut write: OwnedWriteHalf,
+        shutdown: Shutdown,
+    ) -> io::Result<()> {
+        let target = match TcpStream::connect(self.target).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(target = %self.target, error = %e, "relay: cannot reach the target");
+                return refuse(&mut write, Refusal::Unavailable).await;
+            }
+        };
+        let mut id = [0; 16];
+        random(&mut id);
+        let (tx, rx) = mpsc::channel(1);
+        self.registry
+            .lock()
+            .expect("registry lock")
+            .insert(id, Entry::Live(tx));
+        metrics::counter!("radcare_relay_sessions_total").increment(1);
+        let session = Session::server(id, self.settings.limits.clone(), now());
+        let links = Links::Accept(rx);
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            let closed = drive(
+                session,
+                target,
+                links,
+                self.settings,
+                Some((read, write)),
+                shutdown,
+            )
+            .await;
+            let mut sessions = registry.lock().expect("registry lock");
+            if closed {
+                sessions.insert(id, Entry::Closed(Instant::now()));
+            } else {
+                sessions.remove(&id);
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn send(write: &mut OwnedWriteHalf, frame: Repr<'_>) -> io::Result<()> {
+    let mut out = Vec::new();
+    frame.emit(&mut out);
+    write.write_all(&out).await
+}
+
+async fn refuse(write: &mut OwnedWriteHalf, why: Refusal) -> io::Result<()> {
+    metrics::counter!("radcare_relay_refused_total").increment(1);
+    send(write, Repr::Refused(why)).await
+}
+
+fn invalid(e: super::proto::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Ids and nonces from the operating system: a session id is what an attacker would
+/// need to guess, so no seeded generator.
+fn random(buf: &mut [u8]) {
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf)
+        .expect("the operating system's random source");
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Where a session's next link B connection comes from.
+enum Links {
+    /// The client dials the server, with a backoff after failures.
+    Dial {
+        server: SocketAddr,
+        pending: Option<JoinHandle<io::Result<TcpStream>>>,
+        failures: u32,
+    },
+    /// The server waits for the client's Resume, checked by [`ServerHello`].
+    Accept(mpsc::Receiver<Attach>),
+}
+
+enum NewLink {
+    Dialled(io::Result<TcpStream>),
+    Attached(Attach),
+}
+
+impl Links {
+    /// Waits for the next connection; never resolves while one is not wanted.
+    async fn next(&mut self, wanted: bool) -> NewLink {
+        match self {
+            Links::Dial {
+                server,
+                pending,
+                failures,
+            } => {
+                if !wanted {
+                    return std::future::pending().await;
+                }
+                let handle = pending.get_or_insert_with(|| {
+                    let server = *server;
+                    let backoff = if *failures == 0 {
+                        Duration::ZERO
+                    } else {
+                        (Duration::from_millis(100) * 2u32.pow((*failures).min(6)))
+                            .min(DIAL_BACKOFF_MAX)
+                    };
+                    tokio::spawn(async move {
+                        tokio::time::sleep(backoff).await;
+                        TcpStream::connect(server).await
+                    })
+                });
+                let result = handle.await.unwrap_or_else(|e| Err(io::Error::other(e)));
+                *pending = None;
+                *failures = if result.is_ok() { 0 } else { *failures + 1 };
+                NewLink::Dialled(result)
+            }
+            Links::Accept(rx) => match rx.recv().await {
+                Some(a) => NewLink::Attached(a),
+                None => std::future::pending().await,
+            },
+        }
+    }
+}
+
+async fn read_link(read: &mut Option<OwnedReadHalf>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    match read {
+        Some(r) => r.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_link(write: &mut Option<OwnedWriteHalf>, data: &[u8]) -> io::Result<usize> {
+    match write {
+        Some(w) => w.write(data).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one session to its end; true when it ended by a Close.
+async fn drive(
+    mut session: Session,
+    local: TcpStream,
+    mut links: Links,
+    settings: Settings,
+    first_link: Option<(OwnedReadHalf, OwnedWriteHalf)>,
+    shutdown: Shutdown,
+) -> bool {
+    let _ = local.set_nodelay(true);
+    let (mut local_r, mut local_w) = local.into_split();
+    let (mut link_r, mut link_w) = match first_link {
+        Some((r, w)) => (Some(r), Some(w)),
+        None => (None, None),
+    };
+    let mut link_in: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut link_out: Vec<u8> = Vec::new();
+    let mut link_out_pos = 0;
+    let mut local_in = vec![0u8; READ_CHUNK];
+    let mut local_out: Vec<u8> = Vec::new();
+    let mut local_eof = false;
+    let mut held = 0;
+    let mut closed = false;
+
+    loop {
+        let t = now();
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Established(id) => {
+                    tracing::debug!(session = %hex::encode(id), "relay: session open")
+                }
+                Event::Resumed => {
+                    metrics::counter!("radcare_relay_resumes_total").increment(1);
+                    tracing::debug!("relay: session resumed")
+                }
+                Event::LinkLost => {
+                    tracing::debug!("relay: link silent, dropped");
+                    (link_r, link_w) = (None, None);
+                }
+                Event::Closed { discarded } => {
+                    closed = true;
+                    tracing::debug!(discarded, "relay: session closed");
+                }
+                Event::Failed {
+                    reason,
+                    undeliverable,
+                } => {
+                    metrics::counter!("radcare_relay_undeliverable_bytes_total")
+                        .increment(undeliverable);
+                    tracing::warn!(
+                        ?reason,
+                        undeliverable,
+                        "relay: session ended without a close; bytes held for the peer are undeliverable"
+                    );
+                }
+            }
+        }
+        if link_w.is_none() {
+            session.link_down(t);
+            link_out.clear();
+            link_out_pos = 0;
+            link_in.clear();
+        } else if link_out_pos == link_out.len() {
+            link_out.clear();
+            link_out_pos = 0;
+            session.poll_transmit(t, &mut link_out, TRANSMIT_BATCH);
+        }
+        budget_track(&settings.budget, &mut held, session.held());
+        if local_out.is_empty() {
+            let d = session.deliverable();
+            local_out.extend_from_slice(&d[..d.len().min(READ_CHUNK)]);
+        }
+        if session.is_done() && (link_w.is_none() || link_out_pos == link_out.len()) {
+            break;
+        }
+        let room = session.room().min(settings.budget.room()).min(READ_CHUNK);
+        let deadline = session
+            .poll_timeout()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let want_link = link_w.is_none() && !session.is_done();
+        tokio::select! {
+            r = local_r.read(&mut local_in[..room]), if room > 0 && !local_eof => match r {
+                Ok(0) | Err(_) => {
+                    local_eof = true;
+                    session.close();
+                }
+                Ok(n) => session.push(now(), &local_in[..n]),
+            },
+            r = local_w.write(&local_out), if !local_out.is_empty() => match r {
+                Ok(n) => {
+                    local_out.drain(..n);
+                    session.consume(n);
+                }
+                Err(e) => {
+                    // The application is gone: what it was sent can no longer reach it.
+                    tracing::debug!(error = %e, "relay: local socket failed");
+                    local_eof = true;
+                    session.close();
+                    let n = session.deliverable().len();
+                    local_out.clear();
+                    session.consume(n);
+                }
+            },
+            r = read_link(&mut link_r, &mut link_in) => {
+                let ok = match r {
+                    Ok(0) | Err(_) => false,
+                    Ok(_) => handle_frames(&mut session, &mut link_in),
+                };
+                if !ok {
+                    (link_r, link_w) = (None, None);
+                }
+            }
+            r = write_link(&mut link_w, &link_out[link_out_pos..]), if link_out_pos < link_out.len() => match r {
+                Ok(n) => link_out_pos += n,
+                Err(_) => (link_r, link_w) = (None, None),
+            },
+            link = links.next(want_link) => match link {
+                NewLink::Dialled(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    let (r, w) = stream.into_split();
+                    (link_r, link_w) = (Some(r), Some(w));
+                    link_in.clear();
+                    session.link_up(now());
+                }
+                NewLink::Dialled(Err(e)) => tracing::debug!(error = %e, "relay: cannot reach the server"),
+                NewLink::Attached(a) => {
+                    (link_r, link_w) = (Some(a.read), Some(a.write));
+                    link_in.clear();
+                    link_out.clear();
+                    link_out_pos = 0;
+                    session.resume(now(), a.received, a.first_held);
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(now()),
+            _ = shutdown.cancelled() => {
+                let held = session.held() as u64;
+                metrics::counter!("radcare_relay_undeliverable_bytes_total").increment(held);
+                tracing::warn!(undeliverable = held, "relay: stopping with bytes held for the peer");
+                break;
+            }
+        }
+    }
+    // What was received before the end still goes to the application.
+    loop {
+        let d = session.deliverable();
+        if d.is_empty() {
+            break;
+        }
+        let n = d.len();
+        if local_w.write_all(d).await.is_err() {
+            break;
+        }
+        session.consume(n);
+    }
+    let _ = local_w.shutdown().await;
+    budget_track(&settings.budget, &mut held, 0);
+    closed
+}
+
+fn budget_track(budget: &Budget, held: &mut usize, now: usize) {
+    budget.track(*held, now);
+    *held = now;
+}
+
+/// Feeds every whole frame in `buf` to the session; false on a malformed frame, which
+/// ends the link (the peer is broken or hostile, and the resume will tell).
+fn handle_frames(session: &mut Session, buf: &mut Vec<u8>) -> bool {
+    let t = now();
+    let mut at = 0;
+    loop {
+        match next_frame(&buf[at..]) {
+            Ok(Some(len)) => {
+                let bytes = &buf[at..at + len];
+                let parsed = Frame::new_checked(bytes).and_then(|f| Repr::parse(&f));
+                match parsed {
+                    Ok(repr) => session.handle_frame(t, &repr),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "relay: bad frame");
+                        return false;
+                    }
+                }
+                at += len;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "relay: bad frame");
+                return false;
+            }
+        }
+    }
+    buf.drain(..at);
+    true
+}
