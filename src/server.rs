@@ -161,6 +161,7 @@ struct Bound {
     portal: TcpListener,
     admin: TcpListener,
     terminal: TcpListener,
+    relay: Option<TcpListener>,
 }
 
 impl Bound {
@@ -189,6 +190,10 @@ impl Bound {
             portal: bind_tcp(cfg.portal.listen).await?,
             admin: bind_tcp(cfg.admin.listen).await?,
             terminal: bind_tcp(cfg.terminal.listen).await?,
+            relay: match &cfg.relay {
+                Some(r) => Some(bind_tcp(r.listen).await?),
+                None => None,
+            },
         })
     }
 }
@@ -325,6 +330,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.terminal,
         router: crate::ota::ddi::router(ota),
     });
+
+    if let (Some(listener), Some(relay)) = (bound.relay, &cfg.relay) {
+        parts.start(crate::relay::tcp::RelayPart::new(relay, listener));
+    }
 
     tracing::info!(
         auth = %auth_addr,

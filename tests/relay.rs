@@ -344,3 +344,40 @@ async fn guessed_or_replayed_session_ids_get_nothing() {
     drop(app);
     assert!(*s.c_ended.lock().unwrap() <= 1);
 }
+
+/// Both ends as parts of one process, as `radcare serve` starts them from `[relay]`.
+#[tokio::test]
+async fn the_relay_runs_as_parts_from_the_config() {
+    use radcare::config::Config;
+    use radcare::part::{Parts, Shutdown};
+    use radcare::relay::tcp::RelayPart;
+
+    let (c, _) = echo_server().await;
+    let server_l = TcpListener::bind(addr(0)).await.unwrap();
+    let client_l = TcpListener::bind(addr(0)).await.unwrap();
+    let (b, a) = (
+        server_l.local_addr().unwrap(),
+        client_l.local_addr().unwrap(),
+    );
+    let section = |role: &str, listen: SocketAddr, peer: &str| {
+        let text = format!(
+            "[relay]\nrole = \"{role}\"\nlisten = \"{listen}\"\n{peer}\nkey = \"0123456789abcdef\"\n"
+        );
+        Config::parse("r.toml", &text).unwrap().relay.unwrap()
+    };
+    let mut parts = Parts::new(Shutdown::new());
+    parts.start(RelayPart::new(
+        &section("server", b, &format!("target = \"{c}\"")),
+        server_l,
+    ));
+    parts.start(RelayPart::new(
+        &section("client", a, &format!("server = \"{b}\"")),
+        client_l,
+    ));
+    let mut app = TcpStream::connect(a).await.unwrap();
+    app.write_all(b"through the parts").await.unwrap();
+    let mut back = [0; 17];
+    app.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"through the parts");
+    assert!(parts.stop(Duration::from_secs(5)).await.is_empty());
+}

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::proto::{Frame, NONCE_LEN, Refusal, Repr, next_frame};
 use super::session::{Event, Hello, Key, Limits, Session, SessionId, check_hello};
+use crate::config::{RelayConfig, RelayRole};
 use crate::part::{Part, Shutdown};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -63,6 +64,63 @@ pub struct Settings {
     pub key: Key,
     pub limits: Limits,
     pub budget: Budget,
+}
+
+impl Settings {
+    pub fn from_config(cfg: &RelayConfig) -> Settings {
+        Settings {
+            key: Key::new(cfg.key.as_bytes()),
+            limits: Limits {
+                linger: cfg.linger,
+                keepalive: cfg.keepalive,
+                link_timeout: cfg.keepalive * 3,
+                max_buffer: cfg.buffer,
+                max_age: cfg.max_age,
+            },
+            budget: Budget::new(cfg.total_buffer),
+        }
+    }
+}
+
+/// The `[relay]` section's end, as a part of `radcare serve`.
+pub enum RelayPart {
+    Client(RelayClient),
+    Server(RelayServer),
+}
+
+impl RelayPart {
+    /// The part for a validated `[relay]` section and its bound listener.
+    pub fn new(cfg: &RelayConfig, listener: TcpListener) -> RelayPart {
+        let settings = Settings::from_config(cfg);
+        match cfg.role {
+            RelayRole::Client => RelayPart::Client(RelayClient {
+                listener,
+                server: cfg.server.expect("validated: a client has a server"),
+                settings,
+            }),
+            RelayRole::Server => RelayPart::Server(RelayServer {
+                listener,
+                target: cfg.target.expect("validated: a server has a target"),
+                settings,
+            }),
+        }
+    }
+}
+
+impl Part for RelayPart {
+    fn name(&self) -> &'static str {
+        match self {
+            RelayPart::Client(c) => c.name(),
+            RelayPart::Server(s) => s.name(),
+        }
+    }
+
+    async fn run(self, shutdown: Shutdown) {
+        match self {
+            RelayPart::Client(c) => c.run(shutdown).await,
+            RelayPart::Server(s) => s.run(shutdown).await,
+        }
+    }
 }
 
 /// `relay client`: each application connection on A is a session to the server proxy.
