@@ -36,6 +36,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error("terminal services: {0}")]
     Ota(#[from] crate::ota::OtaError),
+    #[error("relay: {0}")]
+    Relay(#[from] crate::relay::tls::TlsError),
 }
 
 /// Everything loaded and checked, nothing bound yet.
@@ -206,6 +208,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         policy,
     } = loaded;
     let cfg = Arc::new(config);
+    let relay = match &cfg.relay {
+        Some(r) => Some(crate::relay::tcp::Settings::from_config(r)?),
+        None => None,
+    };
     let bound = Bound::bind(&cfg, &opts).await?;
     let store = Store::open(&cfg.store.url).await?;
     let ota = crate::ota::Ota::open(store.clone(), cfg.terminal.clone())?;
@@ -331,8 +337,8 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         router: crate::ota::ddi::router(ota),
     });
 
-    if let (Some(listener), Some(relay)) = (bound.relay, &cfg.relay) {
-        parts.start(crate::relay::tcp::RelayPart::new(relay, listener));
+    if let (Some(listener), Some(settings), Some(r)) = (bound.relay, relay, &cfg.relay) {
+        parts.start(crate::relay::tcp::RelayPart::new(r, settings, listener));
     }
 
     tracing::info!(

@@ -127,7 +127,10 @@ struct Setup {
 }
 
 async fn setup(extra: &[&str]) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    setup_with(tempfile::tempdir().unwrap(), extra, extra).await
+}
+
+async fn setup_with(dir: tempfile::TempDir, server_extra: &[&str], client_extra: &[&str]) -> Setup {
     let key = dir.path().join("relay.key");
     std::fs::write(&key, "a shared key of the test, 32 o.\n").unwrap();
     let (c, c_ended) = echo_server().await;
@@ -135,7 +138,7 @@ async fn setup(extra: &[&str]) -> Setup {
     let c_s = c.to_string();
     let b_s = b.to_string();
     let mut args = vec!["server", "--listen", &b_s, "--target", &c_s];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(server_extra);
     let server = relay(&args, &key);
     wait_listening(b).await;
     let link = Cuttable::start(b).await;
@@ -143,7 +146,7 @@ async fn setup(extra: &[&str]) -> Setup {
     let a_s = a.to_string();
     let f_s = link.at.to_string();
     let mut args = vec!["client", "--listen", &a_s, "--server", &f_s];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(client_extra);
     let client = relay(&args, &key);
     wait_listening(a).await;
     // That probe was a session too: wait until its close reached C, and start from zero.
@@ -178,6 +181,97 @@ async fn streams_survive_link_cuts_byte_for_byte() {
         .unwrap_or(50)
         * MB;
     let s = setup(&["--keepalive", "1s"]).await;
+    echo_through_cuts(&s, total).await;
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made by openssl.
+fn certificates(dir: &std::path::Path) -> bool {
+    let run = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=relay test CA",
+        ],
+    ]
+    .concat())
+        && run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "relay.key.pem",
+                "-out",
+                "relay.csr",
+                "-subj",
+                "/CN=relay",
+            ],
+        ]
+        .concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "relay.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "relay.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
+        ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_survive_link_cuts_over_tls() {
+    if !support::require_peer("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(certificates(dir.path()), "openssl made the certificates");
+    let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let (cert, key, ca) = (path("relay.pem"), path("relay.key.pem"), path("ca.pem"));
+    let server = ["--keepalive", "1s", "--tls-cert", &cert, "--tls-key", &key];
+    let client = ["--keepalive", "1s", "--tls-ca", &ca];
+    let s = setup_with(dir, &server, &client).await;
+    // Nothing in clear: the server waits for a TLS ClientHello, not the relay's frames.
+    let mut raw = TcpStream::connect(s.link.at).await.unwrap();
+    let mut buf = [0; 16];
+    let silent = tokio::time::timeout(Duration::from_millis(300), raw.read(&mut buf)).await;
+    assert!(silent.is_err(), "no plaintext Challenge");
+    echo_through_cuts(&s, 8 * MB).await;
+}
+
+/// Echoes `total` bytes through the relay while link B is cut every 400 ms; then the
+/// application closes and C must be closed too.
+async fn echo_through_cuts(s: &Setup, total: usize) {
     let app = TcpStream::connect(s.a).await.unwrap();
     let (mut r, mut w) = app.into_split();
     let writer = tokio::spawn(async move {
@@ -350,7 +444,7 @@ async fn guessed_or_replayed_session_ids_get_nothing() {
 async fn the_relay_runs_as_parts_from_the_config() {
     use radcare::config::Config;
     use radcare::part::{Parts, Shutdown};
-    use radcare::relay::tcp::RelayPart;
+    use radcare::relay::tcp::{RelayPart, Settings};
 
     let (c, _) = echo_server().await;
     let server_l = TcpListener::bind(addr(0)).await.unwrap();
@@ -366,14 +460,13 @@ async fn the_relay_runs_as_parts_from_the_config() {
         Config::parse("r.toml", &text).unwrap().relay.unwrap()
     };
     let mut parts = Parts::new(Shutdown::new());
-    parts.start(RelayPart::new(
-        &section("server", b, &format!("target = \"{c}\"")),
-        server_l,
-    ));
-    parts.start(RelayPart::new(
-        &section("client", a, &format!("server = \"{b}\"")),
-        client_l,
-    ));
+    for (cfg, listener) in [
+        (section("server", b, &format!("target = \"{c}\"")), server_l),
+        (section("client", a, &format!("server = \"{b}\"")), client_l),
+    ] {
+        let settings = Settings::from_config(&cfg).unwrap();
+        parts.start(RelayPart::new(&cfg, settings, listener));
+    }
     let mut app = TcpStream::connect(a).await.unwrap();
     app.write_all(b"through the parts").await.unwrap();
     let mut back = [0; 17];

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use radcare::part::{Part, Shutdown};
 use radcare::relay::session::{Key, Limits};
 use radcare::relay::tcp::{Budget, RelayClient, RelayServer, Settings};
+use radcare::relay::tls::LinkTls;
 
 #[derive(Subcommand)]
 pub enum RelayCommand {
@@ -55,10 +56,33 @@ pub struct Common {
     /// How long a byte may stay unacked before its session is given up.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     max_age: Duration,
+    /// Server: TLS on link B with this certificate chain (PEM), and --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Client: TLS on link B; the server's certificate must chain to this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Client: the name the server's certificate must carry (default: its IP address).
+    #[arg(long, requires = "tls_ca")]
+    tls_name: Option<String>,
 }
 
 impl Common {
-    fn settings(&self) -> Result<Settings> {
+    fn settings(&self, server: Option<SocketAddr>) -> Result<Settings> {
+        let tls = match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (Some(cert), Some(key), _) => LinkTls::server(cert, key)?,
+            (_, _, Some(ca)) => {
+                let name = match (&self.tls_name, server) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(s)) => s.ip().to_string(),
+                    (None, None) => bail!("--tls-ca is for the client"),
+                };
+                LinkTls::client(ca, &name)?
+            }
+            _ => LinkTls::Plain,
+        };
         Ok(Settings {
             key: read_key(&self.key_file)?,
             limits: Limits {
@@ -69,6 +93,7 @@ impl Common {
                 max_age: self.max_age,
             },
             budget: Budget::new(self.total_buffer),
+            tls,
         })
     }
 }
@@ -103,7 +128,7 @@ pub fn relay(command: RelayCommand) -> Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
-                let settings = common.settings()?;
+                let settings = common.settings(Some(server))?;
                 tracing::info!(%listen, %server, "relay client started");
                 RelayClient {
                     listener,
@@ -121,7 +146,7 @@ pub fn relay(command: RelayCommand) -> Result<ExitCode> {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
-                let settings = common.settings()?;
+                let settings = common.settings(None)?;
                 tracing::info!(%listen, %target, "relay server started");
                 RelayServer {
                     listener,

@@ -2,6 +2,7 @@
 //! (docs/relay.md); absent unless configured.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -40,6 +41,13 @@ pub struct RelayConfig {
     pub total_buffer: usize,
     #[serde(default = "defaults::max_age", with = "humantime_serde")]
     pub max_age: Duration,
+    /// TLS on link B, server role: the certificate chain and its key (PEM).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// TLS on link B, client role: the CA (PEM) the server's certificate must chain to,
+    /// and the name it must carry (the server's IP address if not given).
+    pub tls_ca: Option<PathBuf>,
+    pub tls_name: Option<String>,
 }
 
 mod defaults {
@@ -76,6 +84,16 @@ impl RelayConfig {
         }
         if self.key.as_bytes().len() < 16 {
             out.push((at("key"), "the relay key must be at least 16 octets".into()));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            out.push((at("tls_cert"), "tls_cert and tls_key go together".into()));
+        }
+        let wrong_side = match self.role {
+            RelayRole::Client => self.tls_cert.is_some().then_some("tls_cert"),
+            RelayRole::Server => self.tls_ca.is_some().then_some("tls_ca"),
+        };
+        if let Some(k) = wrong_side {
+            out.push((at(k), format!("`{k}` is for the other role")));
         }
         if self.keepalive.is_zero() {
             out.push((at("keepalive"), "keepalive must be above zero".into()));

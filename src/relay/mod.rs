@@ -6,6 +6,7 @@
 pub mod proto;
 pub mod session;
 pub mod tcp;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,6 +18,7 @@ use tokio::time::Instant;
 
 use super::proto::{Frame, NONCE_LEN, Refusal, Repr, next_frame};
 use super::session::{Event, Hello, Key, Limits, Session, SessionId, check_hello};
+use super::tls::{LinkTls, TlsError};
 use crate::config::{RelayConfig, RelayRole};
 use crate::part::{Part, Shutdown};
 
@@ -27,6 +27,10 @@ const TRANSMIT_BATCH: usize = 256 * 1024;
 /// How long a new link B connection may take to say who it is.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Link B's two directions, over TCP or TLS alike.
+type LinkRead = Box<dyn AsyncRead + Send + Unpin>;
+type LinkWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The bytes all sessions of a process hold for their peers, against one limit: many
 /// sessions behind one dead link cannot take all memory between them.
@@ -64,11 +68,23 @@ pub struct Settings {
     pub key: Key,
     pub limits: Limits,
     pub budget: Budget,
+    pub tls: LinkTls,
 }
 
 impl Settings {
-    pub fn from_config(cfg: &RelayConfig) -> Settings {
-        Settings {
+    pub fn from_config(cfg: &RelayConfig) -> Result<Settings, TlsError> {
+        let tls = match (cfg.role, &cfg.tls_cert, &cfg.tls_key, &cfg.tls_ca) {
+            (RelayRole::Server, Some(cert), Some(key), _) => LinkTls::server(cert, key)?,
+            (RelayRole::Client, _, _, Some(ca)) => {
+                let name = match &cfg.tls_name {
+                    Some(n) => n.clone(),
+                    None => cfg.server.map(|s| s.ip().to_string()).unwrap_or_default(),
+                };
+                LinkTls::client(ca, &name)?
+            }
+            _ => LinkTls::Plain,
+        };
+        Ok(Settings {
             key: Key::new(cfg.key.as_bytes()),
             limits: Limits {
                 linger: cfg.linger,
@@ -78,7 +94,8 @@ impl Settings {
                 max_age: cfg.max_age,
             },
             budget: Budget::new(cfg.total_buffer),
-        }
+            tls,
+        })
     }
 }
 
@@ -89,9 +106,9 @@ pub enum RelayPart {
 }
 
 impl RelayPart {
-    /// The part for a validated `[relay]` section and its bound listener.
-    pub fn new(cfg: &RelayConfig, listener: TcpListener) -> RelayPart {
-        let settings = Settings::from_config(cfg);
+    /// The part for a validated `[relay]` section, its settings (read before anything
+    /// is bound: the TLS files may be wrong) and its bound listener.
+    pub fn new(cfg: &RelayConfig, settings: Settings, listener: TcpListener) -> RelayPart {
         match cfg.role {
             RelayRole::Client => RelayPart::Client(RelayClient {
                 listener,
@@ -151,6 +168,7 @@ impl Part for RelayClient {
             let s = self.settings.clone();
             let links = Links::Dial {
                 server: self.server,
+                tls: s.tls.clone(),
                 pending: None,
                 failures: 0,
             };
@@ -172,8 +190,8 @@ type Registry = Arc<Mutex<HashMap<SessionId, Entry>>>;
 
 /// A resumed link B connection for a live session.
 struct Attach {
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    read: LinkRead,
+    write: LinkWrite,
     received: u64,
     first_held: u64,
 }
@@ -230,7 +248,10 @@ struct ServerHello {
 impl ServerHello {
     async fn handle(self, link: TcpStream, shutdown: Shutdown) -> io::Result<()> {
         link.set_nodelay(true)?;
-        let (mut read, mut write) = link.into_split();
+        let (mut read, mut write) = match &self.settings.tls {
+            LinkTls::Accept(acceptor) => split(acceptor.accept(link).await?),
+            _ => split(link),
+        };
         let mut nonce = [0; NONCE_LEN];
         random(&mut nonce);
         send(&mut write, Repr::Challenge { nonce }).await?;
@@ -286,8 +307,8 @@ impl ServerHello {
 
     async fn open(
         self,
-        read: OwnedReadHalf,
-        mut write: OwnedWriteHalf,
+        read: LinkRead,
+        mut write: LinkWrite,
         shutdown: Shutdown,
     ) -> io::Result<()> {
         let target = match TcpStream::connect(self.target).await {
@@ -329,13 +350,19 @@ impl ServerHello {
     }
 }
 
-async fn send(write: &mut OwnedWriteHalf, frame: Repr<'_>) -> io::Result<()> {
-    let mut out = Vec::new();
-    frame.emit(&mut out);
-    write.write_all(&out).await
+fn split<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> (LinkRead, LinkWrite) {
+    let (r, w) = tokio::io::split(stream);
+    (Box::new(r), Box::new(w))
 }
 
-async fn refuse(write: &mut OwnedWriteHalf, why: Refusal) -> io::Result<()> {
+async fn send(write: &mut LinkWrite, frame: Repr<'_>) -> io::Result<()> {
+    let mut out = Vec::new();
+    frame.emit(&mut out);
+    write.write_all(&out).await?;
+    write.flush().await
+}
+
+async fn refuse(write: &mut LinkWrite, why: Refusal) -> io::Result<()> {
     metrics::counter!("radcare_relay_refused_total").increment(1);
     send(write, Repr::Refused(why)).await
 }
@@ -360,7 +387,8 @@ enum Links {
     /// The client dials the server, with a backoff after failures.
     Dial {
         server: SocketAddr,
-        pending: Option<JoinHandle<io::Result<TcpStream>>>,
+        tls: LinkTls,
+        pending: Option<JoinHandle<io::Result<(LinkRead, LinkWrite)>>>,
         failures: u32,
     },
     /// The server waits for the client's Resume, checked by [`ServerHello`].
@@ -368,7 +396,7 @@ enum Links {
 }
 
 enum NewLink {
-    Dialled(io::Result<TcpStream>),
+    Dialled(io::Result<(LinkRead, LinkWrite)>),
     Attached(Attach),
 }
 
@@ -378,6 +406,7 @@ impl Links {
         match self {
             Links::Dial {
                 server,
+                tls,
                 pending,
                 failures,
             } => {
@@ -386,6 +415,7 @@ impl Links {
                 }
                 let handle = pending.get_or_insert_with(|| {
                     let server = *server;
+                    let tls = tls.clone();
                     let backoff = if *failures == 0 {
                         Duration::ZERO
                     } else {
@@ -394,7 +424,14 @@ impl Links {
                     };
                     tokio::spawn(async move {
                         tokio::time::sleep(backoff).await;
-                        TcpStream::connect(server).await
+                        let stream = TcpStream::connect(server).await?;
+                        stream.set_nodelay(true)?;
+                        match tls {
+                            LinkTls::Connect(connector, name) => {
+                                Ok(split(connector.connect(name, stream).await?))
+                            }
+                            _ => Ok(split(stream)),
+                        }
                     })
                 });
                 let result = handle.await.unwrap_or_else(|e| Err(io::Error::other(e)));
@@ -410,16 +447,23 @@ impl Links {
     }
 }
 
-async fn read_link(read: &mut Option<OwnedReadHalf>, buf: &mut Vec<u8>) -> io::Result<usize> {
+async fn read_link(read: &mut Option<LinkRead>, buf: &mut Vec<u8>) -> io::Result<usize> {
     match read {
         Some(r) => r.read_buf(buf).await,
         None => std::future::pending().await,
     }
 }
 
-async fn write_link(write: &mut Option<OwnedWriteHalf>, data: &[u8]) -> io::Result<usize> {
+/// Writes some of `data`, or flushes once it is all written (TLS holds records until
+/// flushed). One branch for both, and each step restartable, so nothing is lost when
+/// the select picks another branch.
+async fn write_link(write: &mut Option<LinkWrite>, data: &[u8]) -> io::Result<usize> {
     match write {
-        Some(w) => w.write(data).await,
+        Some(w) if data.is_empty() => w.flush().await.map(|()| 0),
+        Some(w) => match w.write(data).await? {
+            0 => Err(io::ErrorKind::WriteZero.into()),
+            n => Ok(n),
+        },
         None => std::future::pending().await,
     }
 }
@@ -430,7 +474,7 @@ async fn drive(
     local: TcpStream,
     mut links: Links,
     settings: Settings,
-    first_link: Option<(OwnedReadHalf, OwnedWriteHalf)>,
+    first_link: Option<(LinkRead, LinkWrite)>,
     shutdown: Shutdown,
 ) -> bool {
     let _ = local.set_nodelay(true);
@@ -442,6 +486,7 @@ async fn drive(
     let mut link_in: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut link_out: Vec<u8> = Vec::new();
     let mut link_out_pos = 0;
+    let mut unflushed = false;
     let mut local_in = vec![0u8; READ_CHUNK];
     let mut local_out: Vec<u8> = Vec::new();
     let mut local_eof = false;
@@ -482,6 +527,7 @@ async fn drive(
             }
         }
         if link_w.is_none() {
+            unflushed = false;
             session.link_down(t);
             link_out.clear();
             link_out_pos = 0;
@@ -496,7 +542,7 @@ async fn drive(
             let d = session.deliverable();
             local_out.extend_from_slice(&d[..d.len().min(READ_CHUNK)]);
         }
-        if session.is_done() && (link_w.is_none() || link_out_pos == link_out.len()) {
+        if session.is_done() && (link_w.is_none() || link_out_pos == link_out.len() && !unflushed) {
             break;
         }
         let room = session.room().min(settings.budget.room()).min(READ_CHUNK);
@@ -537,14 +583,16 @@ async fn drive(
                     (link_r, link_w) = (None, None);
                 }
             }
-            r = write_link(&mut link_w, &link_out[link_out_pos..]), if link_out_pos < link_out.len() => match r {
-                Ok(n) => link_out_pos += n,
+            r = write_link(&mut link_w, &link_out[link_out_pos..]), if link_out_pos < link_out.len() || unflushed => match r {
+                Ok(0) => unflushed = false,
+                Ok(n) => {
+                    link_out_pos += n;
+                    unflushed = true;
+                }
                 Err(_) => (link_r, link_w) = (None, None),
             },
             link = links.next(want_link) => match link {
-                NewLink::Dialled(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
+                NewLink::Dialled(Ok((r, w))) => {
                     (link_r, link_w) = (Some(r), Some(w));
                     link_in.clear();
                     session.link_up(now());
@@ -555,6 +603,7 @@ async fn drive(
                     link_in.clear();
                     link_out.clear();
                     link_out_pos = 0;
+                    unflushed = false;
                     session.resume(now(), a.received, a.first_held);
                 }
             },
