@@ -116,6 +116,10 @@ impl Cuttable {
         *self.refuse.lock().unwrap() = true;
         self.cut();
     }
+
+    fn up(&self) {
+        *self.refuse.lock().unwrap() = false;
+    }
 }
 
 struct Setup {
@@ -341,6 +345,62 @@ async fn echo_through_cuts(s: &Setup, total: usize) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("C was not closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_link_pushes_the_producer_back_and_the_rest_follows_when_it_returns() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total = 64 * MB;
+    let s = setup(&["--keepalive", "1s", "--buffer", "1048576"]).await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"up").await.unwrap();
+    app.read_exact(&mut [0; 2]).await.unwrap();
+    s.link.down();
+    let (mut r, mut w) = app.into_split();
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = written.clone();
+    let writer = tokio::spawn(async move {
+        let mut hash = Sha256::new();
+        let mut i = 0u64;
+        while progress.load(Ordering::Relaxed) < total {
+            let mut chunk = Vec::with_capacity(64 * 1024);
+            while chunk.len() < 64 * 1024 {
+                chunk.extend_from_slice(&block(i));
+                i += 1;
+            }
+            hash.update(&chunk);
+            w.write_all(&chunk).await.unwrap();
+            progress.fetch_add(chunk.len(), Ordering::Relaxed);
+        }
+        (hash.finalize(), w)
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = written.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        written.load(Ordering::Relaxed),
+        stalled,
+        "the writes stopped"
+    );
+    // The 1 MiB window, plus what the kernel buffers on the way (both directions, as
+    // the echo is pushed back too): far from the 64 MiB offered.
+    assert!(stalled < 24 * MB, "{stalled} bytes taken with link B down");
+    s.link.up();
+    let mut hash = Sha256::new();
+    let mut buf = vec![0; 64 * 1024];
+    let mut got = 0;
+    while got < total {
+        let n = r.read(&mut buf).await.unwrap();
+        assert!(n > 0, "A closed after {got} bytes");
+        hash.update(&buf[..n]);
+        got += n;
+    }
+    let (sent, _w) = writer.await.unwrap();
+    assert_eq!(
+        sent,
+        hash.finalize(),
+        "all of it came back once the link returned"
+    );
 }
 
 #[tokio::test]

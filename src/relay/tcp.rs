@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -38,6 +38,8 @@ type LinkWrite = Box<dyn AsyncWrite + Send + Unpin>;
 pub struct Budget {
     used: Arc<AtomicUsize>,
     limit: usize,
+    /// Wakes the sessions that stopped reading for want of budget.
+    freed: Arc<Notify>,
 }
 
 impl Budget {
@@ -45,6 +47,7 @@ impl Budget {
         Budget {
             used: Arc::new(AtomicUsize::new(0)),
             limit,
+            freed: Arc::new(Notify::new()),
         }
     }
 
@@ -56,8 +59,11 @@ impl Budget {
     fn track(&self, was: usize, now: usize) {
         if now > was {
             self.used.fetch_add(now - was, Ordering::Relaxed);
-        } else {
-            self.used.fetch_sub(was - now, Ordering::Relaxed);
+        } else if was > now {
+            let before = self.used.fetch_sub(was - now, Ordering::Relaxed);
+            if before >= self.limit {
+                self.freed.notify_waiters();
+            }
         }
     }
 }
@@ -545,6 +551,11 @@ async fn drive(
         if session.is_done() && (link_w.is_none() || link_out_pos == link_out.len() && !unflushed) {
             break;
         }
+        // Registered before the budget is read, so a release in between is not missed.
+        let freed = settings.budget.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        let starved = session.room() > 0 && settings.budget.room() == 0 && !local_eof;
         let room = session.room().min(settings.budget.room()).min(READ_CHUNK);
         let deadline = session
             .poll_timeout()
@@ -607,6 +618,7 @@ async fn drive(
                     session.resume(now(), a.received, a.first_held);
                 }
             },
+            _ = &mut freed, if starved => {}
             _ = tokio::time::sleep_until(deadline) => session.handle_timeout(now()),
             _ = shutdown.cancelled() => {
                 let held = session.held() as u64;
@@ -666,4 +678,33 @@ fn handle_frames(session: &mut Session, buf: &mut Vec<u8>) -> bool {
     }
     buf.drain(..at);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_starved_of_budget_wakes_when_another_releases() {
+        let budget = Budget::new(100);
+        budget.track(0, 100);
+        assert_eq!(budget.room(), 0);
+        let waiter = budget.clone();
+        let woken = tokio::spawn(async move {
+            let freed = waiter.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if waiter.room() == 0 {
+                freed.await;
+            }
+            waiter.room()
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        budget.track(100, 40);
+        let room = tokio::time::timeout(Duration::from_secs(1), woken)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(room, 60);
+    }
 }
