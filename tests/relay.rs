@@ -51,8 +51,8 @@ async fn wait_listening(a: SocketAddr) {
     panic!("nothing listens on {a}");
 }
 
-/// The server application on C: echoes every connection; each connection's end (EOF or
-/// error) is counted.
+/// The server application on C: echoes every connection, and closes one that sends
+/// `QUIT` after answering `BYE`; each connection's end (EOF or error) is counted.
 async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
     let listener = TcpListener::bind(addr(0)).await.unwrap();
     let at = listener.local_addr().unwrap();
@@ -62,8 +62,20 @@ async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
         while let Ok((mut s, _)) = listener.accept().await {
             let e = e.clone();
             tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if &buf[..n] == b"QUIT" {
+                        let _ = s.write_all(b"BYE").await;
+                        break;
+                    }
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                drop(s);
                 *e.lock().unwrap() += 1;
             });
         }
@@ -401,6 +413,19 @@ async fn a_dead_link_pushes_the_producer_back_and_the_rest_follows_when_it_retur
         hash.finalize(),
         "all of it came back once the link returned"
     );
+}
+
+#[tokio::test]
+async fn a_server_application_closing_c_closes_a() {
+    let s = setup(&[]).await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"QUIT").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), app.read_to_end(&mut rest))
+        .await
+        .expect("A closed after C")
+        .unwrap();
+    assert_eq!(rest, b"BYE");
 }
 
 #[tokio::test]

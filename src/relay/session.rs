@@ -239,8 +239,13 @@ pub struct Session {
     control: Vec<u8>,
     events: VecDeque<Event>,
     done: bool,
-    /// Ended by the peer's Close: a resume after a lost Closed is answered Closed again.
-    closed_by_peer: bool,
+    /// Ended by a Close (either side's): a resume after a lost Closed is answered
+    /// Closed again.
+    closed: bool,
+    /// Client only: it answered the server's Close and waits for the server's Closed,
+    /// the proof that its answer arrived (else the server would linger out and report
+    /// what it sent as undeliverable).
+    answered: bool,
 }
 
 impl Session {
@@ -286,7 +291,8 @@ impl Session {
             control: Vec::new(),
             events: VecDeque::new(),
             done: false,
-            closed_by_peer: false,
+            closed: false,
+            answered: false,
         }
     }
 
@@ -305,7 +311,7 @@ impl Session {
     /// How many more local bytes [`Session::push`] takes now: zero when the window is
     /// full (stop reading A or C), after a local EOF, or once the session is over.
     pub fn room(&self) -> usize {
-        if self.done || self.local_end.is_some() {
+        if self.done || self.local_end.is_some() || self.answered {
             0
         } else {
             self.limits.max_buffer.saturating_sub(self.held.len())
@@ -388,7 +394,7 @@ impl Session {
     pub fn resume(&mut self, now: Instant, received: u64, first_held: u64) {
         self.control.clear();
         if self.done {
-            let answer = if self.closed_by_peer {
+            let answer = if self.closed {
                 Repr::Closed
             } else {
                 Repr::Refused(Refusal::Denied)
@@ -442,13 +448,27 @@ impl Session {
             Repr::Keepalive { ack } => self.handle_ack(ack),
             Repr::Close { end, ack } => {
                 self.handle_ack(ack);
-                if end >= self.consumed {
-                    self.peer_end = Some(end);
+                // The stream cannot end before bytes already received.
+                if end < self.recv_next() {
+                    return self.fail(Failure::Overrun);
                 }
+                // The server sends its Close again after a resume: answer again.
+                if self.answered {
+                    Repr::Closed.emit(&mut self.control);
+                }
+                self.peer_end = Some(end);
                 self.check_peer_end();
+            }
+            Repr::Closed if self.answered => {
+                self.done = true;
             }
             Repr::Closed if self.close_sent => {
                 self.done = true;
+                self.closed = true;
+                // The server confirms the client's answer to its Close, see `answered`.
+                if self.role == Role::Server {
+                    Repr::Closed.emit(&mut self.control);
+                }
                 self.events.push_back(Event::Closed { discarded: 0 });
             }
             // Handshake frames of an older link, or stray ones: nothing to do.
@@ -492,7 +512,8 @@ impl Session {
                 self.up(now);
                 self.events.push_back(Event::Resumed);
             }
-            // The server had closed on our Close; its Closed was lost with the link.
+            // The server had closed; its Closed was lost with the link.
+            Repr::Closed if self.answered => self.done = true,
             Repr::Closed if self.local_end.is_some() => {
                 self.done = true;
                 self.events.push_back(Event::Closed { discarded: 0 });
@@ -541,13 +562,24 @@ impl Session {
         self.inbound.extend(fresh);
     }
 
+    /// Once everything up to the peer's Close is delivered: answer Closed. The server
+    /// then forgets the session; the client waits for the server's Closed in return,
+    /// see `answered`.
     fn check_peer_end(&mut self) {
         if self.done || self.peer_end != Some(self.consumed) {
             return;
         }
+        if self.answered {
+            return;
+        }
         Repr::Closed.emit(&mut self.control);
-        self.done = true;
-        self.closed_by_peer = true;
+        match self.role {
+            Role::Server => {
+                self.done = true;
+                self.closed = true;
+            }
+            Role::Client => self.answered = true,
+        }
         self.events.push_back(Event::Closed {
             discarded: self.held.len() as u64,
         });

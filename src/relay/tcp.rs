@@ -517,6 +517,12 @@ async fn drive(
                 Event::Closed { discarded } => {
                     closed = true;
                     tracing::debug!(discarded, "relay: session closed");
+                    // A client that answered the server's Close has delivered all; its
+                    // application hears the end now, not after the server's confirmation.
+                    if !session.is_done() {
+                        let _ = local_w.shutdown().await;
+                        local_eof = true;
+                    }
                 }
                 Event::Failed {
                     reason,

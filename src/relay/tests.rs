@@ -49,6 +49,8 @@ struct Sim {
     reconnect_at: Instant,
     cut_per_mille: u32,
     cuts: u32,
+    /// The server application closes C once it has written everything.
+    server_closes: bool,
     a_out: Vec<u8>,
     a_sent: usize,
     a_in: Vec<u8>,
@@ -81,6 +83,7 @@ impl Sim {
             reconnect_at: now,
             cut_per_mille,
             cuts: 0,
+            server_closes: false,
             a_out,
             a_sent: 0,
             a_in: Vec::new(),
@@ -175,6 +178,12 @@ impl Sim {
                 .min(self.rng.random_range(0..20_000));
             s.push(now, &self.c_out[self.c_sent..self.c_sent + n]);
             self.c_sent += n;
+        }
+        if self.server_closes
+            && self.c_sent == self.c_out.len()
+            && let Some(s) = &mut self.server
+        {
+            s.close();
         }
         // The client application closes once it sent and received everything.
         if self.a_sent == self.a_out.len() && self.a_in.len() == self.c_out.len() {
@@ -353,6 +362,16 @@ fn a_client_close_ends_both_sides_at_once() {
     let mut sim = established();
     sim.run(100_000);
     sim.assert_exactly_once();
+}
+
+#[test]
+fn a_server_close_delivers_everything_then_ends_both_sides() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 0, 500_000, 30);
+        sim.server_closes = true;
+        sim.run(200_000);
+        sim.assert_exactly_once();
+    }
 }
 
 #[test]
