@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use radcare::relay::proto::{Frame, Refusal, Repr, next_frame};
+use radcare::relay::proto::{Frame, Kind, Refusal, Repr, next_frame};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -90,6 +90,8 @@ struct Cuttable {
     at: SocketAddr,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refuse: Arc<Mutex<bool>>,
+    /// The first bytes the client sent on each connection (its Open or Resume).
+    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Cuttable {
@@ -99,6 +101,7 @@ impl Cuttable {
             at: listener.local_addr().unwrap(),
             conns: Arc::default(),
             refuse: Arc::default(),
+            hellos: Arc::default(),
         };
         let me = c.clone();
         tokio::spawn(async move {
@@ -106,10 +109,26 @@ impl Cuttable {
                 if *me.refuse.lock().unwrap() {
                     continue;
                 }
+                let hellos = me.hellos.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
+                    let Ok(mut outbound) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let (mut ir, mut iw) = inbound.split();
+                    let (mut or, mut ow) = outbound.split();
+                    let up = async {
+                        let mut first = vec![0; 4096];
+                        let n = ir.read(&mut first).await?;
+                        hellos.lock().unwrap().push(first[..n].to_vec());
+                        ow.write_all(&first[..n]).await?;
+                        tokio::io::copy(&mut ir, &mut ow).await?;
+                        ow.shutdown().await
+                    };
+                    let down = async {
+                        tokio::io::copy(&mut or, &mut iw).await?;
+                        iw.shutdown().await
+                    };
+                    let _ = tokio::join!(up, down);
                 });
                 me.conns.lock().unwrap().push(task);
             }
@@ -519,9 +538,31 @@ async fn guessed_or_replayed_session_ids_get_nothing() {
         link.read_to_end(&mut rest).await.unwrap();
         assert!(rest.is_empty(), "nothing after the refusal");
     }
-    // Only the one real session reached C.
-    drop(app);
-    assert!(*s.c_ended.lock().unwrap() <= 1);
+    // A real Resume, recorded on link B after a cut, replayed on a new connection.
+    s.link.cut();
+    app.write_all(b"y").await.unwrap();
+    app.read_exact(&mut [0]).await.unwrap();
+    let resume = s
+        .link
+        .hellos
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|h| h.first() == Some(&u8::from(Kind::Resume)))
+        .cloned()
+        .expect("the client resumed through the forwarder");
+    let mut link = TcpStream::connect(s.link.at).await.unwrap();
+    let mut buf = Vec::new();
+    read_frame(&mut link, &mut buf).await;
+    link.write_all(&resume).await.unwrap();
+    let answer = read_frame(&mut link, &mut buf).await;
+    let frame = Frame::new_checked(&answer[..]).unwrap();
+    assert_eq!(Repr::parse(&frame).unwrap(), Repr::Refused(Refusal::Denied));
+    // Only the one real session reached C, and it still works.
+    app.write_all(b"z").await.unwrap();
+    app.read_exact(&mut [0]).await.unwrap();
+    assert_eq!(*s.c_ended.lock().unwrap(), 0);
 }
 
 /// Both ends as parts of one process, as `radcare serve` starts them from `[relay]`.

@@ -190,9 +190,10 @@ pub enum Event {
     /// The link went silent: the driver drops the connection (and the client dials
     /// again).
     LinkLost,
-    /// The session ended by a Close: write out what is deliverable, then close the
+    /// The session is closed by a Close: write out what is deliverable, then close the
     /// local socket. `discarded`: bytes this side still held for the peer, which the
-    /// close made moot.
+    /// close made moot. A client that answered the server's Close is not done yet: it
+    /// waits for the server's confirmation ([`Session::is_done`]).
     Closed { discarded: u64 },
     /// The session ended without a Close: close the local socket. `undeliverable`:
     /// bytes held for the peer that will never reach it.
