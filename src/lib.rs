@@ -9,6 +9,8 @@
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
 //! - `portal`: the captive portal (axum + askama): the page that explains a refused
 //!   dial-up login, OS probe answers, RFC 8908 API, and the RFC 5176 reconnect.
+//! - `relay`: the resumable relay (S4): frames, the sans-IO session that survives link
+//!   drops, and its tokio driver (`radcare relay client|server`).
 //! - `replay`: the benchmark kit (load generator, AAA simulator, trivial UDP forward,
 //!   redial storm), with its own batched sockets; not on the proxy's path.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
@@ -39,6 +41,7 @@ pub mod part;
 pub mod planner;
 pub mod policy;
 pub mod portal;
+pub mod relay;
 pub mod replay;
 pub mod server;
 pub mod store;

@@ -124,6 +124,12 @@ enum Command {
     },
     /// The trivial UDP forward (no RADIUS parsing): the yardstick for proxies.
     UdpForward(cli::replay::ForwardArgs),
+    /// The resumable relay (S4): a client proxy and a server proxy that keep TCP
+    /// connections open while the link between them drops (docs/relay.md).
+    Relay {
+        #[command(subcommand)]
+        command: cli::relay::RelayCommand,
+    },
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
     Storm(cli::replay::StormArgs),
 }
@@ -167,6 +173,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => cli::replay::replay(args),
         Command::AaaSim(args) => cli::replay::aaa_sim(args),
         Command::UdpForward(args) => cli::replay::udp_forward(args),
+        Command::Relay { command } => cli::relay::relay(command),
         Command::Storm(args) => cli::replay::storm(args),
         Command::Pcap(args) => cli::pcap::pcap(args),
         Command::Device { config, command } => cli::ota::device(config, command),

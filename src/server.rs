@@ -36,6 +36,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error("terminal services: {0}")]
     Ota(#[from] crate::ota::OtaError),
+    #[error("relay: {0}")]
+    Relay(#[from] crate::relay::tls::TlsError),
 }
 
 /// Everything loaded and checked, nothing bound yet.
@@ -161,6 +163,7 @@ struct Bound {
     portal: TcpListener,
     admin: TcpListener,
     terminal: TcpListener,
+    relay: Option<TcpListener>,
 }
 
 impl Bound {
@@ -189,6 +192,10 @@ impl Bound {
             portal: bind_tcp(cfg.portal.listen).await?,
             admin: bind_tcp(cfg.admin.listen).await?,
             terminal: bind_tcp(cfg.terminal.listen).await?,
+            relay: match &cfg.relay {
+                Some(r) => Some(bind_tcp(r.listen).await?),
+                None => None,
+            },
         })
     }
 }
@@ -201,6 +208,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         policy,
     } = loaded;
     let cfg = Arc::new(config);
+    let relay = match &cfg.relay {
+        Some(r) => Some(crate::relay::tcp::Settings::from_config(r)?),
+        None => None,
+    };
     let bound = Bound::bind(&cfg, &opts).await?;
     let store = Store::open(&cfg.store.url).await?;
     let ota = crate::ota::Ota::open(store.clone(), cfg.terminal.clone())?;
@@ -329,6 +340,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.terminal,
         router: crate::ota::ddi::router(ota).merge(crate::faults::api::router(faults)),
     });
+
+    if let (Some(listener), Some(settings), Some(r)) = (bound.relay, relay, &cfg.relay) {
+        parts.start(crate::relay::tcp::RelayPart::new(r, settings, listener));
+    }
 
     tracing::info!(
         auth = %auth_addr,

@@ -122,7 +122,7 @@ fn reload(running: &mut server::Running, config: Option<&Path>) {
 }
 
 /// SIGTERM or Ctrl-C, both registered now, awaited later.
-fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(super) fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;

@@ -13,6 +13,7 @@ mod locate;
 mod policy;
 mod portal;
 mod radius;
+mod relay;
 pub mod reload;
 mod store;
 mod terminal;
@@ -34,6 +35,7 @@ pub use portal::{
     PORTAL_LANGUAGES, PortalConfig, SupportConfig,
 };
 pub use radius::{ClientConfig, GardenAccounting, RadiusConfig, Tristate, UpstreamConfig};
+pub use relay::{RelayConfig, RelayRole};
 pub use store::StoreConfig;
 pub use terminal::{FaultsConfig, NoticesConfig, PhoneChannel, TerminalConfig};
 pub use values::Secret;
@@ -60,6 +62,8 @@ pub struct Config {
     pub bridge: Option<BridgeConfig>,
     /// PPPoE redial observation: absent unless configured.
     pub pppoe: Option<PppoeConfig>,
+    /// One end of the resumable relay: absent unless configured.
+    pub relay: Option<RelayConfig>,
 }
 
 /// One problem found in a config file, located as precisely as we can.
@@ -154,6 +158,9 @@ impl Config {
         out.extend(self.terminal.validate(&self.portal, &self.admin));
         if let Some(b) = &self.bridge {
             out.extend(b.validate());
+        }
+        if let Some(r) = &self.relay {
+            out.extend(r.validate());
         }
         out
     }

@@ -19,6 +19,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         terminal,
         bridge,
         pppoe,
+        relay,
     } = new;
     let mut out = Vec::new();
     if radius_needs_restart(&old.radius, radius) {
@@ -39,6 +40,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if *pppoe != old.pppoe {
         out.push("[pppoe]");
+    }
+    if *relay != old.relay {
+        out.push("[relay]");
     }
     if *dictionary != old.dictionary {
         out.push("dictionary");

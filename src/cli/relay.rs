@@ -1,0 +1,163 @@
+//! `radcare relay client|server`: the two ends of the resumable relay, standalone.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use radcare::part::{Part, Shutdown};
+use radcare::relay::session::{Key, Limits};
+use radcare::relay::tcp::{Budget, RelayClient, RelayServer, Settings};
+use radcare::relay::tls::LinkTls;
+
+#[derive(Subcommand)]
+pub enum RelayCommand {
+    /// The client proxy: applications connect to --listen (A); each connection is a
+    /// session carried to the server proxy (--server, link B).
+    Client {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        server: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The server proxy: accepts sessions on --listen (link B) and opens one connection
+    /// to --target (C) for each.
+    Server {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        target: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+pub struct Common {
+    /// The shared key (at least 16 octets), the same file on both ends.
+    #[arg(long)]
+    key_file: PathBuf,
+    /// How long a session outlives a lost link before A and C are closed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    linger: Duration,
+    /// An idle link's keepalive interval; a link silent three times as long is dead.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    keepalive: Duration,
+    /// Bytes a session holds unacked per direction (its window).
+    #[arg(long, default_value_t = 4 << 20)]
+    buffer: usize,
+    /// Bytes all sessions of this process hold in total.
+    #[arg(long, default_value_t = 256 << 20)]
+    total_buffer: usize,
+    /// How long a byte may stay unacked before its session is given up.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    max_age: Duration,
+    /// Server: TLS on link B with this certificate chain (PEM), and --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Client: TLS on link B; the server's certificate must chain to this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Client: the name the server's certificate must carry (default: its IP address).
+    #[arg(long, requires = "tls_ca")]
+    tls_name: Option<String>,
+}
+
+impl Common {
+    fn settings(&self, server: Option<SocketAddr>) -> Result<Settings> {
+        let tls = match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (Some(cert), Some(key), _) => LinkTls::server(cert, key)?,
+            (_, _, Some(ca)) => {
+                let name = match (&self.tls_name, server) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(s)) => s.ip().to_string(),
+                    (None, None) => bail!("--tls-ca is for the client"),
+                };
+                LinkTls::client(ca, &name)?
+            }
+            _ => LinkTls::Plain,
+        };
+        Ok(Settings {
+            key: read_key(&self.key_file)?,
+            limits: Limits {
+                linger: self.linger,
+                keepalive: self.keepalive,
+                link_timeout: self.keepalive * 3,
+                max_buffer: self.buffer,
+                max_age: self.max_age,
+            },
+            budget: Budget::new(self.total_buffer),
+            tls,
+        })
+    }
+}
+
+fn read_key(path: &Path) -> Result<Key> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let key = text.trim_ascii();
+    if key.len() < 16 {
+        bail!("{}: the key must be at least 16 octets", path.display());
+    }
+    Ok(Key::new(key))
+}
+
+pub fn relay(command: RelayCommand) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    rt.block_on(async move {
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let signal = super::serve::stop_signal()?;
+        tokio::spawn(async move {
+            signal.await;
+            stop.cancel();
+        });
+        match command {
+            RelayCommand::Client {
+                listen,
+                server,
+                common,
+            } => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let settings = common.settings(Some(server))?;
+                tracing::info!(%listen, %server, "relay client started");
+                RelayClient {
+                    listener,
+                    server,
+                    settings,
+                }
+                .run(shutdown)
+                .await;
+            }
+            RelayCommand::Server {
+                listen,
+                target,
+                common,
+            } => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let settings = common.settings(None)?;
+                tracing::info!(%listen, %target, "relay server started");
+                RelayServer {
+                    listener,
+                    target,
+                    settings,
+                }
+                .run(shutdown)
+                .await;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

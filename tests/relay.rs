@@ -1,0 +1,602 @@
+//! The relay as operators run it: `radcare relay client` and `radcare relay server` as
+//! real processes, an application on A, an echo server on C, and between the proxies a
+//! forwarder that drops link B's connections on command.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use radcare::relay::proto::{Frame, Kind, Refusal, Repr, next_frame};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn relay(args: &[&str], key: &std::path::Path) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .arg("relay")
+        .args(args)
+        .arg("--key-file")
+        .arg(key)
+        .env("RUST_LOG", "radcare=warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting radcare relay");
+    Proc(child)
+}
+
+async fn wait_listening(a: SocketAddr) {
+    for _ in 0..200 {
+        if TcpStream::connect(a).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on {a}");
+}
+
+/// The server application on C: echoes every connection, and closes one that sends
+/// `QUIT` after answering `BYE`; each connection's end (EOF or error) is counted.
+async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
+    let listener = TcpListener::bind(addr(0)).await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let ended = Arc::new(Mutex::new(0));
+    let e = ended.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let e = e.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if &buf[..n] == b"QUIT" {
+                        let _ = s.write_all(b"BYE").await;
+                        break;
+                    }
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                drop(s);
+                *e.lock().unwrap() += 1;
+            });
+        }
+    });
+    (at, ended)
+}
+
+/// Link B through a forwarder whose connections can be killed, and which can refuse new
+/// ones (a link down for good).
+#[derive(Clone)]
+struct Cuttable {
+    at: SocketAddr,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    refuse: Arc<Mutex<bool>>,
+    /// The first bytes the client sent on each connection (its Open or Resume).
+    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Cuttable {
+    async fn start(to: SocketAddr) -> Cuttable {
+        let listener = TcpListener::bind(addr(0)).await.unwrap();
+        let c = Cuttable {
+            at: listener.local_addr().unwrap(),
+            conns: Arc::default(),
+            refuse: Arc::default(),
+            hellos: Arc::default(),
+        };
+        let me = c.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if *me.refuse.lock().unwrap() {
+                    continue;
+                }
+                let hellos = me.hellos.clone();
+                let task = tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let (mut ir, mut iw) = inbound.split();
+                    let (mut or, mut ow) = outbound.split();
+                    let up = async {
+                        let mut first = vec![0; 4096];
+                        let n = ir.read(&mut first).await?;
+                        hellos.lock().unwrap().push(first[..n].to_vec());
+                        ow.write_all(&first[..n]).await?;
+                        tokio::io::copy(&mut ir, &mut ow).await?;
+                        ow.shutdown().await
+                    };
+                    let down = async {
+                        tokio::io::copy(&mut or, &mut iw).await?;
+                        iw.shutdown().await
+                    };
+                    let _ = tokio::join!(up, down);
+                });
+                me.conns.lock().unwrap().push(task);
+            }
+        });
+        c
+    }
+
+    /// Kills every connection in the middle of whatever it carries.
+    fn cut(&self) {
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn down(&self) {
+        *self.refuse.lock().unwrap() = true;
+        self.cut();
+    }
+
+    fn up(&self) {
+        *self.refuse.lock().unwrap() = false;
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    _procs: (Proc, Proc),
+    a: SocketAddr,
+    link: Cuttable,
+    c_ended: Arc<Mutex<u32>>,
+}
+
+async fn setup(extra: &[&str]) -> Setup {
+    setup_with(tempfile::tempdir().unwrap(), extra, extra).await
+}
+
+async fn setup_with(dir: tempfile::TempDir, server_extra: &[&str], client_extra: &[&str]) -> Setup {
+    let key = dir.path().join("relay.key");
+    std::fs::write(&key, "a shared key of the test, 32 o.\n").unwrap();
+    let (c, c_ended) = echo_server().await;
+    let b = addr(support::free_tcp_port());
+    let c_s = c.to_string();
+    let b_s = b.to_string();
+    let mut args = vec!["server", "--listen", &b_s, "--target", &c_s];
+    args.extend_from_slice(server_extra);
+    let server = relay(&args, &key);
+    wait_listening(b).await;
+    let link = Cuttable::start(b).await;
+    let a = addr(support::free_tcp_port());
+    let a_s = a.to_string();
+    let f_s = link.at.to_string();
+    let mut args = vec!["client", "--listen", &a_s, "--server", &f_s];
+    args.extend_from_slice(client_extra);
+    let client = relay(&args, &key);
+    wait_listening(a).await;
+    // That probe was a session too: wait until its close reached C, and start from zero.
+    for _ in 0..250 {
+        if *c_ended.lock().unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    *c_ended.lock().unwrap() = 0;
+    Setup {
+        _dir: dir,
+        _procs: (server, client),
+        a,
+        link,
+        c_ended,
+    }
+}
+
+/// Deterministic, incompressible test data: a counter hashed, block by block.
+fn block(i: u64) -> [u8; 32] {
+    Sha256::digest(i.to_be_bytes()).into()
+}
+
+const MB: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_survive_link_cuts_byte_for_byte() {
+    let total: usize = std::env::var("RELAY_TEST_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+        * MB;
+    let s = setup(&["--keepalive", "1s"]).await;
+    echo_through_cuts(&s, total).await;
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made by openssl.
+fn certificates(dir: &std::path::Path) -> bool {
+    let run = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=relay test CA",
+        ],
+    ]
+    .concat())
+        && run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "relay.key.pem",
+                "-out",
+                "relay.csr",
+                "-subj",
+                "/CN=relay",
+            ],
+        ]
+        .concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "relay.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "relay.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
+        ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_survive_link_cuts_over_tls() {
+    if !support::require_peer("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(certificates(dir.path()), "openssl made the certificates");
+    let path = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let (cert, key, ca) = (path("relay.pem"), path("relay.key.pem"), path("ca.pem"));
+    let server = ["--keepalive", "1s", "--tls-cert", &cert, "--tls-key", &key];
+    let client = ["--keepalive", "1s", "--tls-ca", &ca];
+    let s = setup_with(dir, &server, &client).await;
+    // Nothing in clear: the server waits for a TLS ClientHello, not the relay's frames.
+    let mut raw = TcpStream::connect(s.link.at).await.unwrap();
+    let mut buf = [0; 16];
+    let silent = tokio::time::timeout(Duration::from_millis(300), raw.read(&mut buf)).await;
+    assert!(silent.is_err(), "no plaintext Challenge");
+    echo_through_cuts(&s, 8 * MB).await;
+}
+
+/// Echoes `total` bytes through the relay while link B is cut every 400 ms; then the
+/// application closes and C must be closed too.
+async fn echo_through_cuts(s: &Setup, total: usize) {
+    let app = TcpStream::connect(s.a).await.unwrap();
+    let (mut r, mut w) = app.into_split();
+    let writer = tokio::spawn(async move {
+        let mut hash = Sha256::new();
+        let mut chunk = Vec::with_capacity(64 * 1024);
+        let mut i = 0u64;
+        let mut sent = 0;
+        while sent < total {
+            chunk.clear();
+            while chunk.len() < 64 * 1024 {
+                chunk.extend_from_slice(&block(i));
+                i += 1;
+            }
+            let n = chunk.len().min(total - sent);
+            hash.update(&chunk[..n]);
+            w.write_all(&chunk[..n])
+                .await
+                .expect("the app never sees a disconnect");
+            sent += n;
+        }
+        (hash.finalize(), w)
+    });
+    let reader = tokio::spawn(async move {
+        let mut hash = Sha256::new();
+        let mut buf = vec![0; 64 * 1024];
+        let mut got = 0;
+        while got < total {
+            let n = r
+                .read(&mut buf)
+                .await
+                .expect("the app never sees a disconnect");
+            assert!(n > 0, "A closed after {got} of {total} bytes");
+            hash.update(&buf[..n]);
+            got += n;
+        }
+        (hash.finalize(), r)
+    });
+    let mut cuts = 0;
+    while !reader.is_finished() {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if cuts < 8 {
+            s.link.cut();
+            cuts += 1;
+        }
+    }
+    let (sent, w) = writer.await.unwrap();
+    let (received, mut r) = reader.await.unwrap();
+    assert_eq!(sent, received, "the echo came back byte for byte");
+    assert!(
+        cuts >= 3,
+        "only {cuts} cuts: the stream was too short to cut"
+    );
+
+    // The client's close ends the session on both sides at once: C is closed too.
+    assert_eq!(*s.c_ended.lock().unwrap(), 0);
+    drop(w);
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), r.read_to_end(&mut rest))
+        .await
+        .expect("A closed once the session ended")
+        .unwrap();
+    assert!(rest.is_empty());
+    for _ in 0..100 {
+        if *s.c_ended.lock().unwrap() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("C was not closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_link_pushes_the_producer_back_and_the_rest_follows_when_it_returns() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total = 64 * MB;
+    let s = setup(&["--keepalive", "1s", "--buffer", "1048576"]).await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"up").await.unwrap();
+    app.read_exact(&mut [0; 2]).await.unwrap();
+    s.link.down();
+    let (mut r, mut w) = app.into_split();
+    let written = Arc::new(AtomicUsize::new(0));
+    let progress = written.clone();
+    let writer = tokio::spawn(async move {
+        let mut hash = Sha256::new();
+        let mut i = 0u64;
+        while progress.load(Ordering::Relaxed) < total {
+            let mut chunk = Vec::with_capacity(64 * 1024);
+            while chunk.len() < 64 * 1024 {
+                chunk.extend_from_slice(&block(i));
+                i += 1;
+            }
+            hash.update(&chunk);
+            w.write_all(&chunk).await.unwrap();
+            progress.fetch_add(chunk.len(), Ordering::Relaxed);
+        }
+        (hash.finalize(), w)
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = written.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        written.load(Ordering::Relaxed),
+        stalled,
+        "the writes stopped"
+    );
+    // The 1 MiB window, plus what the kernel buffers on the way (both directions, as
+    // the echo is pushed back too): far from the 64 MiB offered.
+    assert!(stalled < 24 * MB, "{stalled} bytes taken with link B down");
+    s.link.up();
+    let mut hash = Sha256::new();
+    let mut buf = vec![0; 64 * 1024];
+    let mut got = 0;
+    while got < total {
+        let n = r.read(&mut buf).await.unwrap();
+        assert!(n > 0, "A closed after {got} bytes");
+        hash.update(&buf[..n]);
+        got += n;
+    }
+    let (sent, _w) = writer.await.unwrap();
+    assert_eq!(
+        sent,
+        hash.finalize(),
+        "all of it came back once the link returned"
+    );
+}
+
+#[tokio::test]
+async fn a_server_application_closing_c_closes_a() {
+    let s = setup(&[]).await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"QUIT").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), app.read_to_end(&mut rest))
+        .await
+        .expect("A closed after C")
+        .unwrap();
+    assert_eq!(rest, b"BYE");
+}
+
+#[tokio::test]
+async fn a_link_down_past_the_linger_time_closes_a_and_c() {
+    let s = setup(&["--keepalive", "200ms", "--linger", "1s"]).await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"hello").await.unwrap();
+    let mut buf = [0; 5];
+    app.read_exact(&mut buf).await.unwrap();
+    s.link.down();
+    // A keeps open while the session lingers...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.write_all(b"buffered").await.unwrap();
+    assert_eq!(*s.c_ended.lock().unwrap(), 0);
+    // ...and closes past the linger time, C with it.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), app.read_to_end(&mut rest))
+        .await
+        .expect("A closed after the linger time")
+        .unwrap();
+    for _ in 0..100 {
+        if *s.c_ended.lock().unwrap() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("C was not closed");
+}
+
+async fn read_frame(link: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
+    loop {
+        if let Some(len) = next_frame(buf).unwrap() {
+            return buf.drain(..len).collect();
+        }
+        assert!(link.read_buf(buf).await.unwrap() > 0, "link closed");
+    }
+}
+
+#[tokio::test]
+async fn guessed_or_replayed_session_ids_get_nothing() {
+    let s = setup(&[]).await;
+    // A session exists (so there is an id worth guessing).
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"x").await.unwrap();
+    app.read_exact(&mut [0]).await.unwrap();
+    let server = {
+        // The forwarder's upstream is the relay server itself.
+        let mut link = TcpStream::connect(s.link.at).await.unwrap();
+        let mut buf = Vec::new();
+        let challenge = read_frame(&mut link, &mut buf).await;
+        let frame = Frame::new_checked(&challenge[..]).unwrap();
+        assert!(matches!(
+            Repr::parse(&frame).unwrap(),
+            Repr::Challenge { .. }
+        ));
+        link
+    };
+    let mut attempts = vec![server];
+    for _ in 0..3 {
+        attempts.push(TcpStream::connect(s.link.at).await.unwrap());
+    }
+    for (i, mut link) in attempts.into_iter().enumerate() {
+        let mut buf = Vec::new();
+        if i > 0 {
+            read_frame(&mut link, &mut buf).await;
+        }
+        let mut out = Vec::new();
+        let hello = match i {
+            // Guesses: ids with MACs the attacker cannot compute.
+            0 | 1 => Repr::Resume {
+                id: [i as u8; 16],
+                received: 0,
+                first_held: 0,
+                mac: [7; 32],
+            },
+            // An Open without the key.
+            2 => Repr::Open { mac: [0; 32] },
+            // Data with no handshake at all.
+            _ => Repr::Data {
+                seq: 0,
+                ack: 0,
+                payload: b"GET / HTTP/1.0\r\n\r\n",
+            },
+        };
+        hello.emit(&mut out);
+        link.write_all(&out).await.unwrap();
+        let answer = read_frame(&mut link, &mut buf).await;
+        let frame = Frame::new_checked(&answer[..]).unwrap();
+        assert_eq!(Repr::parse(&frame).unwrap(), Repr::Refused(Refusal::Denied));
+        let mut rest = Vec::new();
+        link.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "nothing after the refusal");
+    }
+    // A real Resume, recorded on link B after a cut, replayed on a new connection.
+    s.link.cut();
+    app.write_all(b"y").await.unwrap();
+    app.read_exact(&mut [0]).await.unwrap();
+    let resume = s
+        .link
+        .hellos
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|h| h.first() == Some(&u8::from(Kind::Resume)))
+        .cloned()
+        .expect("the client resumed through the forwarder");
+    let mut link = TcpStream::connect(s.link.at).await.unwrap();
+    let mut buf = Vec::new();
+    read_frame(&mut link, &mut buf).await;
+    link.write_all(&resume).await.unwrap();
+    let answer = read_frame(&mut link, &mut buf).await;
+    let frame = Frame::new_checked(&answer[..]).unwrap();
+    assert_eq!(Repr::parse(&frame).unwrap(), Repr::Refused(Refusal::Denied));
+    // Only the one real session reached C, and it still works.
+    app.write_all(b"z").await.unwrap();
+    app.read_exact(&mut [0]).await.unwrap();
+    assert_eq!(*s.c_ended.lock().unwrap(), 0);
+}
+
+/// Both ends as parts of one process, as `radcare serve` starts them from `[relay]`.
+#[tokio::test]
+async fn the_relay_runs_as_parts_from_the_config() {
+    use radcare::config::Config;
+    use radcare::part::{Parts, Shutdown};
+    use radcare::relay::tcp::{RelayPart, Settings};
+
+    let (c, _) = echo_server().await;
+    let server_l = TcpListener::bind(addr(0)).await.unwrap();
+    let client_l = TcpListener::bind(addr(0)).await.unwrap();
+    let (b, a) = (
+        server_l.local_addr().unwrap(),
+        client_l.local_addr().unwrap(),
+    );
+    let section = |role: &str, listen: SocketAddr, peer: &str| {
+        let text = format!(
+            "[relay]\nrole = \"{role}\"\nlisten = \"{listen}\"\n{peer}\nkey = \"0123456789abcdef\"\n"
+        );
+        Config::parse("r.toml", &text).unwrap().relay.unwrap()
+    };
+    let mut parts = Parts::new(Shutdown::new());
+    for (cfg, listener) in [
+        (section("server", b, &format!("target = \"{c}\"")), server_l),
+        (section("client", a, &format!("server = \"{b}\"")), client_l),
+    ] {
+        let settings = Settings::from_config(&cfg).unwrap();
+        parts.start(RelayPart::new(&cfg, settings, listener));
+    }
+    let mut app = TcpStream::connect(a).await.unwrap();
+    app.write_all(b"through the parts").await.unwrap();
+    let mut back = [0; 17];
+    app.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"through the parts");
+    assert!(parts.stop(Duration::from_secs(5)).await.is_empty());
+}
