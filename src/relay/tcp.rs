@@ -146,6 +146,24 @@ impl Part for RelayPart {
     }
 }
 
+/// The next connection on `listener`, or `None` once `shutdown` is cancelled; a failed
+/// accept (out of descriptors, a connection reset before it was taken) is logged and
+/// the wait goes on.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => tracing::warn!(error = %e, "relay: cannot accept"),
+            },
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// `relay client`: each application connection on A is a session to the server proxy.
 pub struct RelayClient {
     pub listener: TcpListener,
@@ -160,15 +178,8 @@ impl Part for RelayClient {
 
     async fn run(self, shutdown: Shutdown) {
         loop {
-            let (local, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "relay: cannot accept");
-                        continue;
-                    }
-                },
-                _ = shutdown.cancelled() => return,
+            let Some((local, peer)) = accept(&self.listener, &shutdown).await else {
+                return;
             };
             tracing::debug!(%peer, "relay: application connected");
             let s = self.settings.clone();
@@ -218,15 +229,8 @@ impl Part for RelayServer {
     async fn run(self, shutdown: Shutdown) {
         let registry: Registry = Arc::default();
         loop {
-            let (link, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "relay: cannot accept");
-                        continue;
-                    }
-                },
-                _ = shutdown.cancelled() => return,
+            let Some((link, peer)) = accept(&self.listener, &shutdown).await else {
+                return;
             };
             let hello = ServerHello {
                 settings: self.settings.clone(),
