@@ -287,6 +287,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     let mut admin = crate::admin::AdminState {
         metrics: opts.metrics.clone(),
         dial: None,
+        store: Some(ota.store.clone()),
     };
     if let Some(sock) = bound.pppoe {
         let dial: crate::io::bridge::DialView = Default::default();

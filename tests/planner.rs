@@ -323,6 +323,34 @@ fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
         br#"{"latitude": 123, "longitude": 0}"#,
     );
     assert_eq!(r.status, 400);
+    // The same timeline as JSON for the console, on the operators' listener only.
+    let (status, body) = rc.admin_get(&format!("/api/plans/{dep}"));
+    assert_eq!(status, 200, "{body}");
+    let timeline: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        timeline["bookings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["device"] == "cpe-b" && b["node"] == "bj"),
+        "{timeline}"
+    );
+    let bj = timeline["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "bj")
+        .unwrap();
+    assert_eq!(
+        (bj["cap_per_slot"].as_u64(), bj["booked"][0].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        rc.http_get(&format!("/api/plans/{dep}")).0,
+        404,
+        "not for subscribers"
+    );
+    assert_eq!(rc.admin_get("/api/plans/not-a-number").0, 400);
     let shown = rc.cli(&["plan", "show", &dep]);
     assert!(shown.contains("slot=0\t"), "{shown}");
     assert!(shown.contains("node=bj\t[#.] 1/2\tcpe-b"), "{shown}");

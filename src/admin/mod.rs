@@ -23,12 +23,15 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// The PPPoE redial view, when `[pppoe]` is configured.
     pub dial: Option<DialView>,
+    /// The store, for the plans' timelines.
+    pub store: Option<crate::store::Store>,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/api/dial-attempts", get(dial_attempts))
+        .route("/api/plans/{deployment}", get(plan_timeline))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
 }
@@ -64,6 +67,60 @@ async fn dial_attempts(State(s): State<AdminState>) -> Response {
     .into_response()
 }
 
+/// A deployment's plan as the console draws it: the slots, every booking in time
+/// order, and the nodes with their caps and what is booked per slot.
+async fn plan_timeline(
+    State(s): State<AdminState>,
+    axum::extract::Path(deployment): axum::extract::Path<String>,
+) -> Response {
+    let Ok(deployment) = deployment.parse::<i64>() else {
+        return (StatusCode::BAD_REQUEST, "a deployment id is a number\n").into_response();
+    };
+    let Some(store) = &s.store else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "admin API: store failed");
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    };
+    let plan = match store.plan_get(deployment).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return (StatusCode::NOT_FOUND, "no plan for that deployment\n").into_response();
+        }
+        Err(e) => return unavailable(e),
+    };
+    let (nodes, bookings, booked) = match tokio::try_join!(
+        store.plan_nodes(),
+        store.plan_bookings(deployment),
+        store.plan_booked(&plan.slots)
+    ) {
+        Ok(t) => t,
+        Err(e) => return unavailable(e),
+    };
+    let slots = &plan.slots;
+    axum::Json(serde_json::json!({
+        "deployment": deployment,
+        "slots": { "start_ms": slots.start_ms, "length_ms": slots.length_ms, "count": slots.count },
+        "allowed": plan.allowed,
+        "nodes": nodes.iter().map(|n| serde_json::json!({
+            "id": n.id,
+            "cluster": n.cluster,
+            "cap_per_slot": n.cap_per_slot,
+            "up": n.up,
+            "booked": (0..slots.count)
+                .map(|i| booked.get(&(n.id.clone(), i)).copied().unwrap_or(0))
+                .collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "bookings": bookings.iter().map(|b| serde_json::json!({
+            "device": b.device,
+            "node": b.node,
+            "at_ms": b.slot_start_ms,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +149,7 @@ mod tests {
         let state = AdminState {
             metrics: None,
             dial: Some(Default::default()),
+            store: None,
         };
         assert_eq!(
             status(router(state), "/api/dial-attempts").await,
