@@ -245,8 +245,14 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
     let account = first["account"].as_i64().unwrap();
 
     let text = format!("FAULT s1 IMSI={imsi} 9018:fw.bin 01:cfg.xml");
-    kannel.send_mo("+491510000009", "4000", &text);
-    let retry = kannel.wait_message(Duration::from_secs(20), |m| m.contains("FIX s1 9018"));
+    kannel.send_mo_until(
+        "+491510000009",
+        "4000",
+        &text,
+        Duration::from_secs(30),
+        |k| k.messages().iter().any(|m| m.contains("FIX s1 9018")),
+    );
+    let retry = kannel.wait_message(Duration::from_secs(1), |m| m.contains("FIX s1 9018"));
     assert!(
         retry.starts_with("4000 +491510000009 text FIX s1 9018 RETRY"),
         "{retry}"
@@ -263,27 +269,25 @@ fn an_sms_report_lands_in_its_account_and_its_fix_goes_back_by_sms() {
 
     // Sent again (the terminal did not know it arrived): no second fix.
     let sent = kannel.messages().len();
-    kannel.send_mo("+491510000009", "4000", &text);
     let series = "radcare_fault_reports_total{channel=\"sms\",outcome=\"duplicate\"}";
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while rc.metric(series) < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "the SMS came again");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    kannel.send_mo_until(
+        "+491510000009",
+        "4000",
+        &text,
+        Duration::from_secs(30),
+        |_| rc.metric(series) >= 1.0,
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(kannel.messages().len(), sent, "{:?}", kannel.messages());
 
     // An unknown fault by SMS waits for a person; the operator's fix goes out by SMS.
-    kannel.send_mo(
+    kannel.send_mo_until(
         "+491510000009",
         "4000",
         "FAULT s2 IMSI=262010000000009 7002",
+        Duration::from_secs(30),
+        |_| rc.cli(&["faults", "queue"]).contains("report=s2"),
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !rc.cli(&["faults", "queue"]).contains("report=s2") {
-        assert!(std::time::Instant::now() < deadline, "s2 not queued");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     rc.cli(&["faults", "resolve", "7002", "--text", "Call 0800 123"]);
     let fix = kannel.wait_message(Duration::from_secs(15), |m| m.contains("FIX s2"));
     assert!(fix.ends_with("FIX s2 7002 TEXT Call 0800 123"), "{fix}");

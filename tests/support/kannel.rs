@@ -139,6 +139,36 @@ impl Kannel {
         self.spawn(FAKESMSC, &["-H", "127.0.0.1", "-r", &port, "-m", "1", &msg]);
     }
 
+    /// Sends a mobile-originated message until `arrived` says it did (at most
+    /// `within`). A fakesmsc started right after the one before may be ignored by
+    /// bearerbox until it notices the first one left; sending again is safe where the
+    /// receiver is idempotent (fault reports carry their own id).
+    pub fn send_mo_until(
+        &mut self,
+        from: &str,
+        to: &str,
+        text: &str,
+        within: Duration,
+        mut arrived: impl FnMut(&Kannel) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            self.send_mo(from, to, text);
+            let retry_at = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < retry_at {
+                if arrived(self) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` never arrived within {within:?}\n{}",
+                self.logs()
+            );
+        }
+    }
+
     fn spawn(&mut self, bin: &'static str, args: &[&str]) {
         let path = if bin.starts_with('/') {
             PathBuf::from(bin)
