@@ -237,7 +237,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     let garden_events = bus.subscribe("garden");
 
     let mut seed = [0u8; 32];
-    os_random(&mut seed);
+    crate::wire::crypto::os_random(&mut seed);
     let garden_key: [u8; 8] = seed[..8].try_into().expect("8 octets");
     let mut reload_senders = Vec::with_capacity(bound.radius.len());
     let mut drivers = Vec::with_capacity(bound.radius.len());
@@ -247,7 +247,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     for (worker, sockets) in bound.radius.into_iter().enumerate() {
         // Each worker its own random streams, all the same garden-id key (the seed's
         // first octets), so a subscriber has one garden id whichever thread sees it.
-        os_random(&mut seed);
+        crate::wire::crypto::os_random(&mut seed);
         seed[..8].copy_from_slice(&garden_key);
         let mut engine =
             Engine::new(&cfg, dict.clone(), policy.clone(), seed).sharing(learnt.clone());
@@ -266,7 +266,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
             .collect()
     })?);
     if let Some(ports) = bound.bridge {
-        os_random(&mut seed);
+        crate::wire::crypto::os_random(&mut seed);
         let core = Arc::new(std::sync::Mutex::new(crate::bridge::Bridge::new(
             &cfg,
             dict.clone(),
@@ -370,13 +370,6 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         parts,
         reloader,
     })
-}
-
-/// Fills `seed` straight from the operating system's random source: the seeds of the
-/// engines' keyed hashes and authenticators. Panics if the OS has none to give.
-fn os_random(seed: &mut [u8; 32]) {
-    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, seed)
-        .expect("the operating system's random source");
 }
 
 async fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {

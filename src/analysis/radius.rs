@@ -356,8 +356,7 @@ impl RadiusTally {
                     .policy
                     .verdict(pkt.as_bytes(), user.as_bytes(), &self.dict);
                 let now = self.epoch + at;
-                if verdict.rewrite(true, &mut self.redials, now, || req.subscriber) == Rewrite::Yes
-                {
+                if verdict.rewrite(true, &mut self.redials, now, req.subscriber) == Rewrite::Yes {
                     tally.would_be_rewrites += 1;
                     self.counts.would_be_rewrites += 1;
                 }

@@ -21,6 +21,7 @@ use crate::dict::Dictionary;
 use crate::engine::build;
 use crate::engine::{
     AuthMethod, Event, GardenAccountingEvent, GardenEntered, RejectOutcome, class_tag, garden_id,
+    subscriber_id,
 };
 use crate::policy::{Policy, Redials, Rewrite};
 use crate::wire::attr::types;
@@ -265,10 +266,8 @@ impl Bridge {
         let method = AuthMethod::of(&req);
         let user = req.find(types::USER_NAME).map_or(&[][..], |a| a.value);
         let verdict = self.policy.verdict(reply.as_bytes(), user, &self.dict);
-        let key = &self.garden_key;
-        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, || {
-            garden_id(key, &req, nas, usize::MAX)
-        });
+        let subscriber = subscriber_id(&self.garden_key, &req, nas);
+        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, subscriber);
         self.events.push_back(Event::Rejected {
             cause: verdict.index,
             outcome: match rewrite {
@@ -282,7 +281,6 @@ impl Bridge {
             self.stats.rejects_passed += 1;
             return Outcome::RejectPassed;
         }
-        let subscriber = garden_id(&self.garden_key, &req, nas, usize::MAX);
         let garden_id = garden_id(&self.garden_key, &req, nas, verdict.index);
         let mut tag = [0u8; 253];
         let cause = self.policy.cause_id(verdict.index);

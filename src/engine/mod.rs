@@ -552,7 +552,7 @@ impl Engine {
             }
         } else {
             // The BRAS may strip the Class tag: the garden matches the subscriber.
-            let subscriber = garden_id(&self.garden_key, pkt, src, usize::MAX);
+            let subscriber = subscriber_id(&self.garden_key, pkt, src);
             self.events
                 .push_back(Event::SubscriberAccounting(SubscriberAccounting::of(
                     pkt, src, subscriber,
@@ -869,10 +869,8 @@ impl Engine {
         let method = AuthMethod::of(&req);
         let user = req.find(types::USER_NAME).map_or(&[][..], |a| a.value);
         let verdict = self.policy.verdict(reply.as_bytes(), user, &self.dict);
-        let (key, nas) = (&self.garden_key, p.nas);
-        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, || {
-            garden_id(key, &req, nas, usize::MAX)
-        });
+        let subscriber = subscriber_id(&self.garden_key, &req, p.nas);
+        let rewrite = verdict.rewrite(method.allows_rewrite(), &mut self.redials, now, subscriber);
         let outcome = match (rewrite, self.shadow) {
             (Rewrite::No, _) => RejectOutcome::Passed,
             (Rewrite::AwaitingRedial, _) => RejectOutcome::AwaitingRedial,
@@ -887,7 +885,6 @@ impl Engine {
         if outcome != RejectOutcome::Rewritten {
             return self.relay(now, slot, p, request, reply);
         }
-        let subscriber = garden_id(&self.garden_key, &req, p.nas, usize::MAX);
         let garden_id = garden_id(&self.garden_key, &req, p.nas, verdict.index);
         // The Class tag, written on the stack: the packet path does not allocate.
         let mut tag = [0u8; 253];
@@ -1057,6 +1054,17 @@ pub(crate) fn garden_id(
     nas_addr(req, src).hash(&mut h);
     cause.hash(&mut h);
     h.finish() | 1
+}
+
+/// A subscriber whatever the cause (User-Name, Calling-Station-Id, NAS), keyed as
+/// garden ids are: what counts redials, and what finds a garden entry from accounting
+/// that lost radcare's Class.
+pub(crate) fn subscriber_id(
+    key: &impl std::hash::BuildHasher,
+    req: &Packet<&[u8]>,
+    src: SocketAddr,
+) -> u64 {
+    garden_id(key, req, src, usize::MAX)
 }
 
 /// Writes the Class tag `radcare;cause=<id>;g=<garden id>` on the stack; `None` if it

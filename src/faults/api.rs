@@ -20,9 +20,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{FaultError, Faults, Origin, ReportBody, check, parse_fix};
-use crate::ota::ddi::{authenticate, bad_body, refuse, same, store_failed};
+use crate::ota::ddi::{authenticate, bad_body, refuse, store_failed};
 use crate::ota::now_ms;
 use crate::store::faults::{Fault, Filed};
+use crate::wire::crypto::ct_eq;
 
 pub fn router(faults: Faults) -> Router {
     let limit = faults.ota.config.max_body;
@@ -238,7 +239,7 @@ async fn sms_report(
         return refuse(StatusCode::BAD_REQUEST, "secret, from and text");
     };
     let authentic = match (&faults.ota.config.faults.sms_secret, &q.secret) {
-        (Some(want), Some(got)) => same(want.as_bytes(), got.as_bytes()),
+        (Some(want), Some(got)) => ct_eq(want.as_bytes(), got.as_bytes()),
         _ => false,
     };
     if !authentic {

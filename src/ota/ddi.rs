@@ -81,11 +81,6 @@ fn count(endpoint: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
-/// Constant-time equality of two hex digests or keys.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The device a request is from, or the answer that refuses it.
 pub(crate) async fn authenticate(
     ota: &Ota,
@@ -114,14 +109,21 @@ pub(crate) async fn authenticate(
     let device = ota.store.ota_device(id).await.map_err(store_failed)?;
     match scheme {
         "TargetToken" => match device {
-            Some(d) if same(token_hash(token).as_bytes(), d.token_sha256.as_bytes()) => Ok(d),
+            Some(d)
+                if crate::wire::crypto::ct_eq(
+                    token_hash(token).as_bytes(),
+                    d.token_sha256.as_bytes(),
+                ) =>
+            {
+                Ok(d)
+            }
             _ => Err(unauthorized()),
         },
         "GatewayToken" => {
             let Some(key) = &ota.config.enrolment_key else {
                 return Err(unauthorized());
             };
-            if !same(token.as_bytes(), key.as_bytes()) {
+            if !crate::wire::crypto::ct_eq(token.as_bytes(), key.as_bytes()) {
                 return Err(unauthorized());
             }
             match device {

@@ -31,7 +31,7 @@ fn parse(path: &Path, text: &str) -> Result<SigningKey, OtaError> {
 fn create(state_dir: &Path, path: &PathBuf) -> Result<SigningKey, OtaError> {
     std::fs::create_dir_all(state_dir).map_err(|e| OtaError::io(state_dir, e))?;
     let mut seed = [0u8; 32];
-    super::os_random(&mut seed);
+    crate::wire::crypto::os_random(&mut seed);
     let key = SigningKey::from_bytes(&seed);
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();

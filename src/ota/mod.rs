@@ -76,16 +76,10 @@ pub fn now_ms() -> i64 {
     crate::garden::now_ms()
 }
 
-/// Fills `buf` from the operating system's random source (tokens, keys, ids).
-fn os_random(buf: &mut [u8]) {
-    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf)
-        .expect("the operating system's random source");
-}
-
 /// A fresh device token (shown once, kept only hashed).
 pub fn new_token() -> String {
     let mut b = [0u8; 24];
-    os_random(&mut b);
+    crate::wire::crypto::os_random(&mut b);
     hex::encode(b)
 }
 
@@ -96,7 +90,7 @@ pub fn token_hash(token: &str) -> String {
 /// A random id below 2^53 (exact in JSON numbers), for deployments and actions.
 pub(crate) fn new_id() -> i64 {
     let mut b = [0u8; 8];
-    os_random(&mut b);
+    crate::wire::crypto::os_random(&mut b);
     (u64::from_le_bytes(b) >> 11).max(1) as i64
 }
 

@@ -34,12 +34,12 @@ impl Verdict {
         method_allows: bool,
         redials: &mut Redials,
         now: std::time::Instant,
-        subscriber: impl FnOnce() -> u64,
+        subscriber: u64,
     ) -> Rewrite {
         match (self.action, method_allows) {
             (_, false) | (Action::Pass, _) => Rewrite::No,
             (Action::Rewrite, true) => Rewrite::Yes,
-            (Action::Redial, true) if redials.reject(now, subscriber()) => Rewrite::Yes,
+            (Action::Redial, true) if redials.reject(now, subscriber) => Rewrite::Yes,
             (Action::Redial, true) => Rewrite::AwaitingRedial,
         }
     }

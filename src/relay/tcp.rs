@@ -263,7 +263,7 @@ impl ServerHello {
             _ => split(link),
         };
         let mut nonce = [0; NONCE_LEN];
-        random(&mut nonce);
+        crate::wire::crypto::os_random(&mut nonce);
         send(&mut write, Repr::Challenge { nonce }).await?;
         let mut buf = Vec::with_capacity(128);
         let len = loop {
@@ -329,7 +329,7 @@ impl ServerHello {
             }
         };
         let mut id = [0; 16];
-        random(&mut id);
+        crate::wire::crypto::os_random(&mut id);
         let (tx, rx) = mpsc::channel(1);
         self.registry
             .lock()
@@ -379,13 +379,6 @@ async fn refuse(write: &mut LinkWrite, why: Refusal) -> io::Result<()> {
 
 fn invalid(e: super::proto::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-/// Ids and nonces from the operating system: a session id is what an attacker would
-/// need to guess, so no seeded generator.
-fn random(buf: &mut [u8]) {
-    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf)
-        .expect("the operating system's random source");
 }
 
 fn now() -> std::time::Instant {

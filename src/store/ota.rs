@@ -100,6 +100,12 @@ pub struct Feedback {
     pub install_kind: Option<String>,
 }
 
+macro_rules! release_columns {
+    () => {
+        "name, version, models, manifest, signature, created_at"
+    };
+}
+
 macro_rules! device_columns {
     () => {
         "id, token_sha256, model, tags, phone, latitude, longitude, \
@@ -298,41 +304,55 @@ impl Store {
 
     /// Every version of a release name.
     pub async fn ota_releases(&self, name: &str) -> Result<Vec<Release>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, version, models, manifest, signature, created_at FROM ota_release \
-             WHERE name = $1",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            release_columns!(),
+            " FROM ota_release WHERE name = $1"
+        ))
         .bind(name)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let name: String = r.try_get(0)?;
-            let version: String = r.try_get(1)?;
-            let artifacts = self.ota_release_artifacts(&name, &version).await?;
-            out.push(Release {
-                name,
-                version,
-                models: r.try_get(2)?,
-                manifest: r.try_get(3)?,
-                signature: r.try_get(4)?,
-                created_at_ms: r.try_get(5)?,
-                artifacts,
-            });
+            out.push(self.release_with_artifacts(r).await?);
         }
         Ok(out)
     }
 
+    /// One version of a release, without reading the others.
     pub async fn ota_release(
         &self,
         name: &str,
         version: &str,
     ) -> Result<Option<Release>, StoreError> {
-        Ok(self
-            .ota_releases(name)
-            .await?
-            .into_iter()
-            .find(|r| r.version == version))
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            release_columns!(),
+            " FROM ota_release WHERE name = $1 AND version = $2"
+        ))
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Some(self.release_with_artifacts(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn release_with_artifacts(&self, r: &AnyRow) -> Result<Release, StoreError> {
+        let name: String = r.try_get(0)?;
+        let version: String = r.try_get(1)?;
+        let artifacts = self.ota_release_artifacts(&name, &version).await?;
+        Ok(Release {
+            name,
+            version,
+            models: r.try_get(2)?,
+            manifest: r.try_get(3)?,
+            signature: r.try_get(4)?,
+            created_at_ms: r.try_get(5)?,
+            artifacts,
+        })
     }
 
     async fn ota_release_artifacts(

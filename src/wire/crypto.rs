@@ -102,6 +102,14 @@ pub const MAX_PASSWORD_LEN: usize = 128;
 const ZERO_AUTH: [u8; AUTH_LEN] = [0; AUTH_LEN];
 
 /// Compares in time independent of where the first difference is.
+/// Fills `buf` straight from the operating system's random source: keys, seeds,
+/// tokens, session ids, nonces, what an attacker would have to guess, so never a
+/// seeded generator. Panics if the OS has none to give.
+pub fn os_random(buf: &mut [u8]) {
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf)
+        .expect("the operating system's random source");
+}
+
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -215,7 +215,7 @@ impl Agent {
                 tracing::warn!(error = %e, "poll failed; trying again after the sleep");
             }
             let mut r = [0u8; 8];
-            super::os_random(&mut r);
+            crate::wire::crypto::os_random(&mut r);
             let wake = Instant::now() + core::jittered(self.sleep, u64::from_le_bytes(r));
             loop {
                 let until = next_check.map_or(wake, |c| c.min(wake));
