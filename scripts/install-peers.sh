@@ -52,9 +52,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
 	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
-	kannel kannel-extras)
+	kannel kannel-extras nginx-light)
 if ((bench)); then
-	packages+=(radsecproxy)
+	packages+=(radsecproxy socat haproxy wrk)
 fi
 
 installed() {

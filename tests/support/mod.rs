@@ -10,6 +10,7 @@
 //! - [`radclient`] and [`RadclientReply`]: FreeRADIUS's radclient as the NAS.
 //! - [`artifacts_dir`]: where tests leave screenshots, logs and the like.
 //! - [`kannel::Kannel`]: Kannel's boxes and its fake SMSC, for SMS and WAP Push.
+//! - [`nginx::Nginx`]: nginx as a download node (Range, `stub_status`, access log).
 //!
 //! Fixture users (see `tests/fixtures/freeradius/users`): alice/alice-pass (Accept),
 //! bob/bob-pass (wrong password: Reject "wrong password"), carol (Reject, arrears),
@@ -22,6 +23,7 @@
 
 pub mod http;
 pub mod kannel;
+pub mod nginx;
 pub mod postgres;
 pub mod radcare;
 
