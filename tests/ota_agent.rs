@@ -2,14 +2,18 @@
 //! operator commands: twenty agents install a release (over an older version or
 //! fresh), a corrupted artifact is refused (9018), a killed download resumes with
 //! Range, and a result made while the server is down reaches it once it is back.
+//! The first acceptance bullet end to end: twenty running agents with Kannel, told by
+//! IP push, SMS and WAP Push in two rollout groups, one finding it by its active check.
 
 mod support;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
+use support::kannel::{KANNEL_PEERS, Kannel, SENDSMS_PASSWORD, SENDSMS_USER};
 use support::radcare::Radcare;
 
 fn value<'a>(out: &'a str, key: &str) -> &'a str {
@@ -457,4 +461,217 @@ fn an_ip_push_notice_reaches_a_waiting_agent_at_once() {
         "{}",
         devs[0].agent_log()
     );
+}
+
+/// How the harness tells one device of the deployment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Channel {
+    IpPush,
+    Sms,
+    WapPush,
+    /// An SMS the modem loses: the agent must find the release by its active check.
+    Dropped,
+}
+
+/// The first acceptance bullet in one run: `radcare serve`, Kannel with fakesmsc and
+/// twenty running agents (no `--once`: they sleep the server's five minutes between
+/// polls, so only a notice or the active check can wake them). A release deployed in
+/// two rollout groups reaches agents by IP push, by SMS and by WAP Push (the harness
+/// plays each phone's modem: what fakesmsc got for a number is appended to that
+/// agent's notice file); the one agent whose SMS is lost finds the release by its
+/// active check. Half install over 1.0.0, half fresh; radcare records which.
+#[test]
+fn twenty_running_agents_are_told_by_ip_push_sms_and_wap_push_in_two_groups() {
+    if !support::require_peers(KANNEL_PEERS) {
+        return;
+    }
+    let kannel = Kannel::start();
+    let extra = format!(
+        "[terminal.notices]\nsendsms_url = \"{}\"\nusername = \"{SENDSMS_USER}\"\n\
+         password = \"{SENDSMS_PASSWORD}\"\nfrom = \"4000\"\nppg_url = \"{}\"\nhold = \"2s\"\n",
+        kannel.sendsms_url, kannel.ppg_url
+    );
+    let rc = Radcare::start("127.0.0.0/8", &[], &extra);
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
+
+    // Device ids sort in index order, so group 1 is 00..09 and group 2 is 10..19,
+    // each with every channel; the lost SMS is in group 1, which holds group 2 back
+    // until the active check has done its work. It runs 1.0.0 (the check tells of
+    // what is newer than what a device runs).
+    let channel = |i: usize| match (i, i % 3) {
+        (4, _) => Channel::Dropped,
+        (_, 0) => Channel::IpPush,
+        (_, 1) => Channel::Sms,
+        _ => Channel::WapPush,
+    };
+    let phone = |i: usize| format!("+4915100000{i:02}");
+    let devs: Vec<Device> = (0..20)
+        .map(|i| {
+            let id = format!("e2e-{i:02}");
+            let mut args = vec!["device", "add", &id, "--model", "hg8245"];
+            let number = phone(i);
+            match channel(i) {
+                Channel::IpPush => {}
+                Channel::Sms | Channel::Dropped => {
+                    args.extend(["--phone", &number, "--tag", "notice-sms"])
+                }
+                Channel::WapPush => args.extend(["--phone", &number, "--tag", "notice-wap"]),
+            }
+            let token = value(&rc.cli(&args), "token").to_string();
+            Device {
+                id,
+                token,
+                dir: tempfile::tempdir().unwrap(),
+            }
+        })
+        .collect();
+    let notice_file = |d: &Device| d.dir.path().join("notices");
+
+    let new = image(400_000, 0x33);
+    publish(&rc, "2.0.0", &new);
+    let mut agents: Vec<Child> = devs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut args = vec!["--policy".to_string(), "accept".into()];
+            if i % 2 == 0 {
+                std::fs::create_dir_all(d.install().join("fw")).unwrap();
+                std::fs::write(d.install().join("fw/fw.bin"), b"old firmware").unwrap();
+                std::fs::write(d.install().join("fw/old-only"), b"gone after").unwrap();
+                args.extend(["--installed".into(), "fw=1.0.0".into()]);
+            }
+            match channel(i) {
+                Channel::IpPush => {}
+                Channel::Sms | Channel::WapPush => {
+                    let file = notice_file(d).to_str().unwrap().to_string();
+                    args.extend(["--no-push".into(), "--notice-file".into(), file]);
+                }
+                Channel::Dropped => {
+                    let file = notice_file(d).to_str().unwrap().to_string();
+                    args.extend(["--no-push".into(), "--notice-file".into(), file]);
+                    args.extend(["--check-every".into(), "2s".into()]);
+                }
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            d.spawn(&rc, &key, &args)
+        })
+        .collect();
+    // Every agent has polled once (nothing for it yet) and now sleeps; the IP push
+    // agents hold their long-poll, so the server counts them as reachable that way.
+    wait_for("every first poll", Duration::from_secs(20), || {
+        devs.iter()
+            .all(|d| d.agent_log().contains("configData sent"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = rc.cli(&[
+        "deploy", "fw", "2.0.0", "--model", "hg8245", "--groups", "2",
+    ]);
+    assert!(out.contains("groups=2"), "{out}");
+    let deployment = value(&out, "deployment").to_string();
+
+    // The modem of each phone: a message fakesmsc got for its number goes to the
+    // agent's notice file, except the one that is lost.
+    let owner = |msg: &str| {
+        let to = msg.split(' ').nth(1)?;
+        (0..20).find(|&i| channel(i) != Channel::IpPush && phone(i) == to)
+    };
+    let mut handed = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let shown = loop {
+        let messages = kannel.messages();
+        for m in &messages[handed..] {
+            let i = owner(m).unwrap_or_else(|| panic!("a message for no device: {m}"));
+            if channel(i) != Channel::Dropped {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(notice_file(&devs[i]))
+                    .unwrap();
+                writeln!(f, "{m}").unwrap();
+            }
+        }
+        handed = messages.len();
+        let shown = rc.cli(&["deployment", "show", &deployment]);
+        if shown.contains("counts success=20") {
+            break shown;
+        }
+        if Instant::now() > deadline {
+            let waiting: Vec<String> = devs
+                .iter()
+                .filter(|d| !shown.contains(&format!("device={}\tstate=success", d.id)))
+                .map(|d| format!("== {}\n{}", d.id, d.agent_log()))
+                .collect();
+            panic!("not all succeeded:\n{shown}\n{}", waiting.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for a in &mut agents {
+        a.kill().unwrap();
+        a.wait().unwrap();
+    }
+
+    // Installed and verified everywhere, over 1.0.0 or fresh, and recorded as such.
+    for (i, d) in devs.iter().enumerate() {
+        assert_eq!(
+            std::fs::read(d.install().join("fw/fw.bin")).unwrap(),
+            new,
+            "{}",
+            d.id
+        );
+        assert!(!d.install().join("fw/old-only").exists(), "{}", d.id);
+        let installed = std::fs::read_to_string(d.state().join("installed.json")).unwrap();
+        assert!(installed.contains("\"2.0.0\""), "{installed}");
+        let (group, kind) = (i / 10 + 1, if i % 2 == 0 { "overwrite" } else { "fresh" });
+        let line = format!(
+            "group={group}\tdevice={}\tstate=success\tinstall={kind}",
+            d.id
+        );
+        assert!(shown.contains(&line), "{line} in {shown}");
+    }
+    // Group 2 began only once group 1 was done: every group-2 file was written after
+    // every group-1 file (same clock, the install directory's filesystem).
+    let written = |d: &Device| {
+        std::fs::metadata(d.install().join("fw/fw.bin"))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let last_first = devs[..10].iter().map(written).max().unwrap();
+    let first_second = devs[10..].iter().map(written).min().unwrap();
+    assert!(
+        last_first < first_second,
+        "group 2 started before group 1 was done"
+    );
+
+    // Each woke the way it was told, and was told once.
+    let messages = kannel.messages();
+    for (i, d) in devs.iter().enumerate() {
+        let log = d.agent_log();
+        let theirs: Vec<&String> = messages.iter().filter(|m| owner(m) == Some(i)).collect();
+        match channel(i) {
+            Channel::IpPush => {
+                assert!(log.contains("notice received"), "{log}");
+                assert!(log.contains("IP push"), "{log}");
+                assert!(theirs.is_empty());
+            }
+            Channel::Sms | Channel::WapPush => {
+                assert_eq!(theirs.len(), 1, "{}: {theirs:?}", d.id);
+                let want = if channel(i) == Channel::Sms {
+                    " text RADCARE OTA fw 2.0.0 "
+                } else {
+                    " udh %06%05%04%0B%84"
+                };
+                assert!(theirs[0].contains(want), "{}: {}", d.id, theirs[0]);
+                assert!(log.contains("notice received"), "{log}");
+                assert!(!log.contains("IP push"), "{log}");
+            }
+            Channel::Dropped => {
+                assert_eq!(theirs.len(), 1, "the SMS was sent: {theirs:?}");
+                assert!(!log.contains("notice received"), "{log}");
+                assert!(
+                    log.contains("the active check found a newer release: polling now"),
+                    "{log}"
+                );
+            }
+        }
+    }
 }

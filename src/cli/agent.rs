@@ -56,7 +56,7 @@ pub struct AgentArgs {
     /// the answer (`newer name=.. version=..`) and exit.
     #[arg(long, conflicts_with_all = ["once", "check_every"])]
     check: bool,
-    /// Also ask it this often (e.g. `1h`).
+    /// Also ask it this often (e.g. `1h`); a newer release found means a poll at once.
     #[arg(long, value_parser = humantime::parse_duration)]
     check_every: Option<Duration>,
     /// Software installed before this agent, as `name=version` (repeatable).

@@ -207,7 +207,8 @@ impl Agent {
     }
 
     /// Polls until cancelled by dropping: the sleep the server asks for (with jitter),
-    /// cut short by a notice; an active check every `check_every`.
+    /// cut short by a notice or by an active check (every `check_every`) that finds a
+    /// newer release: a terminal whose notice was lost learns of it that way.
     pub async fn run(mut self, check_every: Option<Duration>) {
         let mut next_check = check_every.map(|d| Instant::now() + d);
         loop {
@@ -226,10 +227,16 @@ impl Agent {
                 if let (Some(c), Some(every)) = (next_check, check_every)
                     && Instant::now() >= c
                 {
-                    if let Err(e) = self.check().await {
-                        tracing::warn!(error = %e, "active check failed");
-                    }
+                    let newer = self.check().await;
                     next_check = Some(Instant::now() + every);
+                    match newer {
+                        Ok(newer) if !newer.is_empty() => {
+                            tracing::info!("the active check found a newer release: polling now");
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "active check failed"),
+                    }
                 }
                 if Instant::now() >= wake {
                     break;
