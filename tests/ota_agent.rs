@@ -675,3 +675,57 @@ fn twenty_running_agents_are_told_by_ip_push_sms_and_wap_push_in_two_groups() {
         }
     }
 }
+
+/// The third acceptance bullet with real agents: the stored artifact has a flipped
+/// byte, so each agent refuses it and reports 9018; one failure leaves the rollout
+/// running (the threshold is two), the second pauses it, and the next group's agent is
+/// offered nothing.
+#[test]
+fn the_second_refused_artifact_pauses_the_rollout_at_its_threshold() {
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    let devs = devices(&rc, "thr", 4);
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
+    let sha = publish(&rc, "1.0.0", &image(100_000, 5));
+    let stored = rc.dir.path().join("state/artifacts").join(&sha);
+    let mut bytes = std::fs::read(&stored).unwrap();
+    bytes[99_999] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let args = [
+        "deploy",
+        "fw",
+        "1.0.0",
+        "--model",
+        "hg8245",
+        "--groups",
+        "4",
+        "--error-threshold",
+        "2",
+    ];
+    let deployment = value(&rc.cli(&args), "deployment").to_string();
+    let cycle = |d: &Device| success(&d.command(&rc, &key, &["--once"]).output().unwrap(), &d.id);
+    let refused = |d: &Device| format!("device={}\tstate=failure\tinstall=-\tcode=9018", d.id);
+
+    cycle(&devs[0]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
+    assert!(shown.contains(&refused(&devs[0])), "{shown}");
+    assert!(shown.contains("state=running"), "one failure: {shown}");
+
+    cycle(&devs[1]);
+    let shown = rc.cli(&["deployment", "show", &deployment]);
+    assert!(shown.contains(&refused(&devs[1])), "{shown}");
+    assert!(shown.contains("state=paused"), "two failures: {shown}");
+    assert!(shown.contains("counts failure=2 scheduled=2"), "{shown}");
+
+    // Group 3 is not offered the release while the rollout is paused.
+    cycle(&devs[2]);
+    assert!(!devs[2].install().join("fw").exists());
+    assert!(!devs[2].state().join("partial").join(&sha).exists());
+    let shown = rc.cli(&["deployment", "show", &deployment]);
+    assert!(
+        shown.contains(&format!("device={}\tstate=scheduled", devs[2].id)),
+        "{shown}"
+    );
+    for d in &devs[..2] {
+        assert!(!d.install().join("fw").exists(), "{}", d.id);
+    }
+}
