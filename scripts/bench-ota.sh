@@ -108,8 +108,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # [udp]
+	python3 -c 'import socket, sys
+s = socket.socket(type=socket.SOCK_DGRAM if sys.argv[1:] == ["udp"] else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$@"
 }
 wait_http() { # name url [header]: until it answers 200 (20 s)
 	local i
@@ -131,7 +133,8 @@ d, n = sys.argv[1], int(sys.argv[2])
 now = int(time.time() * 1000)
 with open(f"{d}/devices.txt", "w") as t, open(f"{d}/devices.csv", "w") as c:
     for i in range(n):
-        dev, tok = f"bench-{i:06}", secrets.token_hex(24)
+        # 32 hex digits: goosebit keeps at most 32 (radcare's own are 48).
+        dev, tok = f"bench-{i:06}", secrets.token_hex(16)
         t.write(f"{dev} {tok}\n")
         c.write(f"{dev},{hashlib.sha256(tok.encode()).hexdigest()},bench,,,,,{{}},{now},\n")
 EOF
@@ -170,8 +173,8 @@ for store in sqlite pg; do
 	esac
 	cat >"$dir/radcare-$store.toml" <<EOF
 [radius]
-auth_listen = "127.0.0.1:0"
-acct_listen = "127.0.0.1:0"
+auth_listen = "127.0.0.1:$(free_port udp)"
+acct_listen = "127.0.0.1:$(free_port udp)"
 
 [portal]
 listen = "127.0.0.1:0"
@@ -187,7 +190,8 @@ state_dir = "$dir/state-$store"
 url = "$url"
 EOF
 	# Makes the schema; then the rows go in at once.
-	timeout 60 "$radcare" device add bench-seed --model bench --config "$dir/radcare-$store.toml" >/dev/null
+	timeout 60 "$radcare" device add bench-seed --model bench --config "$dir/radcare-$store.toml" \
+		>/dev/null 2>"$dir/seed-$store.log" || die "$(tail -3 "$dir/seed-$store.log")"
 done
 python3 - "$dir" "$columns" <<'EOF'
 import csv, sqlite3, sys
@@ -205,7 +209,7 @@ timeout 60 "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres 
 step "a $dl_mib MiB release"
 head -c $((dl_mib * 1048576)) /dev/urandom >"$dir/fw.bin"
 published=$(timeout 120 "$radcare" release publish --name fw --version 1.0.0 --model bench \
-	--config "$dir/radcare-sqlite.toml" "$dir/fw.bin")
+	--config "$dir/radcare-sqlite.toml" "$dir/fw.bin" 2>"$dir/publish.log")
 sha=$(sed -n 's/^artifact=.* sha256=\([0-9a-f]*\)$/\1/p' <<<"$published")
 [[ -n $sha ]] || die "no sha256 in: $published"
 

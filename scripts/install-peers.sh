@@ -11,7 +11,9 @@
 #                                      network-namespace test, kannel and
 #                                      kannel-extras (the SMS and WAP Push
 #                                      gateway and its fake SMSC)
-#   scripts/install-peers.sh --bench   the same, plus radsecproxy
+#   scripts/install-peers.sh --bench   the same, plus radsecproxy, socat, haproxy,
+#                                      wrk, curl and python3-venv (goosebit's
+#                                      venv in scripts/bench-ota.sh)
 #
 # Debian starts the freeradius and kannel services when they are installed;
 # the tests run their own instances on random ports, so the system ones are
@@ -23,7 +25,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--bench) bench=1 ;;
 	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -54,7 +56,7 @@ packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
 	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
 	kannel kannel-extras nginx-light)
 if ((bench)); then
-	packages+=(radsecproxy socat haproxy wrk)
+	packages+=(radsecproxy socat haproxy wrk curl python3-venv)
 fi
 
 installed() {
