@@ -311,7 +311,7 @@ mkdir -p "$dir/nginx"
 cat >"$dir/nginx/nginx.conf" <<EOF
 $([[ $(id -u) == 0 ]] && echo "user root;")
 daemon off;
-worker_processes 1;
+worker_processes auto;
 pid $dir/nginx/nginx.pid;
 error_log $dir/nginx/error.log;
 events { worker_connections 1024; }

@@ -68,6 +68,9 @@ pub fn requested_range(
     Ok(Some((start, end)))
 }
 
+/// Octets read from the file per body chunk.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
 /// Serves `path` (of `size` octets, content-addressed by `sha256`).
 pub async fn serve(path: &Path, size: u64, sha256: &str, headers: &HeaderMap) -> Response {
     let etag = format!("\"{sha256}\"");
@@ -102,7 +105,13 @@ pub async fn serve(path: &Path, size: u64, sha256: &str, headers: &HeaderMap) ->
     if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)));
+    // Each read is a trip to tokio's blocking pool: the stream's default 4 KiB makes a
+    // 64 MiB download 16,384 of them. 64 KiB is 1,024 trips, with memory per download
+    // still small.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file.take(len),
+        DOWNLOAD_CHUNK,
+    ));
     let mut resp = Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/octet-stream")
