@@ -406,7 +406,8 @@ for name in ["stub", "radcare-sqlite", "radcare-pg", "goosebit"]:
         print(f"| {name} | not run: {why} | | | |")
         continue
     vs_goose = f"{v / goose:.1f}x" if goose else "-"
-    print(f"| {name} | {v:,.0f} | {v / stub:.2f} | {vs_goose} | {errs(name)} |")
+    vs_stub = v / stub
+    print(f"| {name} | {v:,.0f} | {vs_stub:.{2 if vs_stub >= 0.1 else 3}f} | {vs_goose} | {errs(name)} |")
 print(f"\nDownloads: one {dl_mib} MiB artifact, {dl_conns} clients at once, whole or from the "
       f"middle (Range: bytes=<half>-), {secs} s per run, median of {rounds} rounds.\n")
 print("| download | radcare MiB/s | nginx MiB/s | radcare / nginx | errors |")
