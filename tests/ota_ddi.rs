@@ -116,6 +116,15 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         401
     );
 
+    // Refused requests wrote nothing: no device made, no visit recorded.
+    let listed = rc.cli(&["device", "list"]);
+    assert!(!listed.contains("nobody"), "{listed}");
+    assert_eq!(
+        listed.matches("last_seen_ms=-").count(),
+        3,
+        "a refused request is not a visit: {listed}"
+    );
+
     // Group 1 (cpe-1, cpe-2) is offered the deployment; group 2 (cpe-3) not yet.
     let poll = |i: usize| {
         let a = auth(&tokens[i]);
@@ -236,6 +245,24 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         http(t, "POST", &fb_path, &[("Authorization", &a1)], b"{not json").status,
         400
     );
+    // configData that is not JSON, or lacks `data`: 400, and the device is still
+    // asked for it (nothing stored).
+    let a2 = auth(&tokens[1]);
+    for bad in [&b"{\"data\": "[..], br#"{"mode": "merge"}"#] {
+        let r = http(
+            t,
+            "PUT",
+            &format!("{BASE}/cpe-2/configData"),
+            &[("Authorization", &a2)],
+            bad,
+        );
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(bad));
+    }
+    let p2 = poll(1);
+    assert!(
+        p2["_links"]["configData"]["href"].is_string(),
+        "nothing stored: {p2}"
+    );
     let big = vec![b'x'; 100_000];
     assert_eq!(
         http(t, "POST", &fb_path, &[("Authorization", &a1)], &big).status,
@@ -280,7 +307,6 @@ fn a_release_rolls_out_in_groups_and_pauses_on_failures() {
         410,
         "closed"
     );
-    let a2 = auth(&tokens[1]);
     let href2 = poll(1)["_links"]["deploymentBase"]["href"]
         .as_str()
         .unwrap()
