@@ -20,7 +20,7 @@
 #
 # Environment: RADCARE (a prebuilt release binary; else cargo build --release),
 # DDI_STUB (a prebuilt examples/ddi_stub; else cargo build), DEVICES (10000), SECS
-# (10 per measurement), ROUNDS (2, interleaved), CONNS (32), THREADS (2),
+# (10 per measurement), ROUNDS (3, interleaved), CONNS (32), THREADS (2),
 # DOWNLOAD_MIB (64), DOWNLOAD_CONNS (4), GOOSEBIT_VENV (/tmp/radcare-bench-goosebit:
 # made with pip on first use, for this benchmark only), BENCH_OUT (target/bench-ota).
 #
@@ -36,7 +36,7 @@ root=$PWD
 
 devices=${DEVICES:-10000}
 secs=${SECS:-10}
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-3}
 conns=${CONNS:-32}
 threads=${THREADS:-2}
 dl_mib=${DOWNLOAD_MIB:-64}
