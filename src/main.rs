@@ -13,10 +13,13 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "radcare",
-    version,
+    version = radcare::telemetry::LONG_VERSION,
     about = "Inline RADIUS middlebox: explains and fixes dial failures"
 )]
 struct Cli {
+    /// Log lines as text for people, or as one JSON object per line for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RADCARE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -134,6 +137,12 @@ enum Command {
     Storm(cli::replay::StormArgs),
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum DictCommand {
     /// Load a dictionary tree (ours if no PATH) and print its counts.
@@ -142,15 +151,18 @@ enum DictCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only for a person at a terminal, not for journald or a file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_ansi(false).init(),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

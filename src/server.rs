@@ -297,15 +297,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         })?);
     }
     if let Some(handle) = opts.metrics {
-        // Histogram samples queue in the recorder until folded in; with nobody
-        // scraping /metrics they would grow without bound (tens of MB per minute at
-        // line rate).
-        parts.start_task("metrics-upkeep", move |stop| async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            while stop.run_until_cancelled(tick.tick()).await.is_some() {
-                handle.run_upkeep();
-            }
-        });
+        parts.start(crate::telemetry::Upkeep { handle });
     }
     if let Some((auth, acct)) = bound.demo {
         parts.start(crate::demo::DemoAaa {
@@ -347,6 +339,8 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     }
 
     tracing::info!(
+        version = crate::telemetry::VERSION,
+        commit = crate::telemetry::COMMIT,
         auth = %auth_addr,
         acct = %acct_addr,
         portal = %portal_addr,

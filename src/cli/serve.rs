@@ -53,9 +53,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
-        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .context("cannot install the metrics recorder")?;
+        let metrics =
+            radcare::telemetry::install().context("cannot install the metrics recorder")?;
         let opts = Options {
             demo: args.demo,
             shadow: args.shadow,

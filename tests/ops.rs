@@ -1,0 +1,183 @@
+//! Operations: what the dashboard and the alert rules in docs/ name exists in a real
+//! scrape, and SIGTERM drains what radcare took.
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::UdpSocket;
+
+use support::radcare::{NAS_SECRET, Radcare, Upstream};
+use support::{FreeRadius, parse_radclient, radclient, repo_root, require_peers};
+
+const AAA_SECRET: &str = "aaa-secret";
+
+fn upstream(fr: &FreeRadius) -> Upstream {
+    Upstream {
+        name: "aaa-1",
+        auth: fr.auth_addr(),
+        acct: fr.acct_addr(),
+        secret: AAA_SECRET.into(),
+    }
+}
+
+/// The radcare_* and process_* names in a dashboard's or rule file's expressions
+/// (`up` and the like are Prometheus's own).
+fn metric_names(text: &str) -> BTreeSet<String> {
+    regex::Regex::new(r"\b((?:radcare|process)_[a-z0-9_]+)")
+        .unwrap()
+        .captures_iter(text)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+/// `# TYPE` per metric family, `# HELP` families, and every sample's name.
+struct Scrape {
+    types: HashMap<String, String>,
+    help: BTreeSet<String>,
+    samples: BTreeSet<String>,
+}
+
+fn parse_scrape(body: &str) -> Scrape {
+    let mut s = Scrape {
+        types: HashMap::new(),
+        help: BTreeSet::new(),
+        samples: BTreeSet::new(),
+    };
+    for line in body.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("#"), Some("TYPE"), Some(name)) => {
+                s.types
+                    .insert(name.to_string(), words.next().unwrap_or("").to_string());
+            }
+            (Some("#"), Some("HELP"), Some(name)) if words.next().is_some() => {
+                s.help.insert(name.to_string());
+            }
+            (Some(first), _, _) if !first.starts_with('#') => {
+                let name = first.split('{').next().unwrap_or(first);
+                s.samples.insert(name.to_string());
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// The family a sample name belongs to: a histogram's `_bucket`, `_sum` and `_count`
+/// series are its family's.
+fn family<'a>(scrape: &Scrape, name: &'a str) -> &'a str {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix)
+            && scrape.types.get(base).map(String::as_str) == Some("histogram")
+        {
+            return base;
+        }
+    }
+    name
+}
+
+#[test]
+fn every_metric_of_the_dashboard_and_the_alerts_is_in_a_scrape_with_help_and_type() {
+    if !require_peers(&["freeradius", "radclient"]) {
+        return;
+    }
+    let fr = FreeRadius::start(AAA_SECRET);
+    let rc = Radcare::start("127.0.0.1/32", &[upstream(&fr)], "");
+    // Traffic: an Accept, a rewritten Reject, a malformed datagram, a portal page.
+    for user in [
+        "alice\nUser-Password = alice-pass",
+        "carol\nUser-Password = x",
+    ] {
+        let out = radclient(
+            &rc.auth.to_string(),
+            "auth",
+            NAS_SECRET,
+            &format!("User-Name = {user}\nMessage-Authenticator = 0x00"),
+        );
+        assert_eq!(
+            parse_radclient(&out).expect("a reply").code,
+            "Access-Accept",
+            "{user}"
+        );
+    }
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(&[0xff; 3], rc.auth)
+        .unwrap();
+    assert_eq!(
+        rc.wait_metric("radcare_drops_total{reason=\"malformed\"}", 1.0),
+        1.0
+    );
+    assert_eq!(rc.http_get("/").0, 200);
+
+    let (status, body) = rc.admin_get("/metrics");
+    assert_eq!(status, 200);
+    let scrape = parse_scrape(&body);
+
+    let dashboard = std::fs::read_to_string(repo_root().join("docs/grafana/radcare.json"))
+        .expect("the dashboard");
+    let json: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let mut exprs = String::new();
+    for panel in json["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            exprs.push_str(target["expr"].as_str().expect("expr"));
+            exprs.push('\n');
+        }
+    }
+    let alerts = std::fs::read_to_string(repo_root().join("docs/prometheus/alerts.yml"))
+        .expect("the alert rules");
+    let from_dashboard = metric_names(&exprs);
+    let from_alerts = metric_names(&alerts);
+    assert!(from_dashboard.len() >= 15, "{from_dashboard:?}");
+    for name in [
+        "radcare_upstream_up",
+        "radcare_events_lost_total",
+        "radcare_drops_total",
+        "radcare_store_up",
+    ] {
+        assert!(from_alerts.contains(name), "an alert on {name}");
+    }
+
+    let mut missing = Vec::new();
+    for name in from_dashboard.union(&from_alerts) {
+        let fam = family(&scrape, name);
+        if !scrape.samples.contains(name.as_str()) {
+            missing.push(format!("{name}: no sample"));
+        }
+        if !scrape.types.contains_key(fam) {
+            missing.push(format!("{fam}: no TYPE"));
+        }
+        if !scrape.help.contains(fam) {
+            missing.push(format!("{fam}: no HELP"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}\nscrape:\n{body}");
+
+    // Real histograms (summable across nodes), and the build's identity.
+    assert_eq!(
+        scrape.types["radcare_upstream_latency_seconds"], "histogram",
+        "{body}"
+    );
+    assert!(
+        body.contains("radcare_upstream_latency_seconds_bucket{upstream=\"aaa-1\",le=\"0.005\"}"),
+        "{body}"
+    );
+    let build = body
+        .lines()
+        .find(|l| l.starts_with("radcare_build_info{"))
+        .expect("radcare_build_info");
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("commit=\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    // Every family radcare records has its HELP text.
+    for (fam, _) in scrape
+        .types
+        .iter()
+        .filter(|(f, _)| f.starts_with("radcare_"))
+    {
+        assert!(scrape.help.contains(fam), "{fam} has no HELP");
+    }
+}
