@@ -181,3 +181,150 @@ fn every_metric_of_the_dashboard_and_the_alerts_is_in_a_scrape_with_help_and_typ
         assert!(scrape.help.contains(fam), "{fam} has no HELP");
     }
 }
+
+/// `radclient -x` output: each received reply's code and its Class (hex), in order.
+fn received(out: &str) -> Vec<(String, Option<String>)> {
+    let mut replies: Vec<(String, Option<String>)> = Vec::new();
+    let mut in_reply = false;
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Received ") {
+            replies.push((
+                rest.split_whitespace().next().unwrap_or("").to_string(),
+                None,
+            ));
+            in_reply = true;
+        } else if t.starts_with("Sent ") || t.starts_with('(') {
+            in_reply = false;
+        } else if in_reply && let Some(v) = t.strip_prefix("Class = ") {
+            replies.last_mut().expect("a reply").1 = Some(v.trim_start_matches("0x").to_string());
+        }
+    }
+    replies
+}
+
+/// The `key=value` fields of the last log line with `message`.
+fn log_fields(log: &str, message: &str) -> HashMap<String, String> {
+    let line = log
+        .lines()
+        .rfind(|l| l.contains(message))
+        .unwrap_or_else(|| panic!("no {message:?} in the log:\n{log}"));
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn sigterm_under_radclient_load_answers_what_was_taken_and_loses_no_garden_write() {
+    if !require_peers(&["freeradius", "radclient"]) {
+        return;
+    }
+    let fr = FreeRadius::start(AAA_SECRET);
+    let mut rc = Radcare::start("127.0.0.1/32", &[upstream(&fr)], "");
+    // Many distinct subscribers: every other one in arrears (a garden entry each, by
+    // its Calling-Station-Id), the others accepted.
+    const REQUESTS: usize = 4000;
+    let mut input = String::new();
+    for i in 0..REQUESTS {
+        let user = if i % 2 == 0 {
+            "carol\nUser-Password = x"
+        } else {
+            "alice\nUser-Password = alice-pass"
+        };
+        input.push_str(&format!(
+            "User-Name = {user}\nCalling-Station-Id = \"02-00-00-{:02x}-{:02x}-{:02x}\"\nMessage-Authenticator = 0x00\n\n",
+            i >> 16,
+            (i >> 8) & 0xff,
+            i & 0xff
+        ));
+    }
+    let file = rc.dir.path().join("load.txt");
+    let replies_file = rc.dir.path().join("radclient.out");
+    std::fs::write(&file, input).unwrap();
+    // Line-buffered, so that what it received is in the file when it is stopped.
+    let nas = std::process::Command::new("stdbuf")
+        .arg("-oL")
+        .arg(support::find_peer("radclient").unwrap())
+        .args(["-x", "-r", "1", "-t", "5", "-p", "64", "-d"])
+        .arg(support::freeradius_fixture_dir())
+        .arg("-f")
+        .arg(&file)
+        .args([&rc.auth.to_string(), "auth", NAS_SECRET])
+        // To a file: a pipe nobody reads until the end would stall radclient.
+        .stdout(std::fs::File::create(&replies_file).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("radclient");
+    // SIGTERM in the middle of the load.
+    let taken = rc.wait_metric("radcare_requests_total{listener=\"auth\"}", 300.0);
+    assert!(
+        taken >= 300.0,
+        "radcare saw the load ({taken})\n{}",
+        rc.log()
+    );
+    let started = std::time::Instant::now();
+    let status = rc
+        .terminate(std::time::Duration::from_secs(8))
+        .expect("radcare exits within its 5 s deadline (and 8 s at most)");
+    let took = started.elapsed();
+    assert!(status.success(), "exit status {status:?}\n{}", rc.log());
+    // Replies radcare sent are on loopback by now; the rest would only time out.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let mut nas = nas;
+    let _ = nas.kill();
+    nas.wait().expect("radclient ends");
+    let replies = received(&std::fs::read_to_string(&replies_file).unwrap());
+
+    let log = rc.log();
+    let stopped = log_fields(&log, "radius proxy stopped");
+    let count = |k: &str| -> usize { stopped[k].parse().unwrap() };
+    assert!(
+        count("requests") < REQUESTS,
+        "SIGTERM came during the load: {stopped:?}"
+    );
+    assert_eq!(count("unanswered"), 0, "{stopped:?}");
+    assert_eq!(
+        count("requests"),
+        count("replies"),
+        "every request taken was answered: {stopped:?}"
+    );
+    // radcare's own count has the Status-Server that saw it start.
+    assert_eq!(
+        replies.len() + 1,
+        count("replies"),
+        "radclient received every reply radcare sent"
+    );
+    assert!(replies.iter().all(|(code, _)| code == "Access-Accept"));
+
+    // Every garden entry a rewritten Accept announced is in the store.
+    let announced: BTreeSet<u64> = replies
+        .iter()
+        .filter_map(|(_, class)| {
+            let class = String::from_utf8(hex::decode(class.as_ref()?).ok()?).ok()?;
+            u64::from_str_radix(class.rsplit_once(";g=")?.1, 16).ok()
+        })
+        .collect();
+    assert!(announced.len() >= 100, "{} garden entries", announced.len());
+    let stored: BTreeSet<u64> = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async {
+            let store =
+                radcare::store::Store::open(&format!("sqlite://{}", rc.db_path().display()))
+                    .await
+                    .expect("the store");
+            store.garden_since(0).await.expect("garden rows")
+        })
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let lost: Vec<_> = announced.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} garden writes lost", lost.len());
+    let drained = log_fields(&log, "radius proxy draining");
+    eprintln!(
+        "SIGTERM after {taken} requests ({} in flight then): {} taken and answered, {} garden entries stored, exit in {took:?}",
+        drained["in_flight"],
+        count("requests"),
+        announced.len()
+    );
+}

@@ -71,6 +71,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             Ok(r) => r,
             Err(e) => bail!("{e}"),
         };
+        // systemd's Type=notify: ready once every socket is bound and every part runs.
+        // Without NOTIFY_SOCKET (not under systemd) this does nothing.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(error = %e, "cannot tell systemd we are ready");
+        }
         if let Some(d) = running.demo_addr {
             eprintln!(
                 "demo AAA on {d}; try: radtest carol carol-pass {} 0 testing123",
@@ -88,6 +93,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
         }
         tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         running.shutdown(Duration::from_secs(5)).await;
         Ok(ExitCode::SUCCESS)
     })
