@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -135,6 +135,12 @@ enum Command {
     },
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
     Storm(cli::replay::StormArgs),
+    /// Write the man page (roff) to stdout, from this command tree (for packagers).
+    #[command(hide = true)]
+    Man,
+    /// Write shell completions to stdout (for packagers).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -197,5 +203,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan { config, command } => cli::plan::plan(config, command),
         Command::Agent(args) => cli::agent::agent(*args),
         Command::Faults { config, command } => cli::faults::faults(config, command),
+        Command::Man => cli::generate::man(Cli::command()),
+        Command::Completions { shell } => cli::generate::completions(Cli::command(), shell),
     }
 }
