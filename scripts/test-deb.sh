@@ -63,10 +63,9 @@ getent passwd radcare >/dev/null || fail "no radcare user"
 	fail "/etc/radcare/radcare.toml is $(stat -c '%U:%G %a' /etc/radcare/radcare.toml), not root:radcare 640"
 dpkg-query -W -f='${Conffiles}\n' radcare | grep -q ' /etc/radcare/radcare.toml ' ||
 	fail "the config is not a conffile"
-for f in /usr/bin/radcare /lib/systemd/system/radcare.service \
+for f in /usr/bin/radcare /usr/lib/systemd/system/radcare.service \
 	/usr/share/man/man1/radcare.1.gz /usr/share/bash-completion/completions/radcare \
-	/usr/share/radcare/systemd/radcare-bridge.conf /usr/share/radcare/dictionaries/dictionary \
-	/usr/lib/sysusers.d/radcare.conf; do
+	/usr/share/radcare/systemd/radcare-bridge.conf /usr/share/radcare/dictionaries/dictionary; do
 	[[ -e "$f" ]] || fail "$f missing"
 done
 zcat /usr/share/man/man1/radcare.1.gz | grep -q 'check\\-config' || fail "the man page lacks check-config"
