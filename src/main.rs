@@ -34,6 +34,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Tell the running server to reload its config file (as SIGHUP does): RADIUS
+    /// clients, policy, dictionary and portal texts.
+    Reload {
+        /// The pid file `serve --pid-file` wrote.
+        #[arg(long, default_value = "/run/radcare/radcare.pid")]
+        pid_file: PathBuf,
+    },
     /// Validate a config file: exit 0, or print every error and exit 2.
     CheckConfig { file: PathBuf },
     /// Dictionary tools.
@@ -182,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => cli::serve::serve(args),
         Command::Bridge { config } => cli::serve::bridge(config),
+        Command::Reload { pid_file } => cli::serve::reload_running(&pid_file),
         Command::CheckConfig { file } => Ok(cli::check::check_config(&file)),
         Command::Dict {
             command: DictCommand::Check { path },

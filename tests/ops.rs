@@ -328,3 +328,52 @@ fn sigterm_under_radclient_load_answers_what_was_taken_and_loses_no_garden_write
         announced.len()
     );
 }
+
+#[test]
+fn radcare_reload_applies_portal_texts_and_a_dictionary() {
+    let run = tempfile::tempdir().unwrap();
+    let pid_file = run.path().join("radcare.pid");
+    let rc = Radcare::start_with_args(
+        "127.0.0.1/32",
+        &[],
+        "[portal.brand]\nname = { en = \"Before Broadband\" }\n",
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    let (_, page) = rc.http_get("/?lang=en");
+    assert!(page.contains("Before Broadband"), "{page}");
+    // Portal texts and a dictionary of its own: both used to need a restart.
+    let dict = rc.dir.path().join("dictionaries");
+    std::fs::create_dir(&dict).unwrap();
+    for e in std::fs::read_dir(repo_root().join("dictionaries")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dict.join(e.file_name())).unwrap();
+    }
+    let path = rc.dir.path().join("radcare.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let cfg = format!(
+        "dictionary = \"{}\"\n{}",
+        dict.join("dictionary").display(),
+        cfg.replace("Before Broadband", "After Broadband")
+    );
+    std::fs::write(&path, cfg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["reload", "--pid-file"])
+        .arg(&pid_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        rc.wait_log("reloaded: RADIUS clients, policy, dictionary, portal"),
+        "{}",
+        rc.log()
+    );
+    let (_, page) = rc.http_get("/?lang=en");
+    assert!(page.contains("After Broadband"), "{page}");
+    // No server behind a pid file: a clear error, exit 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["reload", "--pid-file"])
+        .arg(run.path().join("absent.pid"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -339,6 +339,11 @@ impl Engine {
         self.events.pop_front()
     }
 
+    /// A reloaded dictionary (the policy given to `reconfigure` was compiled with it).
+    pub fn set_dictionary(&mut self, dict: Arc<Dictionary>) {
+        self.dict = dict;
+    }
+
     /// NAS requests forwarded upstream and neither answered nor given up yet (probes of
     /// dead upstreams are not counted): what a draining packet thread waits for.
     pub fn in_flight(&self) -> usize {

@@ -145,6 +145,7 @@ const SEND_STALL: Duration = Duration::from_millis(5);
 /// (`Engine::reconfigure`); the server has checked that nothing else changed.
 pub struct Reload {
     pub config: Arc<Config>,
+    pub dict: Arc<crate::dict::Dictionary>,
     pub policy: Arc<Policy>,
 }
 
@@ -271,6 +272,7 @@ impl Loop {
             // At most STOP_CHECK after a reload was sent: between batches, never inside.
             while let Ok(r) = self.reloads.try_recv() {
                 self.engine.reconfigure(&r.config, r.policy.clone());
+                self.engine.set_dictionary(r.dict.clone());
                 // Reject counters are cached by cause index; the table may have changed.
                 self.metrics.rejects.clear();
                 tracing::info!(
