@@ -10,7 +10,8 @@
 #                                      ethtool, ping, nc for the bridge's
 #                                      network-namespace test, kannel and
 #                                      kannel-extras (the SMS and WAP Push
-#                                      gateway and its fake SMSC)
+#                                      gateway and its fake SMSC), curl (the
+#                                      Debian package check, scripts/test-deb.sh)
 #   scripts/install-peers.sh --bench   the same, plus radsecproxy
 #
 # Debian starts the freeradius and kannel services when they are installed;
@@ -52,7 +53,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
 	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
-	kannel kannel-extras nginx-light)
+	kannel kannel-extras nginx-light curl)
 if ((bench)); then
 	packages+=(radsecproxy socat haproxy wrk)
 fi
