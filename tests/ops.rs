@@ -363,7 +363,7 @@ fn radcare_reload_applies_portal_texts_and_a_dictionary() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(
-        rc.wait_log("reloaded: RADIUS clients, policy, dictionary, portal"),
+        rc.wait_log("reloaded: RADIUS clients and policy, the dictionary, the portal"),
         "{}",
         rc.log()
     );

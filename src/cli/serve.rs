@@ -157,7 +157,7 @@ fn reload(running: &mut server::Running, config: Option<&Path>) {
         }
         Ok(loaded) => match running.reload(loaded) {
             Ok(()) => {
-                tracing::info!(config = %path.display(), "reloaded: RADIUS clients, policy, dictionary, portal")
+                tracing::info!(config = %path.display(), "reloaded: RADIUS clients and policy, the dictionary, the portal")
             }
             Err(sections) => tracing::error!(
                 config = %path.display(),
