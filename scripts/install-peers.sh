@@ -10,10 +10,11 @@
 #                                      ethtool, ping, nc for the bridge's
 #                                      network-namespace test, kannel and
 #                                      kannel-extras (the SMS and WAP Push
-#                                      gateway and its fake SMSC)
+#                                      gateway and its fake SMSC), curl (the
+#                                      Debian package check, scripts/test-deb.sh)
 #   scripts/install-peers.sh --bench   the same, plus radsecproxy, socat, haproxy,
-#                                      wrk, curl and python3-venv (goosebit's
-#                                      venv in scripts/bench-ota.sh)
+#                                      wrk and python3-venv (goosebit's venv in
+#                                      scripts/bench-ota.sh)
 #
 # Debian starts the freeradius and kannel services when they are installed;
 # the tests run their own instances on random ports, so the system ones are
@@ -54,9 +55,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
 	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
-	kannel kannel-extras nginx-light)
+	kannel kannel-extras nginx-light curl)
 if ((bench)); then
-	packages+=(radsecproxy socat haproxy wrk curl python3-venv)
+	packages+=(radsecproxy socat haproxy wrk python3-venv)
 fi
 
 installed() {

@@ -15,6 +15,8 @@
 //!   redial storm), with its own batched sockets; not on the proxy's path.
 //! - `garden`: walled-garden subscriber state, in memory and written behind to `store`.
 //! - `store`: SQLite / PostgreSQL persistence.
+//! - `telemetry`: the Prometheus recorder, every metric's HELP text, build and process
+//!   metrics.
 //! - `engine`: the sans-IO proxy core (verify, de-duplicate, forward, classify, rewrite).
 //! - `policy`: the cause table and walled-garden profiles.
 //! - `dict`: the FreeRADIUS-format dictionary loader.
@@ -45,4 +47,5 @@ pub mod relay;
 pub mod replay;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod wire;

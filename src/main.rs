@@ -8,15 +8,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "radcare",
-    version,
+    version = radcare::telemetry::LONG_VERSION,
     about = "Inline RADIUS middlebox: explains and fixes dial failures"
 )]
 struct Cli {
+    /// Log lines as text for people, or as one JSON object per line for collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RADCARE_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +33,13 @@ enum Command {
     Bridge {
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Tell the running server to reload its config file (as SIGHUP does): RADIUS
+    /// clients, policy, dictionary and portal texts.
+    Reload {
+        /// The pid file `serve --pid-file` wrote.
+        #[arg(long, default_value = "/run/radcare/radcare.pid")]
+        pid_file: PathBuf,
     },
     /// Validate a config file: exit 0, or print every error and exit 2.
     CheckConfig { file: PathBuf },
@@ -132,6 +142,18 @@ enum Command {
     },
     /// Simulate routers that redial after a failure; count AAA requests per subscriber.
     Storm(cli::replay::StormArgs),
+    /// Write the man page (roff) to stdout, from this command tree (for packagers).
+    #[command(hide = true)]
+    Man,
+    /// Write shell completions to stdout (for packagers).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -142,15 +164,18 @@ enum DictCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only for a person at a terminal, not for journald or a file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_ansi(false).init(),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -164,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => cli::serve::serve(args),
         Command::Bridge { config } => cli::serve::bridge(config),
+        Command::Reload { pid_file } => cli::serve::reload_running(&pid_file),
         Command::CheckConfig { file } => Ok(cli::check::check_config(&file)),
         Command::Dict {
             command: DictCommand::Check { path },
@@ -185,5 +211,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan { config, command } => cli::plan::plan(config, command),
         Command::Agent(args) => cli::agent::agent(*args),
         Command::Faults { config, command } => cli::faults::faults(config, command),
+        Command::Man => cli::generate::man(Cli::command()),
+        Command::Completions { shell } => cli::generate::completions(Cli::command(), shell),
     }
 }

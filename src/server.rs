@@ -111,8 +111,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Applies a reloaded configuration: its RADIUS clients and policy, to every packet
-    /// thread and the portal. Anything else that changed needs a restart, and then
+    /// Applies a reloaded configuration: its RADIUS clients, policy and dictionary to
+    /// every packet thread, and a new portal (texts, brand, links). Anything else that changed needs a restart, and then
     /// nothing is applied: returns those sections.
     pub fn reload(&mut self, loaded: Loaded) -> Result<(), Vec<&'static str>> {
         let r = &mut self.reloader;
@@ -123,12 +123,16 @@ impl Running {
         let config = Arc::new(loaded.config);
         let reload = Arc::new(crate::io::Reload {
             config: config.clone(),
+            dict: loaded.dict,
             policy: loaded.policy,
         });
         for t in &r.packet_threads {
             let _ = t.send(reload.clone());
         }
-        r.portal.store(config.clone());
+        // A new portal (its texts, brand and links are built once per router); requests
+        // in flight finish on the old one.
+        let state = crate::portal::PortalState::new(r.garden.clone(), config.clone());
+        r.portal.store(Arc::new(crate::portal::router(state)));
         r.running = config;
         Ok(())
     }
@@ -297,15 +301,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         })?);
     }
     if let Some(handle) = opts.metrics {
-        // Histogram samples queue in the recorder until folded in; with nobody
-        // scraping /metrics they would grow without bound (tens of MB per minute at
-        // line rate).
-        parts.start_task("metrics-upkeep", move |stop| async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            while stop.run_until_cancelled(tick.tick()).await.is_some() {
-                handle.run_upkeep();
-            }
-        });
+        parts.start(crate::telemetry::Upkeep { handle });
     }
     if let Some((auth, acct)) = bound.demo {
         parts.start(crate::demo::DemoAaa {
@@ -316,15 +312,19 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     }
 
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
+    let portal = Arc::new(arc_swap::ArcSwap::from_pointee(crate::portal::router(
+        portal,
+    )));
     let reloader = Reloader {
         running: cfg.clone(),
         packet_threads: reload_senders,
-        portal: portal.live(),
+        garden: garden.clone(),
+        portal: portal.clone(),
     };
     parts.start(HttpFace {
         name: "portal",
         listener: bound.portal,
-        router: crate::portal::router(portal),
+        router: swappable(portal),
     });
     parts.start(HttpFace {
         name: "admin",
@@ -347,6 +347,8 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     }
 
     tracing::info!(
+        version = crate::telemetry::VERSION,
+        commit = crate::telemetry::COMMIT,
         auth = %auth_addr,
         acct = %acct_addr,
         portal = %portal_addr,
@@ -386,7 +388,17 @@ async fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 struct Reloader {
     running: Arc<Config>,
     packet_threads: Vec<std::sync::mpsc::Sender<Arc<crate::io::Reload>>>,
-    portal: Arc<arc_swap::ArcSwap<Config>>,
+    garden: Garden,
+    /// The portal's router, replaced on reload.
+    portal: Arc<arc_swap::ArcSwap<axum::Router>>,
+}
+
+/// A router that hands each request to whichever router `current` holds then.
+fn swappable(current: Arc<arc_swap::ArcSwap<axum::Router>>) -> axum::Router {
+    axum::Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+        let router = axum::Router::clone(&current.load());
+        async move { tower::ServiceExt::oneshot(router, req).await }
+    }))
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> std::io::Error {

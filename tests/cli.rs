@@ -232,3 +232,88 @@ fn decode_says_a_short_message_authenticator_is_malformed() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("message-authenticator=malformed"), "{out}");
 }
+
+#[test]
+fn version_says_the_git_commit() {
+    let (code, out, _) = radcare(&["--version"]);
+    assert_eq!(code, 0);
+    let line = out.trim();
+    let commit = line
+        .strip_prefix(&format!("radcare {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(head) => assert_eq!(commit, head),
+        None => assert_eq!(commit, "unknown"),
+    }
+}
+
+/// Starts radcare with `--log-format FORMAT`, makes it log a refused reload of a config
+/// with a new secret in it, stops it; returns its log (stderr, not a terminal).
+fn serve_log(format: &str) -> String {
+    let mut rc = support::radcare::Radcare::start_with_args(
+        "127.0.0.1/32",
+        &[],
+        "",
+        &["--log-format", format],
+    );
+    rc.reload(|cfg| {
+        cfg.replace(support::radcare::NAS_SECRET, "n3ver-logged-secret") + "\n[nonsense]\nx = 1\n"
+    });
+    assert!(rc.wait_log("reload refused"), "{}", rc.log());
+    let status = rc
+        .terminate(std::time::Duration::from_secs(8))
+        .expect("exits");
+    assert!(status.success());
+    let log = rc.log();
+    for secret in [support::radcare::NAS_SECRET, "n3ver-logged-secret"] {
+        assert!(!log.contains(secret), "a secret in the log:\n{log}");
+    }
+    assert!(
+        !log.contains('\x1b'),
+        "colour codes in a log that is not a terminal"
+    );
+    log
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_say_version_and_commit() {
+    let log = serve_log("json");
+    let mut serving = None;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "radcare is serving" {
+            serving = Some(v);
+        }
+    }
+    let serving = serving.expect("the serving line");
+    assert_eq!(serving["version"], env!("CARGO_PKG_VERSION"));
+    assert!(serving["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(log.contains("\"message\":\"radius proxy stopped\""));
+}
+
+#[test]
+fn text_logs_have_no_colour_when_piped_and_say_version_and_commit() {
+    let log = serve_log("text");
+    let serving = log
+        .lines()
+        .find(|l| l.contains("radcare is serving"))
+        .expect("the serving line");
+    assert!(
+        serving.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && serving.contains(" commit=\""),
+        "{serving}"
+    );
+}

@@ -676,3 +676,66 @@ fn a_reload_that_renumbers_the_causes_keeps_their_labels() {
         "not counted under the old label"
     );
 }
+
+/// `script` runs a command on a pseudo-terminal; returns what the terminal showed.
+fn on_a_terminal(command: &str) -> String {
+    let out = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    assert!(out.status.success(), "{command}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
+    if !support::require_peer("script") {
+        return;
+    }
+    let sim = sim(0);
+    let input = "User-Name = alice\nUser-Password = alice-pass\n";
+    let piped = replay(
+        sim.addr("auth"),
+        "auth",
+        SIM_SECRET,
+        &["--count", "20000"],
+        input,
+    );
+    assert!(piped.success, "{}", piped.stderr);
+    for text in [&piped.stdout, &piped.stderr] {
+        assert!(
+            !text.contains('\r') && !text.contains('\x1b') && !text.contains(", received "),
+            "progress in a pipe:\n{text}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.txt");
+    std::fs::write(&file, input).unwrap();
+    let bin = env!("CARGO_BIN_EXE_radcare");
+    let shown = on_a_terminal(&format!(
+        "{bin} replay -f {} --count 20000 --duration 60 {} auth {SIM_SECRET}",
+        file.display(),
+        sim.addr("auth")
+    ));
+    assert!(shown.contains("received="), "the report: {shown}");
+    assert!(
+        shown.contains("\x1b[") && shown.contains(", received "),
+        "a progress bar on the terminal: {shown:?}"
+    );
+
+    let pcap = support::packets_fixture_dir().join("radclient.pcap");
+    let piped = bin_output(&["pcap", pcap.to_str().unwrap()]);
+    assert!(!piped.contains('\r') && !piped.contains('\x1b'), "{piped}");
+    let shown = on_a_terminal(&format!("{bin} pcap {}", pcap.display()));
+    assert!(
+        shown.contains("\x1b["),
+        "a progress bar on the terminal: {shown:?}"
+    );
+}
+
+fn bin_output(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}

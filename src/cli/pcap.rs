@@ -44,7 +44,8 @@ pub fn pcap(args: PcapArgs) -> Result<ExitCode> {
     };
     let name = args.file.display().to_string();
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
-    let mut reader = match CaptureReader::new(file) {
+    let bar = super::progress::bytes(file.metadata().map(|m| m.len()).unwrap_or(0));
+    let mut reader = match CaptureReader::new(bar.wrap_read(file)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {name}: {e}");
@@ -68,6 +69,7 @@ pub fn pcap(args: PcapArgs) -> Result<ExitCode> {
             Err(e) => break Some(e),
         }
     };
+    bar.finish_and_clear();
     let mut report = analyzer.report();
     report.source = Some(format!("{name} ({})", reader.format()));
     report.error = error.as_ref().map(ToString::to_string);

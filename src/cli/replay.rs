@@ -185,7 +185,15 @@ pub fn replay(a: ReplayArgs) -> Result<ExitCode> {
         sockets: a.sockets,
     };
     let stop = batch::stop_on_signals();
-    let stats = generator::run(&opts, stop).context("replay failed")?;
+    let progress = replay::Progress::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let stats = std::thread::scope(|s| {
+        s.spawn(|| super::progress::replay(&progress, &done, opts.count, opts.duration));
+        let stats = generator::run_with_progress(&opts, stop, Some(&progress));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        stats
+    })
+    .context("replay failed")?;
     let mut out = std::io::stdout().lock();
     write!(
         out,

@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// what would have been rewritten (radcare_rejects_total{action="would_rewrite"}).
     #[arg(long)]
     pub shadow: bool,
+    /// Write the process id here once serving (removed at exit), for `radcare reload`.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
 }
 
 /// `radcare bridge --config FILE`: serve, with a config that must have `[bridge]`.
@@ -31,6 +34,7 @@ pub fn bridge(config: PathBuf) -> Result<ExitCode> {
             config: Some(config),
             demo: false,
             shadow: false,
+            pid_file: None,
         }),
         Ok(_) => {
             eprintln!(
@@ -53,9 +57,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the tokio runtime")?;
     rt.block_on(async move {
-        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .context("cannot install the metrics recorder")?;
+        let metrics =
+            radcare::telemetry::install().context("cannot install the metrics recorder")?;
         let opts = Options {
             demo: args.demo,
             shadow: args.shadow,
@@ -72,6 +75,15 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             Ok(r) => r,
             Err(e) => bail!("{e}"),
         };
+        // systemd's Type=notify: ready once every socket is bound and every part runs.
+        // Without NOTIFY_SOCKET (not under systemd) this does nothing.
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(error = %e, "cannot tell systemd we are ready");
+        }
+        if let Some(path) = &args.pid_file {
+            std::fs::write(path, format!("{}\n", std::process::id()))
+                .with_context(|| format!("cannot write the pid file {}", path.display()))?;
+        }
         if let Some(d) = running.demo_addr {
             eprintln!(
                 "demo AAA on {d}; try: radtest carol carol-pass {} 0 testing123",
@@ -89,9 +101,44 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
         }
         tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         running.shutdown(Duration::from_secs(5)).await;
+        if let Some(path) = &args.pid_file {
+            let _ = std::fs::remove_file(path);
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `radcare reload`: SIGHUP to the server whose pid file this is. The server logs
+/// whether the reload was applied (or why not).
+pub fn reload_running(pid_file: &Path) -> Result<ExitCode> {
+    let text = match std::fs::read_to_string(pid_file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{}: {e} (is radcare serving with --pid-file?)",
+                pid_file.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let Some(pid) = text.trim().parse::<libc::pid_t>().ok().filter(|p| *p > 0) else {
+        eprintln!(
+            "{}: not a process id: {:?}",
+            pid_file.display(),
+            text.trim()
+        );
+        return Ok(ExitCode::from(2));
+    };
+    // SAFETY: kill(2) with a positive pid and a signal number; no memory is shared.
+    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+        let e = std::io::Error::last_os_error();
+        eprintln!("cannot signal radcare (pid {pid}): {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("sent SIGHUP to radcare (pid {pid}); its log says what was reloaded");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGHUP: reads the config file again; applies its RADIUS clients and policy, or says
@@ -110,7 +157,7 @@ fn reload(running: &mut server::Running, config: Option<&Path>) {
         }
         Ok(loaded) => match running.reload(loaded) {
             Ok(()) => {
-                tracing::info!(config = %path.display(), "reloaded: RADIUS clients and policy")
+                tracing::info!(config = %path.display(), "reloaded: RADIUS clients and policy, the dictionary, the portal")
             }
             Err(sections) => tracing::error!(
                 config = %path.display(),

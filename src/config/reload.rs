@@ -5,11 +5,12 @@
 use super::{Config, RadiusConfig};
 
 /// The sections of `new` that differ from `old` in what only a restart applies: all but
-/// the RADIUS client list and the policy. Empty when the reload can be applied.
+/// the RADIUS client list, the policy, the dictionary and `[portal]` but its listener.
+/// Empty when the reload can be applied.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     // Exhaustive on purpose: a new field does not compile until it is decided here.
     let Config {
-        dictionary,
+        dictionary: _,
         radius,
         policy: _,
         portal,
@@ -25,8 +26,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if radius_needs_restart(&old.radius, radius) {
         out.push("[radius] listeners, workers, sockets or upstreams");
     }
-    if *portal != old.portal {
-        out.push("[portal]");
+    // The rest of [portal] (texts, brand, links, identification) is applied live.
+    if portal.listen != old.portal.listen {
+        out.push("[portal] listen");
     }
     if *store != old.store {
         out.push("[store]");
@@ -43,9 +45,6 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if *relay != old.relay {
         out.push("[relay]");
-    }
-    if *dictionary != old.dictionary {
-        out.push("dictionary");
     }
     if *admin != old.admin {
         out.push("[admin]");
@@ -105,7 +104,7 @@ mod tests {
         let old = Config::embedded();
         let mut new = old.clone();
         new.portal.listen = "127.0.0.1:8081".parse().unwrap();
-        assert_eq!(needs_restart(&old, &new), ["[portal]"]);
+        assert_eq!(needs_restart(&old, &new), ["[portal] listen"]);
     }
 
     #[test]
@@ -118,6 +117,8 @@ mod tests {
         });
         new.radius.clients[0].secret = Secret("changed".into());
         new.policy.garden_session_timeout *= 2;
+        new.portal.default_language = "zh".into();
+        new.dictionary = Some("/usr/share/freeradius/dictionary".into());
         assert!(needs_restart(&old, &new).is_empty());
     }
 

@@ -339,6 +339,21 @@ impl Engine {
         self.events.pop_front()
     }
 
+    /// A reloaded dictionary (the policy given to `reconfigure` was compiled with it).
+    pub fn set_dictionary(&mut self, dict: Arc<Dictionary>) {
+        self.dict = dict;
+    }
+
+    /// NAS requests forwarded upstream and neither answered nor given up yet (probes of
+    /// dead upstreams are not counted): what a draining packet thread waits for.
+    pub fn in_flight(&self) -> usize {
+        self.pending
+            .iter()
+            .flatten()
+            .filter(|p| !matches!(p.kind, PendingKind::Probe))
+            .count()
+    }
+
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = self

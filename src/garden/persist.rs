@@ -155,6 +155,9 @@ async fn write(store: &Store, batch: &[Write]) -> Result<(), crate::store::Store
 pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
     let up = metrics::gauge!("radcare_store_up");
     let retries = metrics::counter!("radcare_store_write_retries_total");
+    // Registered now, so that the series exist (at 0) for alerts before any failure.
+    let errors = metrics::counter!("radcare_store_errors_total");
+    let dropped = metrics::counter!("radcare_store_rows_dropped_total");
     up.set(1.0);
     let mut backoff = BACKOFF_MIN;
     let mut closed_at = None;
@@ -183,7 +186,7 @@ pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {WRITE_TIMEOUT:?}"),
         };
-        metrics::counter!("radcare_store_errors_total").increment(1);
+        errors.increment(1);
         up.set(0.0);
         // Said once per outage, not per batch: the gauge and counters tell the rest.
         if queue.up.swap(false, Ordering::Relaxed) {
@@ -193,7 +196,7 @@ pub(super) async fn run(store: Store, queue: std::sync::Arc<WriteQueue>) {
             let since = *closed_at.get_or_insert_with(tokio::time::Instant::now);
             if since.elapsed() >= DRAIN_FOR {
                 let lost = batch.len() + queue.len();
-                metrics::counter!("radcare_store_rows_dropped_total").increment(lost as u64);
+                dropped.increment(lost as u64);
                 tracing::warn!(
                     entries = lost,
                     "shutting down with the store away; garden entries not written"

@@ -368,6 +368,23 @@ impl Poller {
         Ok(())
     }
 
+    /// Stops watching `fd`.
+    pub fn remove(&mut self, fd: &impl AsRawFd) -> io::Result<()> {
+        // SAFETY: plain syscall on valid fds; EPOLL_CTL_DEL ignores the event argument.
+        let r = unsafe {
+            libc::epoll_ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Waits until a socket is readable or `timeout` passes (`None`: no limit; zero:
     /// just look). Returns the number of ready tokens, read with [`Poller::token`].
     /// An interrupting signal returns 0.

@@ -132,6 +132,11 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 /// packets.
 const TIMER_SLACK: Duration = Duration::from_millis(10);
 
+/// How long a stopping packet thread waits for the AAA to answer the requests it has
+/// already forwarded (within the process's shutdown deadline); what is still unanswered
+/// then is left to the NAS's retry, to this server's successor or another one.
+const DRAIN_FOR: Duration = Duration::from_secs(3);
+
 /// How long a full socket send buffer may hold up the packet thread before the
 /// datagrams that do not fit are counted as lost (a NAS retransmits).
 const SEND_STALL: Duration = Duration::from_millis(5);
@@ -140,6 +145,7 @@ const SEND_STALL: Duration = Duration::from_millis(5);
 /// (`Engine::reconfigure`); the server has checked that nothing else changed.
 pub struct Reload {
     pub config: Arc<Config>,
+    pub dict: Arc<crate::dict::Dictionary>,
     pub policy: Arc<Policy>,
 }
 
@@ -193,6 +199,8 @@ impl ProxyDriver {
             tx,
             reloads,
             worker: self.worker,
+            taken: 0,
+            replied: 0,
         };
         std::thread::Builder::new()
             .name(format!("radius-packet-{}", self.worker))
@@ -213,6 +221,10 @@ struct Loop {
     tx: Vec<Batch>,
     reloads: std::sync::mpsc::Receiver<Arc<Reload>>,
     worker: usize,
+    /// Datagrams taken from the NAS sockets, and replies sent to NASes: the shutdown
+    /// report (what was taken and answered).
+    taken: u64,
+    replied: u64,
 }
 
 impl Loop {
@@ -234,10 +246,33 @@ impl Loop {
                 0.0
             });
         }
-        while !stop.is_cancelled() {
+        // Set once `stop` is cancelled: NAS sockets are no longer read (their queued
+        // datagrams are left to the NASes' retries), upstream replies still are, until
+        // nothing is in flight or this instant.
+        let mut draining: Option<Instant> = None;
+        loop {
+            if draining.is_none() && stop.is_cancelled() {
+                for sock in [&self.sockets.auth, &self.sockets.acct] {
+                    if let Err(e) = self.poller.remove(sock) {
+                        tracing::error!(error = %e, "cannot stop reading a NAS socket");
+                    }
+                }
+                draining = Some(Instant::now() + DRAIN_FOR);
+                tracing::info!(
+                    worker = self.worker,
+                    in_flight = self.engine.in_flight(),
+                    "radius proxy draining: no new requests"
+                );
+            }
+            if let Some(until) = draining
+                && (self.engine.in_flight() == 0 || Instant::now() >= until)
+            {
+                break;
+            }
             // At most STOP_CHECK after a reload was sent: between batches, never inside.
             while let Ok(r) = self.reloads.try_recv() {
                 self.engine.reconfigure(&r.config, r.policy.clone());
+                self.engine.set_dictionary(r.dict.clone());
                 // Reject counters are cached by cause index; the table may have changed.
                 self.metrics.rejects.clear();
                 tracing::info!(
@@ -261,6 +296,10 @@ impl Loop {
             let now = Instant::now();
             for r in 0..ready {
                 let which = Which::from_token(self.poller.token(r));
+                // A NAS datagram already reported ready when the drain began.
+                if draining.is_some() && !matches!(which, Which::Upstream(_)) {
+                    continue;
+                }
                 self.receive(now, which);
             }
             if self.engine.poll_timeout().is_some_and(|at| at <= now) {
@@ -268,7 +307,13 @@ impl Loop {
             }
             self.flush();
         }
-        tracing::info!("radius proxy stopped");
+        tracing::info!(
+            worker = self.worker,
+            requests = self.taken,
+            replies = self.replied,
+            unanswered = self.engine.in_flight(),
+            "radius proxy stopped"
+        );
     }
 
     /// One recvmmsg from a ready socket (up to a batch, so the other sockets and the
@@ -283,6 +328,9 @@ impl Loop {
             }
         };
         self.metrics.datagrams.increment(n as u64);
+        if !matches!(which, Which::Upstream(_)) {
+            self.taken += n as u64;
+        }
         let rx = &self.rx;
         let datagrams = (0..n).filter_map(|i| {
             let (data, from) = rx.get(i);
@@ -312,6 +360,7 @@ impl Loop {
                 Via::Upstream(i) => 2 + i,
             };
             if let Via::Nas(_) = t.via {
+                self.replied += 1;
                 self.metrics
                     .reply(Packet::new_unchecked(&t.payload[..]).code().into())
                     .increment(1);

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -221,6 +221,7 @@ impl Flight {
 /// The running generator: sockets, buffers and counters, allocated once.
 struct Generator<'a> {
     opts: &'a Options,
+    progress: Option<&'a Progress>,
     sockets: Vec<std::net::UdpSocket>,
     poller: Poller,
     flight: Flight,
@@ -235,9 +236,25 @@ struct Generator<'a> {
     last_event_ns: u64,
 }
 
+/// Counts a running load publishes for another thread to show (a progress bar).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
 /// Runs the load until the count or the duration is reached (or `stop` is set), waits
 /// for the replies still due, and returns the counts.
 pub fn run(opts: &Options, stop: &AtomicBool) -> io::Result<Stats> {
+    run_with_progress(opts, stop, None)
+}
+
+/// As [`run`], publishing the counts to `progress` as it goes.
+pub fn run_with_progress(
+    opts: &Options,
+    stop: &AtomicBool,
+    progress: Option<&Progress>,
+) -> io::Result<Stats> {
     assert!(!opts.templates.is_empty(), "replay needs a request");
     let n = opts.socket_count();
     let bind = opts.bind.unwrap_or(match opts.server {
@@ -254,6 +271,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> io::Result<Stats> {
     batch::tighten_timer_slack();
     let mut g = Generator {
         opts,
+        progress,
         sockets,
         poller,
         flight: Flight::new(n),
@@ -296,6 +314,10 @@ impl Generator<'_> {
             }
             let now = self.now_ns();
             self.expire(now);
+            if let Some(p) = self.progress {
+                p.sent.store(self.stats.sent, Ordering::Relaxed);
+                p.received.store(self.stats.received, Ordering::Relaxed);
+            }
             // Wait for replies, or until the next thing to do.
             let wake = self.next_wake(now, duration_ns, count);
             let ready = self.poller.wait(wake)?;

@@ -24,7 +24,7 @@ pub mod sim;
 pub mod storm;
 pub mod template;
 
-pub use generator::{Mode, Options, Stats};
+pub use generator::{Mode, Options, Progress, Stats};
 pub use template::{Keys, MaPolicy, Template};
 
 use crate::dict::Dictionary;

@@ -163,6 +163,23 @@ impl Radcare {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and waits for the exit, at most `within`; `None` if it was still
+    /// running then (it is killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: plain kill(2) on our own child's pid.
+        let r = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(r, 0, "SIGTERM");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("waiting for radcare") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        None
+    }
+
     /// Starts it again, same config, same ports, same store; its log goes on.
     pub fn restart(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
