@@ -115,6 +115,13 @@ enum Command {
     /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
     /// verifies against the signed manifest, installs atomically, reports the result.
     Agent(Box<cli::agent::AgentArgs>),
+    /// Console operators: add (password from stdin or -S FILE), list, remove.
+    Operator {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::operator::OperatorCommand,
+    },
     /// Terminals' fault reports: accounts, the human queue, the knowledge base.
     Faults {
         #[command(flatten)]
@@ -185,5 +192,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan { config, command } => cli::plan::plan(config, command),
         Command::Agent(args) => cli::agent::agent(*args),
         Command::Faults { config, command } => cli::faults::faults(config, command),
+        Command::Operator { config, command } => cli::operator::operator(config, command),
     }
 }

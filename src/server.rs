@@ -286,8 +286,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
 
     let mut admin = crate::admin::AdminState {
         metrics: opts.metrics.clone(),
-        dial: None,
         store: Some(ota.store.clone()),
+        garden: Some(garden.clone()),
+        learnt: Some(learnt.clone()),
+        ..Default::default()
     };
     if let Some(sock) = bound.pppoe {
         let dial: crate::io::bridge::DialView = Default::default();
@@ -295,6 +297,12 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         parts.start(Threads::spawn("pppoe-observer", &shutdown, |stop| {
             Ok(vec![crate::io::bridge::spawn_observer(sock, dial, stop)?])
         })?);
+    }
+    if let Some(handle) = opts.metrics.clone() {
+        let series = admin.series.clone();
+        parts.start_task("console-sampler", move |stop| {
+            crate::console::run_sampler(handle, series, stop)
+        });
     }
     if let Some(handle) = opts.metrics {
         // Histogram samples queue in the recorder until folded in; with nobody
@@ -316,6 +324,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     }
 
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
+    admin.config = Some(portal.live());
     let reloader = Reloader {
         running: cfg.clone(),
         packet_threads: reload_senders,
@@ -326,13 +335,14 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.portal,
         router: crate::portal::router(portal),
     });
+    parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
+    let faults = crate::faults::Faults::new(ota.clone());
+    admin.faults = Some(faults.clone());
     parts.start(HttpFace {
         name: "admin",
         listener: bound.admin,
         router: crate::admin::router(admin),
     });
-    parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
-    let faults = crate::faults::Faults::new(ota.clone());
     parts.start(crate::faults::SmsReplies {
         faults: faults.clone(),
     });

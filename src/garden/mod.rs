@@ -254,6 +254,11 @@ impl Garden {
         self.inner.by_id.get(&id).map(|e| e.clone())
     }
 
+    /// Every entry in memory, for the console's list.
+    pub fn entries(&self) -> Vec<GardenEntry> {
+        self.inner.by_id.iter().map(|e| e.value().clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.inner.by_id.len()
     }
