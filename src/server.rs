@@ -105,6 +105,8 @@ pub struct Running {
     /// The devices' listener (software deployment).
     pub terminal_addr: SocketAddr,
     pub demo_addr: Option<SocketAddr>,
+    /// The console login `serve --demo` made.
+    pub demo_login: Option<crate::demo::story::DemoLogin>,
     pub garden: Garden,
     parts: Parts,
     reloader: Reloader,
@@ -343,6 +345,24 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         listener: bound.admin,
         router: crate::admin::router(admin),
     });
+    let demo_login = if opts.demo {
+        parts.start(crate::demo::story::Story {
+            ota: ota.clone(),
+            faults: faults.clone(),
+            auth: auth_addr,
+            acct: acct_addr,
+            terminal: terminal_addr,
+            nas_secret: cfg
+                .radius
+                .clients
+                .iter()
+                .find(|c| c.address.contains(&std::net::IpAddr::from([127, 0, 0, 1])))
+                .map(|c| c.secret.as_bytes().to_vec()),
+        });
+        Some(crate::demo::story::operator(&ota.store).await?)
+    } else {
+        None
+    };
     parts.start(crate::faults::SmsReplies {
         faults: faults.clone(),
     });
@@ -376,6 +396,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         admin_addr,
         terminal_addr,
         demo_addr,
+        demo_login,
         garden,
         parts,
         reloader,
