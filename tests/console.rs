@@ -682,7 +682,7 @@ fn chromium_screenshots_every_console_page_with_the_runs_data() {
             &["Rejects by cause", "aaa-1", "bras-1", "<svg"],
         ),
         ("/garden", "garden", &["dave", "10.9.8.7", "Disconnect"]),
-        ("/redial", "redial", &["Users by garden sessions", "dave"]),
+        ("/redial", "redial", &["Users by garden sessions", "bob"]),
         (
             "/ota",
             "ota",

@@ -344,7 +344,16 @@ pub async fn run_sampler(
     series: series::Series,
     stop: crate::part::Shutdown,
 ) {
-    let mut tick = tokio::time::interval(series::INTERVAL);
+    // Every counter is zero when the process starts: the first interval's bars count
+    // from there, whatever happened before the first tick.
+    series.push(series::Sample {
+        at_ms: now_ms(),
+        ..series::Sample::default()
+    });
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + series::INTERVAL,
+        series::INTERVAL,
+    );
     while stop.run_until_cancelled(tick.tick()).await.is_some() {
         series.push(series::Sample::parse(now_ms(), &handle.render()));
     }

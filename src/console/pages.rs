@@ -210,12 +210,11 @@ async fn overview(
             });
         }
     }
-    let ma_drops: f64 = latest
+    let ma_drops = latest
         .drops
         .iter()
         .filter(|(k, _)| k.contains("message_authenticator"))
-        .map(|(_, v)| v)
-        .sum();
+        .fold(0.0, |n, (_, v)| n + v);
     html(
         StatusCode::OK,
         &OverviewPage {
@@ -675,7 +674,8 @@ struct KbRow {
 #[template(path = "console/faults.html")]
 struct FaultsPage {
     c: Chrome,
-    accounts: Vec<crate::store::console::AccountSummary>,
+    /// (id, identities, created, reports, queued).
+    accounts: Vec<(i64, String, String, i64, i64)>,
     queue: Vec<FaultRow>,
     kb: Vec<KbRow>,
     result: Option<String>,
@@ -705,7 +705,20 @@ async fn faults_page(
     status: StatusCode,
 ) -> Result<Response, ConsoleError> {
     let store = s.store.as_ref().ok_or(ConsoleError::NoStore)?;
-    let accounts = store.console_fault_accounts(50).await?;
+    let accounts = store
+        .console_fault_accounts(50)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.id,
+                a.identities,
+                when(a.created_at_ms),
+                a.reports,
+                a.queued,
+            )
+        })
+        .collect();
     let queue = store
         .faults_queue()
         .await?

@@ -45,14 +45,16 @@ const DEVICES: [(&str, f64, f64); 3] = [
     ("demo-cpe-3", 48.14, 11.58),
 ];
 
-/// (user, password, dials): carol, dave and frank are refused by the demo AAA; the
-/// redial policy passes the first Rejects and rewrites the one after.
-const DIALS: [(&str, &str, usize); 5] = [
-    ("carol", "carol-pass", 3),
-    ("dave", "dave-pass", 3),
-    ("frank", "frank-pass", 3),
+/// (user, password, dials): carol, dave, frank and grace are refused for a reason the
+/// cause table knows, so let into the garden at once; bob's router has a stale
+/// password, a Reject that says nothing more, passed until he is plainly redialling.
+const DIALS: [(&str, &str, usize); 6] = [
+    ("carol", "carol-pass", 2),
+    ("dave", "dave-pass", 1),
+    ("frank", "frank-pass", 1),
     ("grace", "grace-pass", 1),
     ("alice", "alice-pass", 2),
+    ("bob", "bobs-old-password", 4),
 ];
 
 /// Makes the demo operator (an admin) with a fresh random password: the one printed is
