@@ -362,6 +362,117 @@ pub async fn run_sampler(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+    use crate::store::console::Operator;
+    use axum::http::Request as HttpRequest;
+    use tower::ServiceExt;
+
+    async fn send(router: &Router, method: &str, path: &str, cookie: &str, form: &str) -> Response {
+        let req = HttpRequest::builder()
+            .method(method)
+            .uri(path)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .unwrap();
+        router.clone().oneshot(req).await.unwrap()
+    }
+
+    fn cookie_of(r: &Response, name: &str) -> String {
+        r.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_string()
+    }
+
+    /// Logs in; returns the session cookie and its CSRF token (from a page's form).
+    async fn login(router: &Router, name: &str) -> (String, String) {
+        let form = send(router, "GET", "/login", "", "").await;
+        let token = cookie_of(&form, LOGIN_COOKIE);
+        let r = send(
+            router,
+            "POST",
+            "/login",
+            &format!("{LOGIN_COOKIE}={token}"),
+            &format!("csrf={token}&name={name}&password=password-1"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let cookie = format!("{SESSION_COOKIE}={}", cookie_of(&r, SESSION_COOKIE));
+        let page = send(router, "GET", "/audit", &cookie, "").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let body = to_bytes(page.into_body(), 1 << 20).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        let key = "name=\"csrf\" value=\"";
+        let at = body.find(key).unwrap() + key.len();
+        (cookie, body[at..at + 64].to_string())
+    }
+
+    #[tokio::test]
+    async fn the_gate_before_every_page_and_action() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        for (name, role) in [("ann", "admin"), ("rob", "read-only")] {
+            let op = Operator {
+                name: name.into(),
+                password_hash: auth::hash_password("password-1").unwrap(),
+                role: role.into(),
+                created_at_ms: 0,
+            };
+            store.console_add_operator(&op).await.unwrap();
+        }
+        let router = crate::admin::router(AdminState {
+            store: Some(store),
+            ..AdminState::default()
+        });
+        let r = send(&router, "GET", "/garden", "", "").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[LOCATION], "/login");
+        let r = send(&router, "GET", "/api/plans/1", "", "").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+        let (ann, ann_csrf) = login(&router, "ann").await;
+        let (rob, rob_csrf) = login(&router, "rob").await;
+        let act = |cookie: &str, form: String| {
+            let (router, cookie) = (router.clone(), cookie.to_string());
+            async move {
+                send(&router, "POST", "/garden/disconnect", &cookie, &form)
+                    .await
+                    .status()
+            }
+        };
+        assert_eq!(
+            act(&rob, format!("csrf={rob_csrf}&id=1")).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(act(&ann, "id=1".into()).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            act(&ann, format!("csrf={rob_csrf}&id=1")).await,
+            StatusCode::FORBIDDEN
+        );
+        // Past the gate: no such garden session.
+        assert_eq!(
+            act(&ann, format!("csrf={ann_csrf}&id=1")).await,
+            StatusCode::NOT_FOUND
+        );
+        // Logging out is the one POST a read-only operator may make.
+        let r = send(
+            &router,
+            "POST",
+            "/logout",
+            &rob,
+            &format!("csrf={rob_csrf}"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            send(&router, "GET", "/", &rob, "").await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
 
     #[test]
     fn form_fields_are_found_by_exact_name() {
