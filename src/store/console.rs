@@ -57,6 +57,15 @@ pub struct ReleaseSummary {
     pub artifacts: i64,
 }
 
+fn operator_row(r: &sqlx::any::AnyRow) -> Result<Operator, StoreError> {
+    Ok(Operator {
+        name: r.try_get(0)?,
+        password_hash: r.try_get(1)?,
+        role: r.try_get(2)?,
+        created_at_ms: r.try_get(3)?,
+    })
+}
+
 impl Store {
     /// Adds an operator; `false` when the name is taken (nothing changed).
     pub async fn console_add_operator(&self, o: &Operator) -> Result<bool, StoreError> {
@@ -90,23 +99,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok(Operator {
-                name: r.try_get(0)?,
-                password_hash: r.try_get(1)?,
-                role: r.try_get(2)?,
-                created_at_ms: r.try_get(3)?,
-            })
-        })
+        .map(operator_row)
         .collect()
     }
 
     pub async fn console_operator(&self, name: &str) -> Result<Option<Operator>, StoreError> {
-        Ok(self
-            .console_operators()
-            .await?
-            .into_iter()
-            .find(|o| o.name == name))
+        sqlx::query(
+            "SELECT name, password_hash, role, created_at FROM console_operator WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(operator_row)
+        .transpose()
     }
 
     /// Removes an operator and ends their sessions; `false` when there was none.
