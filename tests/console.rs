@@ -658,7 +658,21 @@ fn chromium_screenshots_every_console_page_with_the_runs_data() {
     let (_fr, rc) = start();
     let addr = rc.admin;
     report(&rc, "shot-r1", "7003");
+    report(&rc, "shot-r2", "7004");
+    assert_eq!(try_login(addr, "mallory", "guessing-1").status, 401);
     let ann = login(addr, "ann", "ann-password-1");
+    // An action for the audit page and the knowledge base.
+    let r = post(
+        addr,
+        "/faults/resolve",
+        &ann.cookie,
+        &format!(
+            "csrf={}&code=7004&kind=retry&value={}",
+            ann.csrf,
+            enc("http://cdn2.example/fw.bin")
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
     // The demo's second, planned release comes ten seconds after start; the sampler
     // keeps a point every ten seconds.
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -688,8 +702,16 @@ fn chromium_screenshots_every_console_page_with_the_runs_data() {
             "ota",
             &["demo-firmware", "demo-node-berlin", "demo-cpe-1"],
         ),
-        ("/faults", "faults", &["7003", "Resolve", "Knowledge base"]),
-        ("/audit", "audit", &["ann", "login"]),
+        (
+            "/faults",
+            "faults",
+            &["7003", "Resolve", "retry http://cdn2.example/fw.bin"],
+        ),
+        (
+            "/audit",
+            "audit",
+            &["mallory", "resolve", "fault code 7004"],
+        ),
     ];
     for (path, name, wants) in expect {
         let file = artifacts.join(format!("console-{name}.png"));
