@@ -474,6 +474,36 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn logins_are_limited_per_name() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let router = crate::admin::router(AdminState {
+            store: Some(store),
+            ..AdminState::default()
+        });
+        let attempt = |name: &'static str| {
+            let router = router.clone();
+            async move {
+                let form = send(&router, "GET", "/login", "", "").await;
+                let token = cookie_of(&form, LOGIN_COOKIE);
+                send(
+                    &router,
+                    "POST",
+                    "/login",
+                    &format!("{LOGIN_COOKIE}={token}"),
+                    &format!("csrf={token}&name={name}&password=guess-1234"),
+                )
+                .await
+                .status()
+            }
+        };
+        for _ in 0..LOGINS_PER_NAME {
+            assert_eq!(attempt("eve").await, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(attempt("eve").await, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(attempt("ann").await, StatusCode::UNAUTHORIZED, "per name");
+    }
+
     #[test]
     fn form_fields_are_found_by_exact_name() {
         let body = b"xcsrf=1&csrf=abc&id=7";
