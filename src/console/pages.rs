@@ -159,7 +159,15 @@ async fn overview(
             format!("{:.0}", count(&latest.actions, "would_rewrite")),
         ),
     ];
-    let entries = s.garden.as_ref().map(|g| g.entries()).unwrap_or_default();
+    // (garden sessions, online) per client name.
+    let mut per_client: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    if let Some(g) = &s.garden {
+        g.for_each(|e| {
+            let c = per_client.entry(e.client.clone()).or_default();
+            c.0 += 1;
+            c.1 += usize::from(e.is_online());
+        });
+    }
     let ma_nas = s
         .learnt
         .as_ref()
@@ -174,7 +182,7 @@ async fn overview(
                 .filter(|ip| c.address.contains(*ip))
                 .map(|ip| ip.to_string())
                 .collect();
-            let mine = entries.iter().filter(|e| e.client == c.name);
+            let (garden, online) = per_client.get(&c.name).copied().unwrap_or_default();
             nas.push(NasRow {
                 name: c.name.clone(),
                 address: c.address.to_string(),
@@ -184,8 +192,8 @@ async fn overview(
                 } else {
                     format!("sent by {}", seen.join(", "))
                 },
-                garden: mine.clone().count(),
-                online: mine.filter(|e| e.is_online()).count(),
+                garden,
+                online,
             });
         }
         for (i, u) in cfg.radius.upstreams.iter().enumerate() {
@@ -232,6 +240,7 @@ async fn overview(
 
 // ---- garden ----
 
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct GardenRow {
     id: String,
     user: String,
@@ -306,15 +315,27 @@ fn garden_page(
     result: Option<String>,
     status: StatusCode,
 ) -> Result<Response, ConsoleError> {
-    let mut entries = s.garden.as_ref().map(|g| g.entries()).unwrap_or_default();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.entered_at_ms));
-    let total = entries.len();
+    // The newest matches, kept in a bounded min-heap: a garden of 100,000 costs a pass,
+    // not a copy and a sort.
     let needle = q.trim().to_lowercase();
-    let rows = entries
-        .iter()
-        .map(GardenRow::of)
-        .filter(|r| needle.is_empty() || r.matches(&needle))
-        .take(GARDEN_ROWS)
+    let mut total = 0;
+    let mut newest = std::collections::BinaryHeap::with_capacity(GARDEN_ROWS + 1);
+    if let Some(g) = &s.garden {
+        g.for_each(|e| {
+            total += 1;
+            let row = GardenRow::of(e);
+            if needle.is_empty() || row.matches(&needle) {
+                newest.push((std::cmp::Reverse(e.entered_at_ms), e.id, row));
+                if newest.len() > GARDEN_ROWS {
+                    newest.pop();
+                }
+            }
+        });
+    }
+    let rows = newest
+        .into_sorted_vec()
+        .into_iter()
+        .map(|(_, _, row)| row)
         .collect();
     html(
         status,
@@ -453,12 +474,14 @@ async fn redial(
     }
     // Per user: garden sessions (each a rewritten Reject) kept in memory.
     let mut per_user: BTreeMap<String, (usize, i64)> = BTreeMap::new();
-    for e in s.garden.as_ref().map(|g| g.entries()).unwrap_or_default() {
-        let u = per_user
-            .entry(String::from_utf8_lossy(&e.user).into_owned())
-            .or_default();
-        u.0 += 1;
-        u.1 = u.1.max(e.entered_at_ms);
+    if let Some(g) = &s.garden {
+        g.for_each(|e| {
+            let u = per_user
+                .entry(String::from_utf8_lossy(&e.user).into_owned())
+                .or_default();
+            u.0 += 1;
+            u.1 = u.1.max(e.entered_at_ms);
+        });
     }
     let mut users: Vec<(String, usize, i64)> =
         per_user.into_iter().map(|(k, (n, t))| (k, n, t)).collect();

@@ -254,9 +254,11 @@ impl Garden {
         self.inner.by_id.get(&id).map(|e| e.clone())
     }
 
-    /// Every entry in memory, for the console's list.
-    pub fn entries(&self) -> Vec<GardenEntry> {
-        self.inner.by_id.iter().map(|e| e.value().clone()).collect()
+    /// Visits every entry in memory (the console's lists and counts), cloning none.
+    pub fn for_each(&self, mut f: impl FnMut(&GardenEntry)) {
+        for e in self.inner.by_id.iter() {
+            f(e.value());
+        }
     }
 
     pub fn len(&self) -> usize {
