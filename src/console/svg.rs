@@ -92,8 +92,9 @@ pub fn stacked_bars(title: &str, points: &[(i64, BTreeMap<String, f64>)]) -> Str
             H / 2.0
         );
     } else {
-        // An hour's worth of slots: bars keep their width as the history fills.
-        let step = (W - LEFT) / points.len().max(super::series::KEEP / 6) as f64;
+        // Room for four minutes of bars at first, so a young history does not draw a
+        // few bars as wide as the chart; later bars narrow as the hour fills.
+        let step = (W - LEFT) / points.len().max(24) as f64;
         let bar = (step * 0.8).max(1.0);
         for (i, (at, m)) in points.iter().enumerate() {
             let x = LEFT + i as f64 * step + (step - bar) / 2.0;
@@ -115,15 +116,22 @@ pub fn stacked_bars(title: &str, points: &[(i64, BTreeMap<String, f64>)]) -> Str
             }
         }
         if let (Some((first, _)), Some((last, _))) = (points.first(), points.last()) {
-            let last_x = LEFT + points.len() as f64 * step;
             let _ = write!(
                 svg,
-                r##"<text x="{LEFT}" y="{}" font-size="11" fill="#5a6472">{}</text><text x="{last_x:.1}" y="{}" font-size="11" text-anchor="end" fill="#5a6472">{} UTC</text>"##,
+                r##"<text x="{LEFT}" y="{}" font-size="11" fill="#5a6472">{} UTC</text>"##,
                 H + 14.0,
                 clock(*first),
-                H + 14.0,
-                clock(*last)
             );
+            // The last bar's time, where it does not run into the first's.
+            let last_x = LEFT + points.len() as f64 * step;
+            if last_x - LEFT > 120.0 {
+                let _ = write!(
+                    svg,
+                    r##"<text x="{last_x:.1}" y="{}" font-size="11" text-anchor="end" fill="#5a6472">{}</text>"##,
+                    H + 14.0,
+                    clock(*last)
+                );
+            }
         }
     }
     let mut x = LEFT;
