@@ -9,6 +9,8 @@
 //! - `demo`: a small built-in AAA server with sample subscribers (`serve --demo`).
 //! - `portal`: the captive portal (axum + askama): the page that explains a refused
 //!   dial-up login, OS probe answers, RFC 8908 API, and the RFC 5176 reconnect.
+//! - `console`: the operators' console on the admin listener (login, sessions, CSRF,
+//!   server-rendered pages with SVG charts, the audit trail).
 //! - `relay`: the resumable relay (S4): frames, the sans-IO session that survives link
 //!   drops, and its tokio driver (`radcare relay client|server`).
 //! - `replay`: the benchmark kit (load generator, AAA simulator, trivial UDP forward,
@@ -31,6 +33,7 @@ pub mod analysis;
 pub mod bridge;
 pub mod capture;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod dict;
 pub mod engine;

@@ -125,6 +125,13 @@ enum Command {
     /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
     /// verifies against the signed manifest, installs atomically, reports the result.
     Agent(Box<cli::agent::AgentArgs>),
+    /// Console operators: add (password from stdin or -S FILE), list, remove.
+    Operator {
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: cli::operator::OperatorCommand,
+    },
     /// Terminals' fault reports: accounts, the human queue, the knowledge base.
     Faults {
         #[command(flatten)]
@@ -213,5 +220,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faults { config, command } => cli::faults::faults(config, command),
         Command::Man => cli::generate::man(Cli::command()),
         Command::Completions { shell } => cli::generate::completions(Cli::command(), shell),
+        Command::Operator { config, command } => cli::operator::operator(config, command),
     }
 }

@@ -105,6 +105,8 @@ pub struct Running {
     /// The devices' listener (software deployment).
     pub terminal_addr: SocketAddr,
     pub demo_addr: Option<SocketAddr>,
+    /// The console login `serve --demo` made.
+    pub demo_login: Option<crate::demo::story::DemoLogin>,
     pub garden: Garden,
     parts: Parts,
     reloader: Reloader,
@@ -133,6 +135,7 @@ impl Running {
         // in flight finish on the old one.
         let state = crate::portal::PortalState::new(r.garden.clone(), config.clone());
         r.portal.store(Arc::new(crate::portal::router(state)));
+        r.live.store(config.clone());
         r.running = config;
         Ok(())
     }
@@ -290,8 +293,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
 
     let mut admin = crate::admin::AdminState {
         metrics: opts.metrics.clone(),
-        dial: None,
         store: Some(ota.store.clone()),
+        garden: Some(garden.clone()),
+        learnt: Some(learnt.clone()),
+        ..Default::default()
     };
     if let Some(sock) = bound.pppoe {
         let dial: crate::io::bridge::DialView = Default::default();
@@ -299,6 +304,12 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         parts.start(Threads::spawn("pppoe-observer", &shutdown, |stop| {
             Ok(vec![crate::io::bridge::spawn_observer(sock, dial, stop)?])
         })?);
+    }
+    if let Some(handle) = opts.metrics.clone() {
+        let series = admin.series.clone();
+        parts.start_task("console-sampler", move |stop| {
+            crate::console::run_sampler(handle, series, stop)
+        });
     }
     if let Some(handle) = opts.metrics {
         parts.start(crate::telemetry::Upkeep { handle });
@@ -312,6 +323,10 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
     }
 
     let portal = crate::portal::PortalState::new(garden.clone(), cfg.clone());
+    // The console reads the running config (RADIUS clients for a disconnect) as
+    // reloads change it.
+    let live = portal.live();
+    admin.config = Some(live.clone());
     let portal = Arc::new(arc_swap::ArcSwap::from_pointee(crate::portal::router(
         portal,
     )));
@@ -320,19 +335,39 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         packet_threads: reload_senders,
         garden: garden.clone(),
         portal: portal.clone(),
+        live,
     };
     parts.start(HttpFace {
         name: "portal",
         listener: bound.portal,
         router: swappable(portal),
     });
+    parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
+    let faults = crate::faults::Faults::new(ota.clone());
+    admin.faults = Some(faults.clone());
     parts.start(HttpFace {
         name: "admin",
         listener: bound.admin,
         router: crate::admin::router(admin),
     });
-    parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
-    let faults = crate::faults::Faults::new(ota.clone());
+    let demo_login = if opts.demo {
+        parts.start(crate::demo::story::Story {
+            ota: ota.clone(),
+            faults: faults.clone(),
+            auth: auth_addr,
+            acct: acct_addr,
+            terminal: terminal_addr,
+            nas_secret: cfg
+                .radius
+                .clients
+                .iter()
+                .find(|c| c.address.contains(&std::net::IpAddr::from([127, 0, 0, 1])))
+                .map(|c| c.secret.as_bytes().to_vec()),
+        });
+        Some(crate::demo::story::operator(&ota.store).await?)
+    } else {
+        None
+    };
     parts.start(crate::faults::SmsReplies {
         faults: faults.clone(),
     });
@@ -368,6 +403,7 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         admin_addr,
         terminal_addr,
         demo_addr,
+        demo_login,
         garden,
         parts,
         reloader,
@@ -391,6 +427,8 @@ struct Reloader {
     garden: Garden,
     /// The portal's router, replaced on reload.
     portal: Arc<arc_swap::ArcSwap<axum::Router>>,
+    /// The running config the console reads.
+    live: Arc<arc_swap::ArcSwap<Config>>,
 }
 
 /// A router that hands each request to whichever router `current` holds then.

@@ -565,19 +565,59 @@ fn bridge_rewrites_in_vlan_and_qinq_frames() {
 
 /// An HTTP GET inside a namespace (to radcare's listener there), via nc.
 fn http_get_in(ns: &str, port: u16, path: &str) -> String {
+    http_in(ns, port, &format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n"))
+}
+
+/// Sends one raw HTTP request to 127.0.0.1:`port` inside `ns`; the whole response.
+/// nc's input stays open a moment after the request: a half-closed connection would
+/// end a request that takes a while (a login's password hash) before its answer.
+fn http_in(ns: &str, port: u16, request: &str) -> String {
+    let script = format!("{{ printf '%s' \"$1\"; sleep 1; }} | nc -q 1 127.0.0.1 {port}");
+    let out = in_ns(ns, &["sh", "-c", &script, "sh", request])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Adds a read-only operator and logs it in to the console inside `ns` (the admin
+/// APIs need a login); returns the `Cookie` header value.
+fn console_cookie_in(ns: &str, port: u16, cfg: &Path) -> String {
+    let pw = cfg.with_file_name("operator.pw");
+    fs::write(&pw, "bridge-operator-pw\n").unwrap();
     let out = in_ns(
         ns,
         &[
-            "sh",
-            "-c",
-            &format!(
-                "printf 'GET {path} HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' | nc -q 2 127.0.0.1 {port}"
-            ),
+            env!("CARGO_BIN_EXE_radcare"),
+            "operator",
+            "add",
+            "probe",
+            "--role",
+            "read-only",
+            "-S",
+            pw.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
         ],
     )
     .output()
     .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    assert!(out.status.success(), "operator add: {out:?}");
+    let form = http_get_in(ns, port, "/login");
+    let token = support::radcare::set_cookie(&form, "radcare_login").expect("login cookie");
+    let csrf = support::radcare::csrf_field(&form).expect("login token");
+    let body = format!("csrf={csrf}&name=probe&password=bridge-operator-pw");
+    let resp = http_in(
+        ns,
+        port,
+        &format!(
+            "POST /login HTTP/1.0\r\nHost: x\r\nCookie: radcare_login={token}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let id = support::radcare::set_cookie(&resp, "radcare_console")
+        .unwrap_or_else(|| panic!("no session cookie: {resp}"));
+    format!("radcare_console={id}")
 }
 
 #[test]
@@ -608,9 +648,14 @@ fn pppoe_redials_are_counted_per_subscriber() {
     }
     sock.send(&padi(calm)).unwrap();
     // The view is exported once a second.
+    let cookie = console_cookie_in(boxns, lab.admin, &lab.dir.path().join("radcare.toml"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
-        let resp = http_get_in(boxns, lab.admin, "/api/dial-attempts");
+        let resp = http_in(
+            boxns,
+            lab.admin,
+            &format!("GET /api/dial-attempts HTTP/1.0\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"),
+        );
         let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         if v["totals"]["padi"] == 6 {

@@ -1,5 +1,6 @@
 //! One listener per audience: subscribers reach the portal and nothing of the
-//! operators'; operators reach /metrics on the admin listener.
+//! operators'; operators reach /metrics on the admin listener, and its APIs once
+//! logged in.
 
 mod support;
 
@@ -20,8 +21,10 @@ fn metrics_are_on_the_admin_listener_only() {
     let (status, page) = rc.http_get("/");
     assert_eq!(status, 200);
     assert!(!page.contains("radcare_"), "{page}");
-    // Without [pppoe] there is no dial view; the admin listener says why.
-    let (status, why) = rc.admin_get("/api/dial-attempts");
+    // The APIs need an operator's login; without [pppoe] there is no dial view, and
+    // the admin listener says why.
+    assert_eq!(rc.admin_get("/api/dial-attempts").0, 401);
+    let (status, why) = rc.api_get("/api/dial-attempts");
     assert_eq!(status, 404);
     assert!(why.contains("[pppoe]"), "{why}");
 }

@@ -324,7 +324,7 @@ fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
     );
     assert_eq!(r.status, 400);
     // The same timeline as JSON for the console, on the operators' listener only.
-    let (status, body) = rc.admin_get(&format!("/api/plans/{dep}"));
+    let (status, body) = rc.api_get(&format!("/api/plans/{dep}"));
     assert_eq!(status, 200, "{body}");
     let timeline: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -350,7 +350,7 @@ fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
         404,
         "not for subscribers"
     );
-    assert_eq!(rc.admin_get("/api/plans/not-a-number").0, 400);
+    assert_eq!(rc.api_get("/api/plans/not-a-number").0, 400);
     let shown = rc.cli(&["plan", "show", &dep]);
     assert!(shown.contains("slot=0\t"), "{shown}");
     assert!(shown.contains("node=bj\t[#.] 1/2\tcpe-b"), "{shown}");

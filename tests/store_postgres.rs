@@ -407,3 +407,79 @@ fn fault_reports_on_postgres() {
         assert_eq!(store.faults_account_device(7).await.unwrap(), None);
     });
 }
+
+#[test]
+fn console_operators_sessions_audit_and_overviews_on_postgres() {
+    use radcare::store::console::{AuditRecord, Operator, Session};
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.unwrap();
+        let op = Operator {
+            name: "ann".into(),
+            password_hash: "$argon2id$v=19$x".into(),
+            role: "admin".into(),
+            created_at_ms: 1,
+        };
+        assert!(store.console_add_operator(&op).await.unwrap());
+        assert!(!store.console_add_operator(&op).await.unwrap(), "taken");
+        assert_eq!(store.console_operators().await.unwrap(), vec![op]);
+        let s = Session {
+            operator: "ann".into(),
+            role: "admin".into(),
+            csrf: "t".into(),
+            expires_at_ms: 100,
+        };
+        store.console_session_open("k", &s, 10).await.unwrap();
+        assert_eq!(store.console_session("k", 99).await.unwrap(), Some(s));
+        assert_eq!(store.console_session("k", 100).await.unwrap(), None);
+        store
+            .console_audit(&AuditRecord {
+                at_ms: 5,
+                operator: "ann".into(),
+                action: "login".into(),
+                target: "console".into(),
+                outcome: "ok".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.console_audit_list(10).await.unwrap().len(), 1);
+        // The overviews' counting subqueries, on PostgreSQL's BIGINT counts.
+        assert!(store.console_releases().await.unwrap().is_empty());
+        use radcare::store::faults::{Judge, NewFault, NewReport};
+        let judge = Judge {
+            threshold: 0.6,
+            min_given: 1,
+        };
+        let report = NewReport {
+            report_id: "r1".into(),
+            channel: "http",
+            identity: ("phone", "+4915".into()),
+            reply_to: None,
+            imsi: Some("262011".into()),
+            imei: None,
+            model: None,
+            version: None,
+            received_at_ms: 10,
+            faults: vec![NewFault {
+                code: "7001".into(),
+                item: None,
+                source: None,
+                at_ms: None,
+                detail: None,
+                skipped: None,
+            }],
+        };
+        store.faults_file(&report, judge, 7).await.unwrap();
+        let accounts = store.console_fault_accounts(10).await.unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!((accounts[0].reports, accounts[0].queued), (1, 1));
+        assert!(
+            accounts[0].identities.contains("imsi=262011"),
+            "{accounts:?}"
+        );
+        assert!(store.console_remove_operator("ann").await.unwrap());
+        assert_eq!(store.console_session("k", 50).await.unwrap(), None);
+    });
+}

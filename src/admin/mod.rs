@@ -1,10 +1,16 @@
-//! The operators' face: `/metrics` for Prometheus, `/api/dial-attempts` (subscribers'
-//! MACs and redial counts), `/healthz`, and next the console.
+//! The operators' face: `/metrics` for Prometheus, `/healthz`, the console
+//! (`crate::console`) and its JSON APIs, `/api/dial-attempts` (subscribers' MACs and
+//! redial counts) and `/api/plans/{deployment}`.
+//!
+//! `/metrics` and `/healthz` are open, for Prometheus and probes; every page and
+//! `/api/*` needs an operator's login.
 //!
 //! It is served on its own listener (`[admin] listen`, loopback by default), never on
 //! the portal's, which every walled-garden subscriber can reach. Who may reach it is
 //! decided by where it listens (and by a firewall or an authenticating reverse proxy in
 //! front), not by looking at the peer address, which behind a proxy is the proxy's.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -23,16 +29,35 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// The PPPoE redial view, when `[pppoe]` is configured.
     pub dial: Option<DialView>,
-    /// The store, for the plans' timelines.
+    /// The store: operators and sessions, the plans' timelines, the console's pages.
     pub store: Option<crate::store::Store>,
+    /// The walled garden, for the console's list and its disconnects.
+    pub garden: Option<crate::garden::Garden>,
+    /// The running config as reloads change it (clients, upstreams, portal settings).
+    pub config: Option<Arc<arc_swap::ArcSwap<crate::config::Config>>>,
+    /// What the proxy learnt of Message-Authenticators.
+    pub learnt: Option<Arc<crate::engine::Learnt>>,
+    /// The fault service, for the console's resolve.
+    pub faults: Option<crate::faults::Faults>,
+    /// The overview's history of counters.
+    pub series: crate::console::series::Series,
+    /// Login attempts per operator name and in all.
+    pub logins: Arc<crate::faults::Limiter>,
 }
 
 pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
+    let guarded = crate::console::pages()
         .route("/api/dial-attempts", get(dial_attempts))
         .route("/api/plans/{deployment}", get(plan_timeline))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::console::require_login,
+        ));
+    Router::new()
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::console::login())
+        .merge(guarded)
         .with_state(state)
 }
 
@@ -137,23 +162,18 @@ mod tests {
     async fn without_a_recorder_or_pppoe_those_endpoints_are_absent() {
         let r = router(AdminState::default());
         assert_eq!(status(r.clone(), "/metrics").await, StatusCode::NOT_FOUND);
-        assert_eq!(
-            status(r.clone(), "/api/dial-attempts").await,
-            StatusCode::NOT_FOUND
-        );
         assert_eq!(status(r, "/healthz").await, StatusCode::OK);
     }
 
     #[tokio::test]
-    async fn dial_attempts_are_served_to_any_peer_of_this_listener() {
+    async fn the_apis_need_a_login() {
         let state = AdminState {
-            metrics: None,
             dial: Some(Default::default()),
-            store: None,
+            ..AdminState::default()
         };
-        assert_eq!(
-            status(router(state), "/api/dial-attempts").await,
-            StatusCode::OK
-        );
+        let r = router(state);
+        for path in ["/api/dial-attempts", "/api/plans/1"] {
+            assert_eq!(status(r.clone(), path).await, StatusCode::UNAUTHORIZED);
+        }
     }
 }

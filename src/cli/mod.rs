@@ -5,6 +5,7 @@ pub mod check;
 pub mod decode;
 pub mod faults;
 pub mod generate;
+pub mod operator;
 pub mod ota;
 pub mod pcap;
 pub mod plan;

@@ -90,6 +90,12 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 running.auth_addr
             );
         }
+        if let Some(login) = &running.demo_login {
+            eprintln!(
+                "console: http://{}/ (log in as {} with password {})",
+                running.admin_addr, login.name, login.password
+            );
+        }
         loop {
             #[cfg(unix)]
             let hangup = hup.recv();

@@ -66,6 +66,20 @@ impl Learnt {
         self.upstreams[ui].load(Ordering::Relaxed)
     }
 
+    /// For the console: the NAS addresses seen sending a Message-Authenticator.
+    pub fn nas_sending_ma(&self) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        self.each_nas(|_, ip| out.push(ip));
+        out
+    }
+
+    /// For the console: whether upstream `ui` (config order) has sent one.
+    pub fn upstream_sent_ma(&self, ui: usize) -> bool {
+        self.upstreams
+            .get(ui)
+            .is_some_and(|u| u.load(Ordering::Relaxed))
+    }
+
     pub(super) fn learn_upstream(&self, ui: usize) {
         if !self.upstream_sends_ma(ui) {
             self.upstreams[ui].store(true, Ordering::Relaxed);

@@ -254,6 +254,13 @@ impl Garden {
         self.inner.by_id.get(&id).map(|e| e.clone())
     }
 
+    /// Visits every entry in memory (the console's lists and counts), cloning none.
+    pub fn for_each(&self, mut f: impl FnMut(&GardenEntry)) {
+        for e in self.inner.by_id.iter() {
+            f(e.value());
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.inner.by_id.len()
     }

@@ -186,15 +186,19 @@ impl Portal {
 
     /// The NAS and client entry a garden session's Disconnect-Request goes to.
     fn nas_for(&self, e: &GardenEntry) -> Option<(IpAddr, ClientConfig)> {
-        let ip: IpAddr = e.nas_addr.parse().ok()?;
-        let live = self.live.load();
-        let clients = &live.radius.clients;
-        let client = clients
-            .iter()
-            .find(|c| !e.client.is_empty() && c.name == e.client)
-            .or_else(|| clients.iter().find(|c| c.address.contains(&ip)))?;
-        Some((ip, client.clone()))
+        nas_for(&self.live.load().radius.clients, e)
     }
+}
+
+/// The NAS of a garden session and its client entry (by the client name it came in
+/// under, else by address): where a Disconnect-Request for it goes.
+pub fn nas_for(clients: &[ClientConfig], e: &GardenEntry) -> Option<(IpAddr, ClientConfig)> {
+    let ip: IpAddr = e.nas_addr.parse().ok()?;
+    let client = clients
+        .iter()
+        .find(|c| !e.client.is_empty() && c.name == e.client)
+        .or_else(|| clients.iter().find(|c| c.address.contains(&ip)))?;
+    Some((ip, client.clone()))
 }
 
 /// The host part of an absolute URL, lowercased, without port or brackets.

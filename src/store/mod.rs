@@ -6,6 +6,7 @@
 //! `migrate`: the schema, numbered SQL files applied at open. One module per domain
 //! (`garden`, `ota`, `notice`, `faults`) holds its row types and queries as `Store` methods.
 
+pub mod console;
 mod dialect;
 pub mod faults;
 mod garden;

@@ -26,6 +26,8 @@ pub struct Radcare {
     pub dir: TempDir,
     child: Child,
     args: Vec<String>,
+    /// An operator's console session, made on first use (`api_get`).
+    session: std::sync::OnceLock<String>,
 }
 
 /// One `[[radius.upstream]]` entry.
@@ -141,6 +143,7 @@ impl Radcare {
             child: spawn(dir.path(), args),
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
+            session: std::sync::OnceLock::new(),
         };
         r.wait_started();
         r
@@ -245,6 +248,26 @@ impl Radcare {
         get(self.admin, path)
     }
 
+    /// GET a path on the admin listener as a logged-in operator (the console and
+    /// `/api/*` need one): a read-only operator is added and logged in on first use.
+    pub fn api_get(&self, path: &str) -> (u16, String) {
+        let cookie = self.session.get_or_init(|| {
+            let file = self.dir.path().join("operator.pw");
+            fs::write(&file, "test-operator-password\n").expect("password file");
+            self.cli(&[
+                "operator",
+                "add",
+                "test-operator",
+                "--role",
+                "read-only",
+                "-S",
+                file.to_str().expect("utf-8 path"),
+            ]);
+            console_login(self.admin, "test-operator", "test-operator-password")
+        });
+        request(self.admin, "GET", path, &[("Cookie", cookie)], "")
+    }
+
     /// A metric once it has reached `want` (counts land just after the packet they count
     /// leaves), or its value after 5 s.
     pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
@@ -302,13 +325,44 @@ fn spawn(dir: &std::path::Path, args: &[&str]) -> Child {
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path, &[], "")
+}
+
+/// One HTTP/1.1 request: its status and body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: &str,
+) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers, form);
+    (status, body)
+}
+
+/// One HTTP/1.1 request: its status, head and body.
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: &str,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).expect("connect http");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(form);
+    s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read http");
     let status = out
@@ -316,11 +370,46 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+/// The value of cookie `name` set in a response head.
+pub fn set_cookie(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if !k.eq_ignore_ascii_case("set-cookie") {
+            return None;
+        }
+        let pair = v.trim().split(';').next()?;
+        let (n, v) = pair.split_once('=')?;
+        (n == name).then(|| v.to_string())
+    })
+}
+
+/// The value of the hidden form field `csrf` in a page.
+pub fn csrf_field(page: &str) -> Option<String> {
+    let key = "name=\"csrf\" value=\"";
+    let at = page.find(key)? + key.len();
+    Some(page[at..].split('"').next()?.to_string())
+}
+
+/// Logs in to the console at `addr` through its form; returns the session's
+/// `Cookie` header value.
+pub fn console_login(addr: SocketAddr, name: &str, password: &str) -> String {
+    let (_, head, page) = exchange(addr, "GET", "/login", &[], "");
+    let token = set_cookie(&head, "radcare_login").expect("the login form's cookie");
+    let csrf = csrf_field(&page).expect("the login form's token");
+    let (status, head, body) = exchange(
+        addr,
+        "POST",
+        "/login",
+        &[("Cookie", &format!("radcare_login={token}"))],
+        &format!("csrf={csrf}&name={name}&password={password}"),
+    );
+    assert_eq!(status, 303, "console login: {head}\n{body}");
+    let id = set_cookie(&head, "radcare_console").expect("a session cookie");
+    format!("radcare_console={id}")
 }
 
 fn tail(s: &str, n: usize) -> String {

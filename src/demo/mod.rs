@@ -2,6 +2,11 @@
 //! newcomer can dial with `radtest` through radcare and watch each kind of Reject become
 //! an explained walled-garden Accept. It speaks real RADIUS (PAP and CHAP verified with
 //! the shared secret, Message-Authenticator on every reply) but is not an AAA to deploy.
+//!
+//! [`story`] fills every other part for the console: dials, terminals, releases, a
+//! planned deployment, fault reports.
+
+pub mod story;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
