@@ -54,7 +54,10 @@ async fn wait_listening(a: SocketAddr) {
 /// The server application on C: echoes every connection, and closes one that sends
 /// `QUIT` after answering `BYE`; each connection's end (EOF or error) is counted.
 async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
-    let listener = TcpListener::bind(addr(0)).await.unwrap();
+    echo_on(TcpListener::bind(addr(0)).await.unwrap())
+}
+
+fn echo_on(listener: TcpListener) -> (SocketAddr, Arc<Mutex<u32>>) {
     let at = listener.local_addr().unwrap();
     let ended = Arc::new(Mutex::new(0));
     let e = ended.clone();
@@ -308,6 +311,30 @@ async fn streams_survive_link_cuts_over_tls() {
 /// application closes and C must be closed too.
 async fn echo_through_cuts(s: &Setup, total: usize) {
     let app = TcpStream::connect(s.a).await.unwrap();
+    let (app, cuts) = echo_while(app, total, Duration::from_millis(400), |i| {
+        i < 8 && {
+            s.link.cut();
+            true
+        }
+    })
+    .await;
+    assert!(
+        cuts >= 3,
+        "only {cuts} cuts: the stream was too short to cut"
+    );
+    close_ends_c(app, &s.c_ended).await;
+}
+
+/// Writes `total` bytes of test data into `app` and reads the echo back, calling
+/// `step(i)` every `tick` while the echo is not complete (true when it cut the link);
+/// the sha256 of what came back must equal what was sent. Returns the application's
+/// connection and the number of cuts.
+async fn echo_while(
+    app: TcpStream,
+    total: usize,
+    tick: Duration,
+    mut step: impl FnMut(usize) -> bool,
+) -> (TcpStream, usize) {
     let (mut r, mut w) = app.into_split();
     let writer = tokio::spawn(async move {
         let mut hash = Sha256::new();
@@ -345,23 +372,24 @@ async fn echo_through_cuts(s: &Setup, total: usize) {
         (hash.finalize(), r)
     });
     let mut cuts = 0;
+    let mut i = 0;
     while !reader.is_finished() {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        if cuts < 8 {
-            s.link.cut();
+        tokio::time::sleep(tick).await;
+        if step(i) {
             cuts += 1;
         }
+        i += 1;
     }
     let (sent, w) = writer.await.unwrap();
-    let (received, mut r) = reader.await.unwrap();
+    let (received, r) = reader.await.unwrap();
     assert_eq!(sent, received, "the echo came back byte for byte");
-    assert!(
-        cuts >= 3,
-        "only {cuts} cuts: the stream was too short to cut"
-    );
+    (r.reunite(w).unwrap(), cuts)
+}
 
-    // The client's close ends the session on both sides at once: C is closed too.
-    assert_eq!(*s.c_ended.lock().unwrap(), 0);
+/// The client's close ends the session on both sides at once: C is closed too.
+async fn close_ends_c(app: TcpStream, c_ended: &Mutex<u32>) {
+    assert_eq!(*c_ended.lock().unwrap(), 0);
+    let (mut r, w) = app.into_split();
     drop(w);
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), r.read_to_end(&mut rest))
@@ -370,7 +398,7 @@ async fn echo_through_cuts(s: &Setup, total: usize) {
         .unwrap();
     assert!(rest.is_empty());
     for _ in 0..100 {
-        if *s.c_ended.lock().unwrap() == 1 {
+        if *c_ended.lock().unwrap() == 1 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -599,4 +627,201 @@ async fn the_relay_runs_as_parts_from_the_config() {
     app.read_exact(&mut back).await.unwrap();
     assert_eq!(&back, b"through the parts");
     assert!(parts.stop(Duration::from_secs(5)).await.is_empty());
+}
+
+/// Two network namespaces joined by a veth pair: the relay client and the application
+/// in `cli`, the relay server and the echo server in `srv`, link B over the veth.
+struct Netns {
+    ns: [String; 2],
+    /// The veth end inside `cli`.
+    dev: String,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    const SERVER_IP: &str = "10.99.0.1";
+
+    fn new() -> Netns {
+        let id = std::process::id();
+        let n = Netns {
+            ns: [format!("rcr{id}-cli"), format!("rcr{id}-srv")],
+            dev: format!("rc{id}"),
+        };
+        let peer = format!("rs{id}");
+        for ns in &n.ns {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        let [cli, srv] = &n.ns;
+        ip(&[
+            "link", "add", &n.dev, "netns", cli, "type", "veth", "peer", "name", &peer, "netns",
+            srv,
+        ]);
+        ip(&["-n", cli, "addr", "add", "10.99.0.2/24", "dev", &n.dev]);
+        ip(&["-n", srv, "addr", "add", "10.99.0.1/24", "dev", &peer]);
+        ip(&["-n", cli, "link", "set", &n.dev, "up"]);
+        ip(&["-n", srv, "link", "set", &peer, "up"]);
+        n
+    }
+
+    /// Runs `f` on a thread inside namespace `ns`: sockets it makes stay there.
+    fn within<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/var/run/netns/{ns}");
+        std::thread::spawn(move || {
+            let handle = std::fs::File::open(path).expect("netns handle");
+            // SAFETY: setns(2) on this thread only, with a namespace fd we hold open.
+            let entered = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns");
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    async fn connect(ns: &str, to: SocketAddr) -> TcpStream {
+        for _ in 0..200 {
+            let ns = ns.to_owned();
+            if let Ok(s) = Netns::within(&ns, move || std::net::TcpStream::connect(to)) {
+                s.set_nonblocking(true).unwrap();
+                return TcpStream::from_std(s).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nothing listens on {to} in {ns}");
+    }
+
+    fn link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.ns[0], "link", "set", &self.dev, state]);
+    }
+}
+
+/// The other kind of cut: link B's interface taken down and up under a live stream, no
+/// connection reset, packets simply lost. Short outages are bridged by TCP itself;
+/// long ones make the proxies drop the silent connection and resume on a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_survive_a_network_link_going_down_and_up() {
+    if !support::require_peer("ip") {
+        return;
+    }
+    if Command::new("id").arg("-u").output().unwrap().stdout != b"0\n" {
+        assert!(!support::in_ci(), "the netns test needs root in CI");
+        eprintln!("note: skipping the netns test: needs root");
+        return;
+    }
+    let total: usize = std::env::var("RELAY_TEST_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+        * MB;
+    let net = Netns::new();
+    let [cli, srv] = net.ns.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("relay.key");
+    std::fs::write(&key, "a shared key of the test, 32 o.\n").unwrap();
+    let c = addr(7002);
+    let listener = Netns::within(&srv, move || std::net::TcpListener::bind(c).unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let (_, c_ended) = echo_on(TcpListener::from_std(listener).unwrap());
+    let b: SocketAddr = format!("{}:7000", Netns::SERVER_IP).parse().unwrap();
+    let a = addr(7001);
+    let log = dir.path().join("client.log");
+    let start = |ns: &str, args: &[String], log: Option<&std::path::Path>| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_radcare"), "relay"])
+            .args(args)
+            .args(["--keepalive", "500ms", "--key-file"])
+            .arg(&key)
+            .stdout(Stdio::null());
+        match log {
+            Some(path) => cmd
+                .env("RUST_LOG", "radcare=debug")
+                .stderr(std::fs::File::create(path).unwrap()),
+            None => cmd.env("RUST_LOG", "radcare=warn"),
+        };
+        Proc(cmd.spawn().expect("starting radcare relay"))
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let _server = start(
+        &srv,
+        &s(&[
+            "server",
+            "--listen",
+            &b.to_string(),
+            "--target",
+            &c.to_string(),
+        ]),
+        None,
+    );
+    drop(Netns::connect(&srv, b).await);
+    let _client = start(
+        &cli,
+        &s(&[
+            "client",
+            "--listen",
+            &a.to_string(),
+            "--server",
+            &b.to_string(),
+        ]),
+        Some(&log),
+    );
+    drop(Netns::connect(&cli, a).await);
+    for _ in 0..250 {
+        if *c_ended.lock().unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    *c_ended.lock().unwrap() = 0;
+
+    let app = Netns::connect(&cli, a).await;
+    // Every 500 ms: down for 1 tick (TCP retransmits across it), up for 2, down for 5
+    // (3x the keepalive: the connection is taken for dead and the session resumes on a
+    // new one), and so on, five outages in all.
+    const PLAN: [(usize, bool); 10] = [
+        (1, false),
+        (2, true),
+        (4, false),
+        (9, true),
+        (11, false),
+        (12, true),
+        (14, false),
+        (19, true),
+        (21, false),
+        (24, true),
+    ];
+    let (app, downs) = echo_while(app, total, Duration::from_millis(500), |i| {
+        let Some(&(_, up)) = PLAN.iter().find(|(at, _)| *at == i) else {
+            return false;
+        };
+        net.link(up);
+        !up
+    })
+    .await;
+    net.link(true);
+    assert!(downs >= 3, "only {downs} outages: the stream was too short");
+    let resumes = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("relay: session resumed")
+        .count();
+    assert!(resumes >= 1, "no outage was long enough to resume");
+    eprintln!("{total} bytes each way through {downs} outages, {resumes} resumes");
+    close_ends_c(app, &c_ended).await;
 }
