@@ -28,14 +28,16 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn relay(args: &[&str], key: &std::path::Path) -> Proc {
+/// A relay process; its warnings go to `log`.
+fn relay(args: &[&str], key: &std::path::Path, log: &std::path::Path) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_radcare"))
         .arg("relay")
         .args(args)
         .arg("--key-file")
         .arg(key)
-        .env("RUST_LOG", "radcare=warn")
+        .env("RUST_LOG", "radcare=info")
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("starting radcare relay");
     Proc(child)
@@ -157,11 +159,40 @@ impl Cuttable {
 }
 
 struct Setup {
-    _dir: tempfile::TempDir,
-    _procs: (Proc, Proc),
+    dir: tempfile::TempDir,
+    procs: (Proc, Proc),
     a: SocketAddr,
     link: Cuttable,
     c_ended: Arc<Mutex<u32>>,
+}
+
+/// A process's resident memory, from /proc (VmRSS, in bytes).
+fn rss(p: &Proc) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.0.id())).unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kb * 1024
+}
+
+impl Setup {
+    /// What the relay client (or server) logged.
+    fn log(&self, end: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{end}.log"))).unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for end in ["server", "client"] {
+                eprintln!("--- relay {end}\n{}", self.log(end));
+            }
+        }
+    }
 }
 
 async fn setup(extra: &[&str]) -> Setup {
@@ -169,15 +200,27 @@ async fn setup(extra: &[&str]) -> Setup {
 }
 
 async fn setup_with(dir: tempfile::TempDir, server_extra: &[&str], client_extra: &[&str]) -> Setup {
+    let (c, c_ended) = echo_server().await;
+    setup_to(dir, c, c_ended, server_extra, client_extra).await
+}
+
+/// The relays in front of the server application at `c`, whose connection ends
+/// `c_ended` counts.
+async fn setup_to(
+    dir: tempfile::TempDir,
+    c: SocketAddr,
+    c_ended: Arc<Mutex<u32>>,
+    server_extra: &[&str],
+    client_extra: &[&str],
+) -> Setup {
     let key = dir.path().join("relay.key");
     std::fs::write(&key, "a shared key of the test, 32 o.\n").unwrap();
-    let (c, c_ended) = echo_server().await;
     let b = addr(support::free_tcp_port());
     let c_s = c.to_string();
     let b_s = b.to_string();
     let mut args = vec!["server", "--listen", &b_s, "--target", &c_s];
     args.extend_from_slice(server_extra);
-    let server = relay(&args, &key);
+    let server = relay(&args, &key, &dir.path().join("server.log"));
     wait_listening(b).await;
     let link = Cuttable::start(b).await;
     let a = addr(support::free_tcp_port());
@@ -185,7 +228,7 @@ async fn setup_with(dir: tempfile::TempDir, server_extra: &[&str], client_extra:
     let f_s = link.at.to_string();
     let mut args = vec!["client", "--listen", &a_s, "--server", &f_s];
     args.extend_from_slice(client_extra);
-    let client = relay(&args, &key);
+    let client = relay(&args, &key, &dir.path().join("client.log"));
     wait_listening(a).await;
     // That probe was a session too: wait until its close reached C, and start from zero.
     for _ in 0..250 {
@@ -196,8 +239,8 @@ async fn setup_with(dir: tempfile::TempDir, server_extra: &[&str], client_extra:
     }
     *c_ended.lock().unwrap() = 0;
     Setup {
-        _dir: dir,
-        _procs: (server, client),
+        dir,
+        procs: (server, client),
         a,
         link,
         c_ended,
@@ -414,6 +457,7 @@ async fn a_dead_link_pushes_the_producer_back_and_the_rest_follows_when_it_retur
     let mut app = TcpStream::connect(s.a).await.unwrap();
     app.write_all(b"up").await.unwrap();
     app.read_exact(&mut [0; 2]).await.unwrap();
+    let rss_before = (rss(&s.procs.0), rss(&s.procs.1));
     s.link.down();
     let (mut r, mut w) = app.into_split();
     let written = Arc::new(AtomicUsize::new(0));
@@ -444,6 +488,23 @@ async fn a_dead_link_pushes_the_producer_back_and_the_rest_follows_when_it_retur
     // The 1 MiB window, plus what the kernel buffers on the way (both directions, as
     // the echo is pushed back too): far from the 64 MiB offered.
     assert!(stalled < 24 * MB, "{stalled} bytes taken with link B down");
+    // Each proxy holds at most its window for the dead link, not what was offered.
+    let rss_after = (rss(&s.procs.0), rss(&s.procs.1));
+    eprintln!(
+        "RSS with link B down, {} MiB offered, {stalled} bytes taken, 1 MiB window: \
+         server {} -> {} KiB, client {} -> {} KiB",
+        total / MB,
+        rss_before.0 / 1024,
+        rss_after.0 / 1024,
+        rss_before.1 / 1024,
+        rss_after.1 / 1024
+    );
+    for (before, after) in [(rss_before.0, rss_after.0), (rss_before.1, rss_after.1)] {
+        assert!(
+            after < before + 8 * MB,
+            "RSS grew from {before} to {after} bytes"
+        );
+    }
     s.link.up();
     let mut hash = Sha256::new();
     let mut buf = vec![0; 64 * 1024];
@@ -500,6 +561,133 @@ async fn a_link_down_past_the_linger_time_closes_a_and_c() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("C was not closed");
+}
+
+/// What one connection to C brought, and whether it ended.
+type Conn = (Vec<u8>, bool);
+
+/// A server application on C that records what each connection brought and whether
+/// it ended; the task can be aborted to stop listening (C refuses then).
+#[derive(Clone, Default)]
+struct Recorder {
+    conns: Arc<Mutex<Vec<Conn>>>,
+    ended: Arc<Mutex<u32>>,
+}
+
+impl Recorder {
+    async fn start() -> (SocketAddr, Recorder, JoinHandle<()>) {
+        let listener = TcpListener::bind(addr(0)).await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let rec = Recorder::default();
+        let me = rec.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let me = me.clone();
+                let i = {
+                    let mut conns = me.conns.lock().unwrap();
+                    conns.push((Vec::new(), false));
+                    conns.len() - 1
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    while let Ok(n @ 1..) = s.read(&mut buf).await {
+                        me.conns.lock().unwrap()[i].0.extend_from_slice(&buf[..n]);
+                    }
+                    me.conns.lock().unwrap()[i].1 = true;
+                    *me.ended.lock().unwrap() += 1;
+                });
+            }
+        });
+        (at, rec, task)
+    }
+
+    /// The connections that brought something: (bytes, ended).
+    fn seen(&self) -> Vec<Conn> {
+        let conns = self.conns.lock().unwrap();
+        conns.iter().filter(|c| !c.0.is_empty()).cloned().collect()
+    }
+
+    async fn wait_for(&self, what: impl Fn(&[Conn]) -> bool, why: &str) {
+        for _ in 0..500 {
+            if what(&self.seen()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{why}: C saw {:?}", self.seen());
+    }
+}
+
+/// An application writes while link B is down, past the linger time: A closes, C
+/// closes, and the bytes are left with the relay client.
+async fn linger_out_with_bytes() -> (Setup, Recorder, JoinHandle<()>) {
+    let (c, rec, task) = Recorder::start().await;
+    let timers = ["--keepalive", "200ms", "--linger", "1s"];
+    let s = setup_to(
+        tempfile::tempdir().unwrap(),
+        c,
+        rec.ended.clone(),
+        &timers,
+        &timers,
+    )
+    .await;
+    let mut app = TcpStream::connect(s.a).await.unwrap();
+    app.write_all(b"hello").await.unwrap();
+    rec.wait_for(|c| c == [(b"hello".to_vec(), false)], "hello reached C")
+        .await;
+    s.link.down();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.write_all(b"buffered").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), app.read_to_end(&mut rest))
+        .await
+        .expect("A closed after the linger time")
+        .unwrap();
+    rec.wait_for(
+        |c| c == [(b"hello".to_vec(), true)],
+        "C closed after the linger time",
+    )
+    .await;
+    (s, rec, task)
+}
+
+#[tokio::test]
+async fn bytes_held_past_the_linger_time_reach_c_once_the_link_is_back() {
+    let (s, rec, _task) = linger_out_with_bytes().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rec.seen().len(), 1, "nothing while the link is down");
+    s.link.up();
+    rec.wait_for(|c| c.len() == 2, "the held bytes arrived")
+        .await;
+    assert_eq!(
+        rec.seen(),
+        [(b"hello".to_vec(), true), (b"buffered".to_vec(), true)],
+        "over a new connection to C, once, and that connection closed"
+    );
+    let log = s.log("client");
+    assert!(log.contains("held bytes wait for the network"), "{log}");
+    assert!(!log.contains("undeliverable="), "{log}");
+}
+
+#[tokio::test]
+async fn bytes_held_past_the_linger_time_that_c_refuses_are_reported_undeliverable() {
+    let (s, rec, task) = linger_out_with_bytes().await;
+    task.abort();
+    // Nothing listens on C any more: connections to it are refused.
+    let _ = task.await;
+    s.link.up();
+    for _ in 0..500 {
+        if s.log("client").contains("undeliverable=8") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = s.log("client");
+    assert!(
+        log.contains("Refused(Unavailable)") && log.contains("undeliverable=8"),
+        "{log}"
+    );
+    assert_eq!(rec.seen(), [(b"hello".to_vec(), true)]);
 }
 
 async fn read_frame(link: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
