@@ -1013,3 +1013,104 @@ async fn streams_survive_a_network_link_going_down_and_up() {
     eprintln!("{total} bytes each way through {downs} outages, {resumes} resumes");
     close_ends_c(app, &c_ended).await;
 }
+
+/// One GET on the prefetch endpoint, off the runtime's threads.
+async fn get(at: SocketAddr, path: &str) -> support::http::Reply {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || support::http::http(at, "GET", &path, &[], b""))
+        .await
+        .unwrap()
+}
+
+/// Requests nginx (C) logged for `uri`: they came over the relay.
+fn fetched(nginx: &support::nginx::Nginx, uri: &str) -> usize {
+    nginx.access_log().iter().filter(|a| a.uri == uri).count()
+}
+
+/// The client fetches the configured paths from nginx over the relay while nothing
+/// else uses it, keeps what fits its cache, and serves it with link B down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
+    use rand::RngExt;
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut rng = rand::rng();
+    let mut file = |name: &str, len: usize| {
+        let mut bytes = vec![0; len];
+        rng.fill(&mut bytes[..]);
+        std::fs::write(root.path().join(name), &bytes).unwrap();
+        bytes
+    };
+    let tile = file("tile.png", 100_000);
+    let map = file("map.json", 50_000);
+    file("big.bin", 1_000_000);
+    file("other.bin", 1000);
+    let nginx = support::nginx::Nginx::start(root.path());
+    let endpoint = addr(support::free_tcp_port());
+    let endpoint_s = endpoint.to_string();
+    let client = [
+        "--prefetch",
+        "/tile.png",
+        "--prefetch",
+        "/big.bin",
+        "--prefetch",
+        "/map.json",
+        "--prefetch-listen",
+        &endpoint_s,
+        "--prefetch-cache",
+        "200000",
+        "--prefetch-every",
+        "1s",
+    ];
+    // nginx's connection ends are not counted: the probe's is taken as seen.
+    let ended = Arc::new(Mutex::new(1));
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup_to(dir, nginx.addr, ended, &["--keepalive", "1s"], &client).await;
+
+    for _ in 0..500 {
+        if fetched(&nginx, "/map.json") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fetched(&nginx, "/tile.png") > 0, "fetched over the relay");
+    let r = get(endpoint, "/tile.png").await;
+    assert_eq!((r.status, r.body == tile), (200, true));
+    let r = get(endpoint, "/map.json").await;
+    assert_eq!((r.status, r.body == map), (200, true));
+    // Fetched, but over the cache's bound (200 kB) with the other two: not kept.
+    assert!(fetched(&nginx, "/big.bin") > 0);
+    assert_eq!(get(endpoint, "/big.bin").await.status, 404);
+    assert!(s.log("client").contains("prefetch cache full"));
+
+    // Not while an application uses the relay.
+    let busy = TcpStream::connect(s.a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = fetched(&nginx, "/tile.png");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        fetched(&nginx, "/tile.png"),
+        before,
+        "no prefetch while busy"
+    );
+    drop(busy);
+    for _ in 0..250 {
+        if fetched(&nginx, "/tile.png") > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fetched(&nginx, "/tile.png") > before, "again once idle");
+
+    // Link B down: served from the cache, without C.
+    s.link.down();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let requests = nginx.access_log().len();
+    let r = get(endpoint, "/tile.png").await;
+    assert_eq!((r.status, r.body == tile), (200, true));
+    assert!(r.header("age").is_some());
+    assert_eq!(get(endpoint, "/other.bin").await.status, 404);
+    assert_eq!(nginx.access_log().len(), requests, "nothing reached C");
+}

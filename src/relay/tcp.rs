@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::prefetch::Prefetch;
 use super::proto::{Frame, NONCE_LEN, Refusal, Repr, next_frame};
 use super::session::{Event, Failure, Hello, Key, Limits, Session, SessionId, check_hello};
 use super::tls::{LinkTls, TlsError};
@@ -120,6 +121,7 @@ impl RelayPart {
                 listener,
                 server: cfg.server.expect("validated: a client has a server"),
                 settings,
+                prefetch: None,
             }),
             RelayRole::Server => RelayPart::Server(RelayServer {
                 listener,
@@ -169,6 +171,7 @@ pub struct RelayClient {
     pub listener: TcpListener,
     pub server: SocketAddr,
     pub settings: Settings,
+    pub prefetch: Option<Prefetch>,
 }
 
 impl Part for RelayClient {
@@ -177,6 +180,14 @@ impl Part for RelayClient {
     }
 
     async fn run(self, shutdown: Shutdown) {
+        // The sessions under way: prefetching waits for none.
+        let active = Arc::new(AtomicUsize::new(0));
+        if let Some(prefetch) = self.prefetch
+            && let Ok(a) = self.listener.local_addr()
+        {
+            let run = prefetch.run(a, self.server, active.clone(), shutdown.clone());
+            tokio::spawn(run);
+        }
         loop {
             let Some((local, peer)) = accept(&self.listener, &shutdown).await else {
                 return;
@@ -190,7 +201,13 @@ impl Part for RelayClient {
                 failures: 0,
             };
             let session = Session::client(s.key.clone(), s.limits.clone(), now());
-            tokio::spawn(drive(session, local, links, s, None, shutdown.clone()));
+            let stop = shutdown.clone();
+            let active = active.clone();
+            active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                drive(session, local, links, s, None, stop).await;
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
         }
     }
 }
