@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use radcare::relay::proto::{Frame, Kind, Refusal, Repr, next_frame};
 use sha2::{Digest, Sha256};
+use support::cuttable::Cuttable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -86,76 +87,6 @@ fn echo_on(listener: TcpListener) -> (SocketAddr, Arc<Mutex<u32>>) {
         }
     });
     (at, ended)
-}
-
-/// Link B through a forwarder whose connections can be killed, and which can refuse new
-/// ones (a link down for good).
-#[derive(Clone)]
-struct Cuttable {
-    at: SocketAddr,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    refuse: Arc<Mutex<bool>>,
-    /// The first bytes the client sent on each connection (its Open or Resume).
-    hellos: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Cuttable {
-    async fn start(to: SocketAddr) -> Cuttable {
-        let listener = TcpListener::bind(addr(0)).await.unwrap();
-        let c = Cuttable {
-            at: listener.local_addr().unwrap(),
-            conns: Arc::default(),
-            refuse: Arc::default(),
-            hellos: Arc::default(),
-        };
-        let me = c.clone();
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if *me.refuse.lock().unwrap() {
-                    continue;
-                }
-                let hellos = me.hellos.clone();
-                let task = tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(to).await else {
-                        return;
-                    };
-                    let (mut ir, mut iw) = inbound.split();
-                    let (mut or, mut ow) = outbound.split();
-                    let up = async {
-                        let mut first = vec![0; 4096];
-                        let n = ir.read(&mut first).await?;
-                        hellos.lock().unwrap().push(first[..n].to_vec());
-                        ow.write_all(&first[..n]).await?;
-                        tokio::io::copy(&mut ir, &mut ow).await?;
-                        ow.shutdown().await
-                    };
-                    let down = async {
-                        tokio::io::copy(&mut or, &mut iw).await?;
-                        iw.shutdown().await
-                    };
-                    let _ = tokio::join!(up, down);
-                });
-                me.conns.lock().unwrap().push(task);
-            }
-        });
-        c
-    }
-
-    /// Kills every connection in the middle of whatever it carries.
-    fn cut(&self) {
-        for t in self.conns.lock().unwrap().drain(..) {
-            t.abort();
-        }
-    }
-
-    fn down(&self) {
-        *self.refuse.lock().unwrap() = true;
-        self.cut();
-    }
-
-    fn up(&self) {
-        *self.refuse.lock().unwrap() = false;
-    }
 }
 
 struct Setup {
