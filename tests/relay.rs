@@ -978,6 +978,8 @@ async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
     let map = file("map.json", 50_000);
     file("big.bin", 1_000_000);
     file("other.bin", 1000);
+    let near = file("near.json", 10_000);
+    std::fs::write(root.path().join("prefetch.txt"), "/near.json\n").unwrap();
     let nginx = support::nginx::Nginx::start(root.path());
     let endpoint = addr(support::free_tcp_port());
     let endpoint_s = endpoint.to_string();
@@ -988,6 +990,8 @@ async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
         "/big.bin",
         "--prefetch",
         "/map.json",
+        "--prefetch-list",
+        "/prefetch.txt",
         "--prefetch-listen",
         &endpoint_s,
         "--prefetch-cache",
@@ -1000,8 +1004,9 @@ async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let s = setup_to(dir, nginx.addr, ended, &["--keepalive", "1s"], &client).await;
 
+    // The last of the round (nginx logs it before the client has stored it).
     for _ in 0..500 {
-        if fetched(&nginx, "/map.json") > 0 {
+        if get(endpoint, "/near.json").await.status == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1011,6 +1016,9 @@ async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
     assert_eq!((r.status, r.body == tile), (200, true));
     let r = get(endpoint, "/map.json").await;
     assert_eq!((r.status, r.body == map), (200, true));
+    // Proposed by the server's list.
+    let r = get(endpoint, "/near.json").await;
+    assert_eq!((r.status, r.body == near), (200, true));
     // Fetched, but over the cache's bound (200 kB) with the other two: not kept.
     assert!(fetched(&nginx, "/big.bin") > 0);
     assert_eq!(get(endpoint, "/big.bin").await.status, 404);

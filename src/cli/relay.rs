@@ -80,6 +80,10 @@ pub struct PrefetchArgs {
     /// --prefetch-listen.
     #[arg(long = "prefetch", value_name = "PATH", requires = "prefetch_listen")]
     paths: Vec<String>,
+    /// A path on the server application that lists paths to prefetch, one a line
+    /// (what the server proposes); fetched on every round.
+    #[arg(long, value_name = "PATH", requires = "prefetch_listen")]
+    prefetch_list: Option<String>,
     /// The local HTTP endpoint serving the prefetched answers by path.
     #[arg(long)]
     prefetch_listen: Option<SocketAddr>,
@@ -96,7 +100,12 @@ impl PrefetchArgs {
         let Some(listen) = self.prefetch_listen else {
             return Ok(None);
         };
-        if let Some(bad) = self.paths.iter().find(|p| !p.starts_with('/')) {
+        if let Some(bad) = self
+            .paths
+            .iter()
+            .chain(&self.prefetch_list)
+            .find(|p| !p.starts_with('/'))
+        {
             bail!("--prefetch {bad}: a path starts with /");
         }
         let listener = tokio::net::TcpListener::bind(listen)
@@ -104,6 +113,7 @@ impl PrefetchArgs {
             .with_context(|| format!("cannot listen on {listen}"))?;
         Ok(Some(Prefetch {
             paths: self.paths,
+            list: self.prefetch_list,
             listener,
             limit: self.prefetch_cache,
             every: self.prefetch_every,

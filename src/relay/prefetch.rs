@@ -81,6 +81,10 @@ impl Cache {
 pub struct Prefetch {
     /// Paths (with their query) on the server application, e.g. `/tiles/12/2048/1361`.
     pub paths: Vec<String>,
+    /// A path on the server application whose answer lists more paths, one a line:
+    /// what the server proposes (fetched first on every round, after `paths` in
+    /// priority).
+    pub list: Option<String>,
     /// The local HTTP endpoint that serves the cache.
     pub listener: TcpListener,
     pub limit: usize,
@@ -117,7 +121,11 @@ impl Prefetch {
         let fetching = async {
             loop {
                 let wait = if active.load(Ordering::Relaxed) == 0 && link_answers(server).await {
-                    fetch_all(&self.paths, a, &cache).await;
+                    let mut paths = self.paths.clone();
+                    if let Some(list) = &self.list {
+                        paths.extend(proposed(list, a).await);
+                    }
+                    fetch_all(&paths, a, &cache).await;
                     self.every
                 } else {
                     RETRY
@@ -141,6 +149,42 @@ async fn link_answers(server: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(server)).await,
         Ok(Ok(_))
     )
+}
+
+/// The most paths a server's list may propose.
+const MAX_PROPOSED: usize = 10_000;
+
+/// The paths the server's list at `list` proposes: lines starting with `/`, others
+/// ignored; none if it cannot be fetched.
+async fn proposed(list: &str, a: SocketAddr) -> Vec<String> {
+    let url = format!("http://{a}{list}");
+    let call = Call {
+        method: Method::GET,
+        url: &url,
+        headers: &[],
+        body: None,
+        timeout: FETCH_TIMEOUT,
+    };
+    match http_client::call(call, 1 << 20).await {
+        Ok((200, body)) => parse_list(&String::from_utf8_lossy(&body)),
+        Ok((status, _)) => {
+            tracing::debug!(list, status, "relay: no prefetch list");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::debug!(list, error = %e, "relay: prefetch list failed");
+            Vec::new()
+        }
+    }
+}
+
+fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('/') && !l.contains(char::is_whitespace))
+        .take(MAX_PROPOSED)
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn fetch_all(paths: &[String], a: SocketAddr, cache: &Mutex<Cache>) {
@@ -244,6 +288,12 @@ mod tests {
             body: vec![7; len],
             fetched: Instant::now(),
         }
+    }
+
+    #[test]
+    fn a_proposed_list_keeps_paths_only() {
+        let list = "/tiles/1.png\n\n# near the user\n  /tiles/2.png  \nhttp://elsewhere/x\n/a b\n";
+        assert_eq!(parse_list(list), ["/tiles/1.png", "/tiles/2.png"]);
     }
 
     #[test]
