@@ -1053,3 +1053,21 @@ async fn the_client_prefetches_while_idle_and_serves_while_the_link_is_down() {
     assert_eq!(get(endpoint, "/other.bin").await.status, 404);
     assert_eq!(nginx.access_log().len(), requests, "nothing reached C");
 }
+
+#[test]
+fn a_prefetch_path_that_is_not_a_path_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["relay", "client", "--listen", "127.0.0.1:0", "--server"])
+        .args([
+            "127.0.0.1:1",
+            "--key-file",
+            "/nonexistent",
+            "--prefetch-listen",
+        ])
+        .args(["127.0.0.1:0", "--prefetch", "http://elsewhere/tile.png"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a path starts with /"), "{err}");
+}

@@ -78,11 +78,11 @@ pub struct PrefetchArgs {
     /// A path (with its query) to fetch from the server application over the relay
     /// while it is idle, e.g. /tiles/12/2048/1361.png; repeatable. Needs
     /// --prefetch-listen.
-    #[arg(long = "prefetch", value_name = "PATH", requires = "prefetch_listen")]
+    #[arg(long = "prefetch", value_name = "PATH", requires = "prefetch_listen", value_parser = path)]
     paths: Vec<String>,
     /// A path on the server application that lists paths to prefetch, one a line
     /// (what the server proposes); fetched on every round.
-    #[arg(long, value_name = "PATH", requires = "prefetch_listen")]
+    #[arg(long, value_name = "PATH", requires = "prefetch_listen", value_parser = path)]
     prefetch_list: Option<String>,
     /// The local HTTP endpoint serving the prefetched answers by path.
     #[arg(long)]
@@ -95,19 +95,20 @@ pub struct PrefetchArgs {
     prefetch_every: Duration,
 }
 
+/// A path on the server application, as a request line carries it.
+fn path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.contains(char::is_whitespace) {
+        Ok(s.to_owned())
+    } else {
+        Err("a path starts with / and has no spaces".into())
+    }
+}
+
 impl PrefetchArgs {
     async fn prefetch(self) -> Result<Option<Prefetch>> {
         let Some(listen) = self.prefetch_listen else {
             return Ok(None);
         };
-        if let Some(bad) = self
-            .paths
-            .iter()
-            .chain(&self.prefetch_list)
-            .find(|p| !p.starts_with('/'))
-        {
-            bail!("--prefetch {bad}: a path starts with /");
-        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
