@@ -1071,3 +1071,34 @@ fn a_prefetch_path_that_is_not_a_path_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a path starts with /"), "{err}");
 }
+
+/// Something on link B that accepts connections and drops them (no relay server
+/// behind it) is dialled with a backoff, not in a tight loop.
+#[tokio::test]
+async fn a_link_that_accepts_and_drops_is_dialled_with_a_backoff() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind(addr(0)).await.unwrap();
+    let b = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            drop(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("relay.key");
+    std::fs::write(&key, "a shared key of the test, 32 o.\n").unwrap();
+    let a = addr(support::free_tcp_port());
+    let (a_s, b_s) = (a.to_string(), b.to_string());
+    let args = ["client", "--listen", &a_s, "--server", &b_s];
+    let _client = relay(&args, &key, &dir.path().join("client.log"));
+    wait_listening(a).await;
+    let mut app = TcpStream::connect(a).await.unwrap();
+    app.write_all(b"waiting").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two sessions (the probe and the app), each backing off 0.1, 0.2, 0.4, 0.8, 1.6 s.
+    let n = accepted.load(Ordering::Relaxed);
+    assert!((2..=20).contains(&n), "{n} connections in 3 s");
+}

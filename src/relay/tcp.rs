@@ -513,6 +513,15 @@ enum Links {
     Accept(mpsc::Receiver<Attach>),
 }
 
+impl Links {
+    /// The session is carried again: the next lost link is dialled at once.
+    fn linked(&mut self) {
+        if let Links::Dial { failures, .. } = self {
+            *failures = 0;
+        }
+    }
+}
+
 enum NewLink {
     Dialled(io::Result<(LinkRead, LinkWrite)>),
     Attached(Attach),
@@ -554,7 +563,10 @@ impl Links {
                 });
                 let result = handle.await.unwrap_or_else(|e| Err(io::Error::other(e)));
                 *pending = None;
-                *failures = if result.is_ok() { 0 } else { *failures + 1 };
+                // A connection counts as a failure until its handshake succeeds
+                // ([`Links::linked`]): something that accepts and drops connections
+                // must not be dialled in a tight loop.
+                *failures = failures.saturating_add(1);
                 NewLink::Dialled(result)
             }
             Links::Accept(rx) => match rx.recv().await {
@@ -617,9 +629,11 @@ async fn drive(
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Established(id) => {
+                    links.linked();
                     tracing::debug!(session = %hex::encode(id), "relay: session open")
                 }
                 Event::Resumed => {
+                    links.linked();
                     metrics::counter!("radcare_relay_resumes_total").increment(1);
                     tracing::debug!("relay: session resumed")
                 }
