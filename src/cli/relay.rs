@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use radcare::part::{Part, Shutdown};
+use radcare::relay::prefetch::Prefetch;
 use radcare::relay::session::{Key, Limits};
 use radcare::relay::tcp::{Budget, RelayClient, RelayServer, Settings};
 use radcare::relay::tls::LinkTls;
@@ -23,6 +24,8 @@ pub enum RelayCommand {
         server: SocketAddr,
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        prefetch: PrefetchArgs,
     },
     /// The server proxy: accepts sessions on --listen (link B) and opens one connection
     /// to --target (C) for each.
@@ -67,6 +70,56 @@ pub struct Common {
     /// Client: the name the server's certificate must carry (default: its IP address).
     #[arg(long, requires = "tls_ca")]
     tls_name: Option<String>,
+}
+
+/// Prefetching on the client proxy, see docs/relay.md.
+#[derive(Args)]
+pub struct PrefetchArgs {
+    /// A path (with its query) to fetch from the server application over the relay
+    /// while it is idle, e.g. /tiles/12/2048/1361.png; repeatable. Needs
+    /// --prefetch-listen.
+    #[arg(long = "prefetch", value_name = "PATH", requires = "prefetch_listen", value_parser = path)]
+    paths: Vec<String>,
+    /// A path on the server application that lists paths to prefetch, one a line
+    /// (what the server proposes); fetched on every round.
+    #[arg(long, value_name = "PATH", requires = "prefetch_listen", value_parser = path)]
+    prefetch_list: Option<String>,
+    /// The local HTTP endpoint serving the prefetched answers by path.
+    #[arg(long)]
+    prefetch_listen: Option<SocketAddr>,
+    /// Body octets the cache holds at most.
+    #[arg(long, default_value_t = 64 << 20)]
+    prefetch_cache: usize,
+    /// How often the paths are fetched again.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    prefetch_every: Duration,
+}
+
+/// A path on the server application, as a request line carries it.
+fn path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.contains(char::is_whitespace) {
+        Ok(s.to_owned())
+    } else {
+        Err("a path starts with / and has no spaces".into())
+    }
+}
+
+impl PrefetchArgs {
+    async fn prefetch(self) -> Result<Option<Prefetch>> {
+        let Some(listen) = self.prefetch_listen else {
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Ok(Some(Prefetch {
+            paths: self.paths,
+            list: self.prefetch_list,
+            listener,
+            limit: self.prefetch_cache,
+            every: self.prefetch_every,
+        }))
+    }
 }
 
 impl Common {
@@ -125,16 +178,19 @@ pub fn relay(command: RelayCommand) -> Result<ExitCode> {
                 listen,
                 server,
                 common,
+                prefetch,
             } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
                 let settings = common.settings(Some(server))?;
+                let prefetch = prefetch.prefetch().await?;
                 tracing::info!(%listen, %server, "relay client started");
                 RelayClient {
                     listener,
                     server,
                     settings,
+                    prefetch,
                 }
                 .run(shutdown)
                 .await;

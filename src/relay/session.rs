@@ -86,7 +86,22 @@ impl Key {
         received: u64,
         first_held: u64,
     ) -> [u8; MAC_LEN] {
-        self.resume_hmac(id, nonce, received, first_held)
+        self.resume_hmac(RESUME, id, nonce, received, first_held)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// A Resume of a session whose application is gone (see [`Event::Detached`]): the
+    /// same frame, signed under another label, so a server tells the two apart.
+    pub fn deliver_mac(
+        &self,
+        id: &SessionId,
+        nonce: &[u8; NONCE_LEN],
+        received: u64,
+        first_held: u64,
+    ) -> [u8; MAC_LEN] {
+        self.resume_hmac(DELIVER, id, nonce, received, first_held)
             .finalize()
             .into_bytes()
             .into()
@@ -94,13 +109,14 @@ impl Key {
 
     fn resume_hmac(
         &self,
+        label: &[u8],
         id: &SessionId,
         nonce: &[u8; NONCE_LEN],
         received: u64,
         first_held: u64,
     ) -> Hmac<Sha256> {
         self.hmac(
-            b"radcare-relay resume",
+            label,
             &[
                 id,
                 nonce,
@@ -111,11 +127,21 @@ impl Key {
     }
 }
 
+const RESUME: &[u8] = b"radcare-relay resume";
+const DELIVER: &[u8] = b"radcare-relay deliver";
+
 /// What a server makes of a client's first frame on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hello {
     Open,
     Resume {
+        id: SessionId,
+        received: u64,
+        first_held: u64,
+    },
+    /// A Resume from a client whose application is gone, with bytes still to deliver:
+    /// also taken when the server's end already lingered out (on a new connection to C).
+    Deliver {
         id: SessionId,
         received: u64,
         first_held: u64,
@@ -141,12 +167,19 @@ pub fn check_hello(key: &Key, nonce: &[u8; NONCE_LEN], frame: &Repr<'_>) -> Hell
             first_held,
             mac,
         } => {
-            let ok = key
-                .resume_hmac(&id, nonce, received, first_held)
-                .verify_slice(&mac)
-                .is_ok();
-            if ok {
+            let signed = |label| {
+                key.resume_hmac(label, &id, nonce, received, first_held)
+                    .verify_slice(&mac)
+                    .is_ok()
+            };
+            if signed(RESUME) {
                 Hello::Resume {
+                    id,
+                    received,
+                    first_held,
+                }
+            } else if signed(DELIVER) {
+                Hello::Deliver {
                     id,
                     received,
                     first_held,
@@ -198,6 +231,12 @@ pub enum Event {
     /// The session ended without a Close: close the local socket. `undeliverable`:
     /// bytes held for the peer that will never reach it.
     Failed { reason: Failure, undeliverable: u64 },
+    /// Client only: the linger time passed with `pending` bytes held for the server.
+    /// The driver closes A (after writing what is deliverable); the session lives on
+    /// without it, dials until the network is back and delivers the bytes over a new
+    /// link (to a new connection to C if the server's end lingered out too), then
+    /// closes. Bounded by `max_age`; a refusal reports them undeliverable.
+    Detached { pending: u64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -247,6 +286,10 @@ pub struct Session {
     /// the proof that its answer arrived (else the server would linger out and report
     /// what it sent as undeliverable).
     answered: bool,
+    /// Client only: lingered out with bytes to deliver, see [`Event::Detached`].
+    detached: bool,
+    /// Bytes that arrived for an application that is gone (after [`Event::Detached`]).
+    dropped: u64,
 }
 
 impl Session {
@@ -294,7 +337,27 @@ impl Session {
             done: false,
             closed: false,
             answered: false,
+            detached: false,
+            dropped: 0,
         }
+    }
+
+    /// A server session continuing one whose end lingered out (its connection to C
+    /// closed) for a client that delivers what it still held ([`Hello::Deliver`]):
+    /// `received` is where the old end's application stopped taking bytes, `sent`
+    /// where the client's stream from this side stands. The caller goes on with
+    /// [`Session::resume`].
+    pub fn continued(
+        id: SessionId,
+        limits: Limits,
+        now: Instant,
+        sent: u64,
+        received: u64,
+    ) -> Session {
+        let mut s = Session::new(Role::Server, None, Some(id), limits, now);
+        (s.first_held, s.next_send) = (sent, sent);
+        (s.consumed, s.ack_sent) = (received, received);
+        s
     }
 
     pub fn id(&self) -> Option<SessionId> {
@@ -303,6 +366,16 @@ impl Session {
 
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Where this side's application stopped taking the peer's bytes.
+    pub fn received(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Bytes that arrived after the application was gone ([`Event::Detached`]).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     pub fn is_linked(&self) -> bool {
@@ -487,11 +560,16 @@ impl Session {
                 .emit(&mut self.control),
                 Some(id) => {
                     let (received, first_held) = (self.recv_next(), self.first_held);
+                    let sign = if self.detached {
+                        Key::deliver_mac
+                    } else {
+                        Key::resume_mac
+                    };
                     Repr::Resume {
                         id,
                         received,
                         first_held,
-                        mac: key.resume_mac(&id, &nonce, received, first_held),
+                        mac: sign(key, &id, &nonce, received, first_held),
                     }
                     .emit(&mut self.control)
                 }
@@ -561,6 +639,12 @@ impl Session {
             return self.fail(Failure::Overrun);
         }
         self.inbound.extend(fresh);
+        if self.detached {
+            let n = self.inbound.len();
+            self.inbound.clear();
+            self.consumed += n as u64;
+            self.dropped += n as u64;
+        }
     }
 
     /// Once everything up to the peer's Close is delivered: answer Closed. The server
@@ -583,6 +667,19 @@ impl Session {
         }
         self.events.push_back(Event::Closed {
             discarded: self.held.len() as u64,
+        });
+    }
+
+    /// The linger time passed: a client with bytes for the server detaches from its
+    /// application and delivers them later; otherwise the session fails.
+    fn linger_out(&mut self) {
+        if self.role == Role::Server || self.held.is_empty() || self.answered || self.detached {
+            return self.fail(Failure::Linger);
+        }
+        self.detached = true;
+        self.close();
+        self.events.push_back(Event::Detached {
+            pending: self.held.len() as u64,
         });
     }
 
@@ -664,16 +761,22 @@ impl Session {
             return None;
         }
         let link = match self.link {
-            Link::Down { since } => since + self.limits.linger,
+            // Detached: no linger any more, only the age of what it holds.
+            Link::Down { .. } if self.detached => None,
+            Link::Down { since } => Some(since + self.limits.linger),
+            Link::Handshake { at, .. } if self.detached => Some(at + self.limits.link_timeout),
             Link::Handshake { at, since } => {
-                (at + self.limits.link_timeout).min(since + self.limits.linger)
+                Some((at + self.limits.link_timeout).min(since + self.limits.linger))
             }
             Link::Up { heard, sent } => {
-                (heard + self.limits.link_timeout).min(sent + self.limits.keepalive)
+                Some((heard + self.limits.link_timeout).min(sent + self.limits.keepalive))
             }
         };
         let age = self.pushed.front().map(|&(_, at)| at + self.limits.max_age);
-        Some(age.map_or(link, |a| a.min(link)))
+        match (link, age) {
+            (Some(l), Some(a)) => Some(l.min(a)),
+            (l, a) => l.or(a),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -688,11 +791,10 @@ impl Session {
             return self.fail(Failure::Stale);
         }
         match self.link {
-            Link::Down { since } if now >= since + self.limits.linger => self.fail(Failure::Linger),
             Link::Down { since } | Link::Handshake { since, .. }
-                if now >= since + self.limits.linger =>
+                if !self.detached && now >= since + self.limits.linger =>
             {
-                self.fail(Failure::Linger)
+                self.linger_out()
             }
             Link::Handshake { at, .. } if now >= at + self.limits.link_timeout => {
                 self.link_down(now);

@@ -16,8 +16,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::prefetch::Prefetch;
 use super::proto::{Frame, NONCE_LEN, Refusal, Repr, next_frame};
-use super::session::{Event, Hello, Key, Limits, Session, SessionId, check_hello};
+use super::session::{Event, Failure, Hello, Key, Limits, Session, SessionId, check_hello};
 use super::tls::{LinkTls, TlsError};
 use crate::config::{RelayConfig, RelayRole};
 use crate::part::{Part, Shutdown};
@@ -120,6 +121,7 @@ impl RelayPart {
                 listener,
                 server: cfg.server.expect("validated: a client has a server"),
                 settings,
+                prefetch: None,
             }),
             RelayRole::Server => RelayPart::Server(RelayServer {
                 listener,
@@ -169,6 +171,7 @@ pub struct RelayClient {
     pub listener: TcpListener,
     pub server: SocketAddr,
     pub settings: Settings,
+    pub prefetch: Option<Prefetch>,
 }
 
 impl Part for RelayClient {
@@ -177,6 +180,14 @@ impl Part for RelayClient {
     }
 
     async fn run(self, shutdown: Shutdown) {
+        // The sessions under way: prefetching waits for none.
+        let active = Arc::new(AtomicUsize::new(0));
+        if let Some(prefetch) = self.prefetch
+            && let Ok(a) = self.listener.local_addr()
+        {
+            let run = prefetch.run(a, self.server, active.clone(), shutdown.clone());
+            tokio::spawn(run);
+        }
         loop {
             let Some((local, peer)) = accept(&self.listener, &shutdown).await else {
                 return;
@@ -190,16 +201,36 @@ impl Part for RelayClient {
                 failures: 0,
             };
             let session = Session::client(s.key.clone(), s.limits.clone(), now());
-            tokio::spawn(drive(session, local, links, s, None, shutdown.clone()));
+            let stop = shutdown.clone();
+            let active = active.clone();
+            active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                drive(session, local, links, s, None, stop).await;
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
         }
     }
 }
 
 /// A session's entry on the server: the way to hand it a new link, or, once it ended by
-/// a Close, a tombstone so that a client whose Closed was lost learns it on resume.
+/// a Close, a tombstone so that a client whose Closed was lost learns it on resume; or,
+/// once it lingered out, where C stopped taking the client's bytes, so that the client
+/// can deliver the rest to a new connection to C ([`Hello::Deliver`]).
 enum Entry {
     Live(mpsc::Sender<Attach>),
     Closed(Instant),
+    Expired { at: Instant, received: u64 },
+}
+
+/// How [`drive`] ended.
+enum Outcome {
+    Closed,
+    /// The link stayed down past the linger time; C took the client's bytes up to
+    /// `received`.
+    Expired {
+        received: u64,
+    },
+    Failed,
 }
 
 /// A std Mutex: held only for a lookup or an insert, never across an await.
@@ -283,35 +314,87 @@ impl ServerHello {
                 received,
                 first_held,
             } => {
-                let entry = {
-                    let mut sessions = self.registry.lock().expect("registry lock");
-                    let linger = self.settings.limits.linger;
-                    sessions
-                        .retain(|_, e| !matches!(e, Entry::Closed(at) if at.elapsed() > linger));
-                    match sessions.get(&id) {
-                        Some(Entry::Live(tx)) => Some(Ok(tx.clone())),
-                        Some(Entry::Closed(_)) => Some(Err(())),
-                        None => None,
-                    }
+                let mut attach = Attach {
+                    read,
+                    write,
+                    received,
+                    first_held,
                 };
-                match entry {
-                    Some(Ok(tx)) => {
-                        let attach = Attach {
-                            read,
-                            write,
+                match self.lookup(&id) {
+                    Some(Entry::Live(tx)) => hand_over(tx, attach).await,
+                    Some(Entry::Closed(_)) => send(&mut attach.write, Repr::Closed).await,
+                    // The client's application is still there: its stream must not go
+                    // on, unnoticed, into a new connection to C.
+                    Some(Entry::Expired { .. }) | None => {
+                        refuse(&mut attach.write, Refusal::Denied).await
+                    }
+                }
+            }
+            Hello::Deliver {
+                id,
+                received,
+                first_held,
+            } => {
+                let mut attach = Attach {
+                    read,
+                    write,
+                    received,
+                    first_held,
+                };
+                match self.lookup(&id) {
+                    Some(Entry::Live(tx)) => hand_over(tx, attach).await,
+                    Some(Entry::Closed(_)) => send(&mut attach.write, Repr::Closed).await,
+                    Some(Entry::Expired {
+                        received: taken, ..
+                    }) => {
+                        let session = Session::continued(
+                            id,
+                            self.settings.limits.clone(),
+                            now(),
                             received,
-                            first_held,
+                            taken,
+                        );
+                        let Some(target) = self.target(&mut attach.write).await? else {
+                            return Ok(());
                         };
-                        if let Err(mpsc::error::SendError(mut a)) = tx.send(attach).await {
-                            refuse(&mut a.write, Refusal::Denied).await?;
-                        }
+                        tracing::debug!(session = %hex::encode(id), "relay: delivering to a new connection");
+                        self.start(id, session, target, attach, shutdown);
                         Ok(())
                     }
-                    Some(Err(())) => send(&mut write, Repr::Closed).await,
-                    None => refuse(&mut write, Refusal::Denied).await,
+                    None => refuse(&mut attach.write, Refusal::Denied).await,
                 }
             }
             Hello::Denied => refuse(&mut write, Refusal::Denied).await,
+        }
+    }
+
+    /// The session's entry, tombstones past their time forgotten first.
+    fn lookup(&self, id: &SessionId) -> Option<Entry> {
+        let mut sessions = self.registry.lock().expect("registry lock");
+        let limits = &self.settings.limits;
+        sessions.retain(|_, e| match e {
+            Entry::Live(_) => true,
+            Entry::Closed(at) => at.elapsed() <= limits.linger,
+            Entry::Expired { at, .. } => at.elapsed() <= limits.max_age,
+        });
+        sessions.get(id).map(|e| match e {
+            Entry::Live(tx) => Entry::Live(tx.clone()),
+            Entry::Closed(at) => Entry::Closed(*at),
+            Entry::Expired { at, received } => Entry::Expired {
+                at: *at,
+                received: *received,
+            },
+        })
+    }
+
+    /// A new connection to C, or `None` after refusing the client.
+    async fn target(&self, write: &mut LinkWrite) -> io::Result<Option<TcpStream>> {
+        match TcpStream::connect(self.target).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                tracing::warn!(target = %self.target, error = %e, "relay: cannot reach the target");
+                refuse(write, Refusal::Unavailable).await.map(|()| None)
+            }
         }
     }
 
@@ -321,43 +404,75 @@ impl ServerHello {
         mut write: LinkWrite,
         shutdown: Shutdown,
     ) -> io::Result<()> {
-        let target = match TcpStream::connect(self.target).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(target = %self.target, error = %e, "relay: cannot reach the target");
-                return refuse(&mut write, Refusal::Unavailable).await;
-            }
+        let Some(target) = self.target(&mut write).await? else {
+            return Ok(());
         };
         let mut id = [0; 16];
         crate::wire::crypto::os_random(&mut id);
+        metrics::counter!("radcare_relay_sessions_total").increment(1);
+        let session = Session::server(id, self.settings.limits.clone(), now());
+        let attach = Attach {
+            read,
+            write,
+            received: 0,
+            first_held: 0,
+        };
+        self.start(id, session, target, attach, shutdown);
+        Ok(())
+    }
+
+    /// Registers the session and drives it on its own task; a continued session
+    /// resumes on `link` first.
+    fn start(
+        self,
+        id: SessionId,
+        mut session: Session,
+        target: TcpStream,
+        link: Attach,
+        shutdown: Shutdown,
+    ) {
+        if !session.is_linked() {
+            session.resume(now(), link.received, link.first_held);
+        }
         let (tx, rx) = mpsc::channel(1);
         self.registry
             .lock()
             .expect("registry lock")
             .insert(id, Entry::Live(tx));
-        metrics::counter!("radcare_relay_sessions_total").increment(1);
-        let session = Session::server(id, self.settings.limits.clone(), now());
         let links = Links::Accept(rx);
         let registry = self.registry.clone();
         tokio::spawn(async move {
-            let closed = drive(
+            let outcome = drive(
                 session,
                 target,
                 links,
                 self.settings,
-                Some((read, write)),
+                Some((link.read, link.write)),
                 shutdown,
             )
             .await;
             let mut sessions = registry.lock().expect("registry lock");
-            if closed {
-                sessions.insert(id, Entry::Closed(Instant::now()));
-            } else {
-                sessions.remove(&id);
-            }
+            match outcome {
+                Outcome::Closed => sessions.insert(id, Entry::Closed(Instant::now())),
+                Outcome::Expired { received } => sessions.insert(
+                    id,
+                    Entry::Expired {
+                        at: Instant::now(),
+                        received,
+                    },
+                ),
+                Outcome::Failed => sessions.remove(&id),
+            };
         });
-        Ok(())
     }
+}
+
+/// Hands a resumed link to its live session.
+async fn hand_over(tx: mpsc::Sender<Attach>, attach: Attach) -> io::Result<()> {
+    if let Err(mpsc::error::SendError(mut a)) = tx.send(attach).await {
+        refuse(&mut a.write, Refusal::Denied).await?;
+    }
+    Ok(())
 }
 
 fn split<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> (LinkRead, LinkWrite) {
@@ -396,6 +511,15 @@ enum Links {
     },
     /// The server waits for the client's Resume, checked by [`ServerHello`].
     Accept(mpsc::Receiver<Attach>),
+}
+
+impl Links {
+    /// The session is carried again: the next lost link is dialled at once.
+    fn linked(&mut self) {
+        if let Links::Dial { failures, .. } = self {
+            *failures = 0;
+        }
+    }
 }
 
 enum NewLink {
@@ -439,7 +563,10 @@ impl Links {
                 });
                 let result = handle.await.unwrap_or_else(|e| Err(io::Error::other(e)));
                 *pending = None;
-                *failures = if result.is_ok() { 0 } else { *failures + 1 };
+                // A connection counts as a failure until its handshake succeeds
+                // ([`Links::linked`]): something that accepts and drops connections
+                // must not be dialled in a tight loop.
+                *failures = failures.saturating_add(1);
                 NewLink::Dialled(result)
             }
             Links::Accept(rx) => match rx.recv().await {
@@ -471,7 +598,7 @@ async fn write_link(write: &mut Option<LinkWrite>, data: &[u8]) -> io::Result<us
     }
 }
 
-/// Runs one session to its end; true when it ended by a Close.
+/// Runs one session to its end.
 async fn drive(
     mut session: Session,
     local: TcpStream,
@@ -479,7 +606,7 @@ async fn drive(
     settings: Settings,
     first_link: Option<(LinkRead, LinkWrite)>,
     shutdown: Shutdown,
-) -> bool {
+) -> Outcome {
     let _ = local.set_nodelay(true);
     let (mut local_r, mut local_w) = local.into_split();
     let (mut link_r, mut link_w) = match first_link {
@@ -494,16 +621,19 @@ async fn drive(
     let mut local_out: Vec<u8> = Vec::new();
     let mut local_eof = false;
     let mut held = 0;
-    let mut closed = false;
+    let mut outcome = Outcome::Failed;
+    let mut detached = false;
 
     loop {
         let t = now();
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Established(id) => {
+                    links.linked();
                     tracing::debug!(session = %hex::encode(id), "relay: session open")
                 }
                 Event::Resumed => {
+                    links.linked();
                     metrics::counter!("radcare_relay_resumes_total").increment(1);
                     tracing::debug!("relay: session resumed")
                 }
@@ -511,8 +641,18 @@ async fn drive(
                     tracing::debug!("relay: link silent, dropped");
                     (link_r, link_w) = (None, None);
                 }
+                Event::Closed { discarded } if detached && discarded > 0 => {
+                    // C closed before the bytes of a gone application all reached it.
+                    outcome = Outcome::Closed;
+                    metrics::counter!("radcare_relay_undeliverable_bytes_total")
+                        .increment(discarded);
+                    tracing::warn!(
+                        undeliverable = discarded,
+                        "relay: the target closed before all bytes held for it were delivered"
+                    );
+                }
                 Event::Closed { discarded } => {
-                    closed = true;
+                    outcome = Outcome::Closed;
                     tracing::debug!(discarded, "relay: session closed");
                     // A client that answered the server's Close has delivered all; its
                     // application hears the end now, not after the server's confirmation.
@@ -521,10 +661,25 @@ async fn drive(
                         local_eof = true;
                     }
                 }
+                Event::Detached { pending } => {
+                    tracing::info!(
+                        pending,
+                        "relay: linger time passed; the application is closed, held bytes wait for the network"
+                    );
+                    detached = true;
+                    local_eof = true;
+                    local_out.clear();
+                    deliver_rest(&mut session, &mut local_w).await;
+                }
                 Event::Failed {
                     reason,
                     undeliverable,
                 } => {
+                    if reason == Failure::Linger {
+                        outcome = Outcome::Expired {
+                            received: session.received(),
+                        };
+                    }
                     metrics::counter!("radcare_relay_undeliverable_bytes_total")
                         .increment(undeliverable);
                     tracing::warn!(
@@ -632,6 +787,23 @@ async fn drive(
         }
     }
     // What was received before the end still goes to the application.
+    if !detached {
+        deliver_rest(&mut session, &mut local_w).await;
+    } else if session.dropped() > 0 {
+        tracing::debug!(
+            dropped = session.dropped(),
+            "relay: bytes for an application that was gone"
+        );
+    }
+    budget_track(&settings.budget, &mut held, 0);
+    if let Outcome::Expired { received } = &mut outcome {
+        *received = session.received();
+    }
+    outcome
+}
+
+/// Writes what is deliverable to the local socket, then closes it.
+async fn deliver_rest(session: &mut Session, local_w: &mut tokio::net::tcp::OwnedWriteHalf) {
     loop {
         let d = session.deliverable();
         if d.is_empty() {
@@ -644,8 +816,6 @@ async fn drive(
         session.consume(n);
     }
     let _ = local_w.shutdown().await;
-    budget_track(&settings.budget, &mut held, 0);
-    closed
 }
 
 fn budget_track(budget: &Budget, held: &mut usize, now: usize) {

@@ -150,6 +150,23 @@ impl Sim {
                     Some(s) if s.id() == Some(id) => s.resume(self.now, received, first_held),
                     _ => Repr::Refused(Refusal::Denied).emit(&mut out),
                 },
+                Hello::Deliver {
+                    id,
+                    received,
+                    first_held,
+                } => match &mut self.server {
+                    Some(s) if s.id() == Some(id) && !s.is_done() => {
+                        s.resume(self.now, received, first_held)
+                    }
+                    // Lingered out: a new connection to C takes the rest.
+                    Some(s) if s.id() == Some(id) => {
+                        let mut new =
+                            Session::continued(id, limits(), self.now, received, s.received());
+                        new.resume(self.now, received, first_held);
+                        *s = new;
+                    }
+                    _ => Repr::Refused(Refusal::Denied).emit(&mut out),
+                },
                 Hello::Denied => Repr::Refused(Refusal::Denied).emit(&mut out),
             }
             split_frames(&out, &mut self.to_client);
@@ -374,8 +391,8 @@ fn a_server_close_delivers_everything_then_ends_both_sides() {
     }
 }
 
-#[test]
-fn a_link_down_past_the_linger_time_fails_with_what_is_held() {
+/// Both ends lose the link and linger out at the same time.
+fn lingered_out() -> (Sim, u64, u64) {
     let mut sim = established();
     for _ in 0..5 {
         sim.step();
@@ -386,10 +403,19 @@ fn a_link_down_past_the_linger_time_fails_with_what_is_held() {
     server.link_down(sim.now);
     let held = server.held() as u64;
     let client_held = sim.client.held() as u64;
+    assert!(held > 0 && client_held > 0);
     let at = sim.now + limits().linger;
     assert!(server.poll_timeout().unwrap() <= at);
     server.handle_timeout(at);
     sim.client.handle_timeout(at);
+    sim.now = at;
+    (sim, held, client_held)
+}
+
+#[test]
+fn a_link_down_past_the_linger_time_fails_the_server_and_detaches_the_client() {
+    let (mut sim, held, client_held) = lingered_out();
+    let server = sim.server.as_mut().unwrap();
     assert_eq!(
         server.poll_event(),
         Some(Event::Failed {
@@ -399,8 +425,67 @@ fn a_link_down_past_the_linger_time_fails_with_what_is_held() {
     );
     assert_eq!(
         sim.client.poll_event(),
+        Some(Event::Detached {
+            pending: client_held
+        })
+    );
+    assert_eq!(sim.client.room(), 0, "A is closed: nothing more is read");
+    assert!(!sim.client.is_done());
+    // No linger any more; only the age of what it holds ends it.
+    let t = sim.client.poll_timeout().unwrap();
+    assert!(t > sim.now && t <= sim.now - limits().linger + limits().max_age);
+}
+
+#[test]
+fn bytes_held_past_the_linger_time_reach_c_over_a_new_connection() {
+    let (mut sim, _, client_held) = lingered_out();
+    let sent = sim.a_sent;
+    let reached_c = sim.c_in.len();
+    // C may have taken bytes whose ack the cut lost: the client holds them too.
+    assert!(reached_c + client_held as usize >= sent && reached_c < sent);
+    sim.run(100_000);
+    // The old connection to C took the first part, the new one the rest, each byte once.
+    assert!(sim.c_in == sim.a_out[..sent], "the client's stream differs");
+    let server_events: Vec<_> = sim.events.iter().filter(|e| e.0).collect();
+    assert!(
+        server_events
+            .iter()
+            .any(|e| matches!(e.1, Event::Closed { .. })),
+        "{server_events:?}"
+    );
+    let client_events: Vec<_> = sim.events.iter().filter(|e| !e.0).map(|e| e.1).collect();
+    assert!(
+        client_events.contains(&Event::Closed { discarded: 0 }),
+        "{client_events:?}"
+    );
+    assert!(
+        !client_events
+            .iter()
+            .any(|e| matches!(e, Event::Failed { .. })),
+        "{client_events:?}"
+    );
+}
+
+#[test]
+fn a_detached_client_whose_target_refuses_reports_its_bytes_undeliverable() {
+    let (mut sim, _, client_held) = lingered_out();
+    while sim.client.poll_event().is_some() {}
+    sim.client.link_up(sim.now);
+    let challenge = Repr::Challenge { nonce: [3; 16] };
+    sim.client.handle_frame(sim.now, &challenge);
+    let mut out = Vec::new();
+    sim.client.poll_transmit(sim.now, &mut out, 1024);
+    let hello = Repr::parse(&Frame::new_checked(&out[..]).unwrap()).unwrap();
+    assert!(matches!(
+        check_hello(&sim.key, &[3; 16], &hello),
+        Hello::Deliver { .. }
+    ));
+    sim.client
+        .handle_frame(sim.now, &Repr::Refused(Refusal::Unavailable));
+    assert_eq!(
+        sim.client.poll_event(),
         Some(Event::Failed {
-            reason: Failure::Linger,
+            reason: Failure::Refused(Refusal::Unavailable),
             undeliverable: client_held
         })
     );

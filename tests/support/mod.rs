@@ -21,6 +21,7 @@
 //! packet view for header fields (the hashes are computed here, not by radcare).
 #![allow(dead_code)]
 
+pub mod cuttable;
 pub mod http;
 pub mod kannel;
 pub mod nginx;
