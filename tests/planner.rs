@@ -20,6 +20,8 @@ fn node(id: &str, cluster: &str, lat: f64, lon: f64) -> Node {
         longitude: lon,
         cap_per_slot: 3,
         up: true,
+        status_url: None,
+        measured: 0,
     }
 }
 

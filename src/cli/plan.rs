@@ -28,8 +28,12 @@ pub enum NodeCommand {
         #[arg(long, allow_negative_numbers = true)]
         longitude: f64,
         /// Downloads the node takes in one slot.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cap: i64,
+        /// Its status page (nginx `stub_status`), probed for its current load; a
+        /// probe failing takes the node down. Without: bookings only.
+        #[arg(long)]
+        status_url: Option<String>,
     },
     /// List the nodes.
     List,
@@ -92,6 +96,7 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                 latitude,
                 longitude,
                 cap,
+                status_url,
             } => {
                 let at = Location::new(latitude, longitude)?;
                 if !(1..=1_000_000).contains(&cap) {
@@ -99,6 +104,11 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                 }
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     bail!("--url must be an http(s) URL");
+                }
+                if let Some(s) = &status_url
+                    && !s.starts_with("http://")
+                {
+                    bail!("--status-url must be an http URL");
                 }
                 store
                     .plan_put_node(&Node {
@@ -109,6 +119,8 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                         longitude: at.longitude,
                         cap_per_slot: cap as u32,
                         up: true,
+                        status_url,
+                        measured: 0,
                     })
                     .await?;
                 println!("node={id}");
@@ -116,11 +128,12 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
             NodeCommand::List => {
                 for n in store.plan_nodes().await? {
                     println!(
-                        "{}\tcluster={}\tcap={}\t{}\t{:.4},{:.4}\t{}",
+                        "{}\tcluster={}\tcap={}\t{}\tmeasured={}\t{:.4},{:.4}\t{}",
                         n.id,
                         n.cluster,
                         n.cap_per_slot,
                         if n.up { "up" } else { "down" },
+                        n.measured,
                         n.latitude,
                         n.longitude,
                         n.url
@@ -254,7 +267,7 @@ async fn show(store: &Store, plan: &Plan) -> Result<()> {
             );
         }
     }
-    let free: u32 = free_capacity(&nodes, &booked, s, 0)
+    let free: u32 = free_capacity(&nodes, &booked, s, 0, s.running(radcare::ota::now_ms()))
         .iter()
         .map(|f| f.2)
         .sum();

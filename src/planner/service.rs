@@ -45,7 +45,17 @@ pub async fn check_in(
         return Ok(CheckIn::AskAgainAt(now_ms + plan.slots.length_ms));
     };
     let booked = store.plan_booked(&plan.slots).await?;
-    for (node, slot) in candidates(at, &nodes, &booked, &plan.slots, &plan.allowed, first) {
+    let running = plan.slots.running(now_ms);
+    let ranked = candidates(
+        at,
+        &nodes,
+        &booked,
+        &plan.slots,
+        &plan.allowed,
+        first,
+        running,
+    );
+    for (node, slot) in ranked {
         let Some(n) = node_of(&node) else { continue };
         let want = Booking {
             deployment,

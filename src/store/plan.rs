@@ -34,6 +34,8 @@ fn node_row(r: &AnyRow) -> Result<Node, StoreError> {
         longitude: r.try_get(4)?,
         cap_per_slot: r.try_get::<i32, _>(5)?.max(0) as u32,
         up: r.try_get::<i32, _>(6)? != 0,
+        status_url: r.try_get(7)?,
+        measured: r.try_get::<i32, _>(8)?.max(0) as u32,
     })
 }
 
@@ -41,11 +43,12 @@ impl Store {
     /// Adds a node, or replaces the one with that id.
     pub async fn plan_put_node(&self, n: &Node) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO plan_node (id, url, cluster, latitude, longitude, cap_per_slot, up) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO plan_node (id, url, cluster, latitude, longitude, cap_per_slot, up, \
+             status_url, measured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+             ON CONFLICT (id) DO UPDATE SET \
              url = excluded.url, cluster = excluded.cluster, latitude = excluded.latitude, \
              longitude = excluded.longitude, cap_per_slot = excluded.cap_per_slot, \
-             up = excluded.up",
+             up = excluded.up, status_url = excluded.status_url, measured = 0",
         )
         .bind(&n.id)
         .bind(&n.url)
@@ -54,6 +57,7 @@ impl Store {
         .bind(n.longitude)
         .bind(n.cap_per_slot as i32)
         .bind(i32::from(n.up))
+        .bind(n.status_url.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -61,8 +65,8 @@ impl Store {
 
     pub async fn plan_nodes(&self) -> Result<Vec<Node>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, url, cluster, latitude, longitude, cap_per_slot, up FROM plan_node \
-             ORDER BY cluster, id",
+            "SELECT id, url, cluster, latitude, longitude, cap_per_slot, up, status_url, \
+             measured FROM plan_node ORDER BY cluster, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -76,6 +80,16 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the downloads a node's probe saw running.
+    pub async fn plan_set_measured(&self, node: &str, downloads: u32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plan_node SET measured = $1 WHERE id = $2")
+            .bind(downloads.min(i32::MAX as u32) as i32)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn plan_put(&self, p: &Plan) -> Result<(), StoreError> {
