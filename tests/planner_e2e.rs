@@ -150,7 +150,7 @@ fn thirty_agents_upgrade_at_their_booked_times_within_every_nodes_cap() {
         "[planner]\nprobe_interval = \"500ms\"\nprobe_failures = 2\n",
     );
     let key = rc.cli(&["keys", "show"]).trim().to_string();
-    let image: Vec<u8> = (0..200_000u32).map(|i| (i * 13 ^ 0x5a) as u8).collect();
+    let image: Vec<u8> = (0..200_000u32).map(|i| ((i * 13) ^ 0x5a) as u8).collect();
     let file = rc.dir.path().join("fw.bin");
     std::fs::write(&file, &image).unwrap();
     rc.cli(&[
