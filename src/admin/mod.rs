@@ -15,6 +15,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::io::bridge::DialView;
 
+mod plans;
+
 /// What the operators' endpoints read.
 #[derive(Clone, Default)]
 pub struct AdminState {
@@ -33,6 +35,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/dial-attempts", get(dial_attempts))
         .route("/api/plans/{deployment}", get(plan_timeline))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(plans::router())
         .with_state(state)
 }
 

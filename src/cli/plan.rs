@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use radcare::planner::{Location, Node, Slots, free_capacity};
+use radcare::planner::free_capacity;
+use radcare::planner::input::{NodeSpec, PlanSpec};
 use radcare::store::Store;
 use radcare::store::plan::Plan;
 
@@ -54,12 +55,12 @@ pub enum PlanCommand {
         /// How many slots, from --start.
         #[arg(long, default_value_t = 96)]
         slots: u32,
-        /// First slot's start, as seconds from now.
-        #[arg(long, default_value_t = 0)]
-        start_in: u64,
+        /// First slot's start, as seconds from now (not in the past).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        start_in: i64,
         /// Only these slots (comma-separated indexes); default: as soon as possible.
-        #[arg(long, value_delimiter = ',')]
-        allow: Vec<u32>,
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        allow: Vec<i64>,
     },
     /// The timeline: every booking by node and slot, with free capacity and a chart.
     Show { deployment: i64 },
@@ -73,6 +74,12 @@ async fn open(config: Option<&std::path::Path>) -> Result<Result<Store, ExitCode
     Ok(Ok(Store::open(&loaded.config.store.url)
         .await
         .context("cannot open the store")?))
+}
+
+/// Bad input: said on stderr, nothing written, exit 2 (as clap's own usage errors).
+fn refuse(why: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::from(2)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -98,31 +105,20 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                 cap,
                 status_url,
             } => {
-                let at = Location::new(latitude, longitude)?;
-                if !(1..=1_000_000).contains(&cap) {
-                    bail!("--cap must be between 1 and 1000000 downloads per slot");
+                let node = NodeSpec {
+                    url,
+                    cluster,
+                    latitude,
+                    longitude,
+                    cap,
+                    status_url,
                 }
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    bail!("--url must be an http(s) URL");
-                }
-                if let Some(s) = &status_url
-                    && !s.starts_with("http://")
-                {
-                    bail!("--status-url must be an http URL");
-                }
-                store
-                    .plan_put_node(&Node {
-                        id: id.clone(),
-                        url: url.trim_end_matches('/').into(),
-                        cluster,
-                        latitude: at.latitude,
-                        longitude: at.longitude,
-                        cap_per_slot: cap as u32,
-                        up: true,
-                        status_url,
-                        measured: 0,
-                    })
-                    .await?;
+                .check(&id);
+                let node = match node {
+                    Ok(n) => n,
+                    Err(e) => return Ok(refuse(e)),
+                };
+                store.plan_put_node(&node).await?;
                 println!("node={id}");
             }
             NodeCommand::List => {
@@ -142,7 +138,7 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
             }
             NodeCommand::Down { id } => {
                 if !store.plan_nodes().await?.iter().any(|n| n.id == id) {
-                    bail!("no node {id}");
+                    return Ok(refuse(format!("no node {id}")));
                 }
                 let moves =
                     radcare::planner::service::replan_node(&store, &id, radcare::ota::now_ms())
@@ -193,24 +189,21 @@ pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
                 start_in,
                 allow,
             } => {
-                if store.ota_deployment(deployment).await?.is_none() {
-                    bail!("no deployment {deployment}");
+                let now = radcare::ota::now_ms();
+                let plan = PlanSpec {
+                    start_ms: now.saturating_add(start_in.saturating_mul(1000)),
+                    slot_ms: slot.as_millis().min(i64::MAX as u128) as i64,
+                    slots: i64::from(slots),
+                    allow,
                 }
-                if slot < Duration::from_secs(1) || !(1..=10_000).contains(&slots) {
-                    bail!("--slot at least 1s, --slots between 1 and 10000");
-                }
-                if let Some(bad) = allow.iter().find(|&&s| s >= slots) {
-                    bail!("--allow {bad}: the plan has slots 0 to {}", slots - 1);
-                }
-                let plan = Plan {
-                    deployment,
-                    slots: Slots {
-                        start_ms: radcare::ota::now_ms() + start_in as i64 * 1000,
-                        length_ms: slot.as_millis() as i64,
-                        count: slots,
-                    },
-                    allowed: allow,
+                .check(deployment, now);
+                let plan = match plan {
+                    Ok(p) => p,
+                    Err(e) => return Ok(refuse(e)),
                 };
+                if store.ota_deployment(deployment).await?.is_none() {
+                    return Ok(refuse(format!("no deployment {deployment}")));
+                }
                 store.plan_put(&plan).await?;
                 println!(
                     "plan={deployment} slots={slots} slot_ms={}",
@@ -219,7 +212,7 @@ pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
             }
             PlanCommand::Show { deployment } => {
                 let Some(plan) = store.plan_get(deployment).await? else {
-                    bail!("deployment {deployment} has no plan");
+                    return Ok(refuse(format!("deployment {deployment} has no plan")));
                 };
                 show(&store, &plan).await?;
             }

@@ -7,6 +7,7 @@
 //! conditional update, so that several radcare nodes on one PostgreSQL never
 //! double-book (`store::plan`).
 
+pub mod input;
 pub mod probe;
 pub mod service;
 
