@@ -7,6 +7,7 @@ pub mod faults;
 pub mod ota;
 pub mod pcap;
 pub mod plan;
+pub mod plan_simulate;
 pub mod relay;
 pub mod replay;
 pub mod secret;

@@ -64,6 +64,9 @@ pub enum PlanCommand {
     },
     /// The timeline: every booking by node and slot, with free capacity and a chart.
     Show { deployment: i64 },
+    /// A country's terminals and nodes planned in memory (and through a store),
+    /// beside today's rollouts: throughput, load per node against its cap, distance.
+    Simulate(super::plan_simulate::SimulateArgs),
 }
 
 async fn open(config: Option<&std::path::Path>) -> Result<Result<Store, ExitCode>> {
@@ -177,11 +180,19 @@ async fn set_up(store: &Store, id: &str, up: bool) -> Result<()> {
 
 pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
     runtime()?.block_on(async {
+        // The simulation needs no config: its store, if any, is named on its own.
+        if matches!(cmd, PlanCommand::Simulate(_)) {
+            let PlanCommand::Simulate(args) = cmd else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            return super::plan_simulate::simulate(args).await;
+        }
         let store = match open(config.as_deref()).await? {
             Ok(s) => s,
             Err(code) => return Ok(code),
         };
         match cmd {
+            PlanCommand::Simulate(_) => {}
             PlanCommand::Set {
                 deployment,
                 slot,

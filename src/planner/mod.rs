@@ -10,6 +10,7 @@
 pub mod input;
 pub mod probe;
 pub mod service;
+pub mod simulate;
 
 use std::collections::HashMap;
 

@@ -263,6 +263,68 @@ impl Store {
         Ok(Some(b.clone()))
     }
 
+    /// Books many at once, each as [`Store::plan_book`] does (the slot's counter
+    /// raised only below its cap) but all in one transaction: the batching a planner
+    /// that decided in memory uses to get the most out of the database. Per booking,
+    /// whether it was made (false: its slot was full, or the device booked already).
+    pub async fn plan_book_many(
+        &self,
+        bookings: &[(Booking, u32)],
+        at_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut made = Vec::with_capacity(bookings.len());
+        for (b, cap) in bookings {
+            sqlx::query(
+                "INSERT INTO plan_slot (node, slot_start, booked) VALUES ($1, $2, 0) \
+                 ON CONFLICT (node, slot_start) DO NOTHING",
+            )
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .execute(&mut *tx)
+            .await?;
+            let raised = sqlx::query(
+                "UPDATE plan_slot SET booked = booked + 1 \
+                 WHERE node = $1 AND slot_start = $2 AND booked < $3",
+            )
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .bind(*cap as i32)
+            .execute(&mut *tx)
+            .await?;
+            if raised.rows_affected() != 1 {
+                made.push(false);
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO plan_booking (deployment, device, node, slot_start, booked_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment, device) DO NOTHING",
+            )
+            .bind(b.deployment)
+            .bind(&b.device)
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() != 1 {
+                // Booked already: the place raised for it is given back.
+                sqlx::query(
+                    "UPDATE plan_slot SET booked = booked - 1 WHERE node = $1 AND slot_start = $2",
+                )
+                .bind(&b.node)
+                .bind(b.slot_start_ms)
+                .execute(&mut *tx)
+                .await?;
+                made.push(false);
+                continue;
+            }
+            made.push(true);
+        }
+        tx.commit().await?;
+        Ok(made)
+    }
+
     /// Future bookings on `node` (slots starting at or after `from_ms`), every
     /// deployment's.
     pub async fn plan_bookings_on(
