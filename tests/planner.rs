@@ -549,3 +549,113 @@ fn bad_input_is_refused_with_its_reason_and_writes_nothing() {
     let got = checkin(br#"{"latitude": 39.1, "longitude": 117.2}"#).json();
     assert_eq!(got["node"], "bj", "{got}");
 }
+
+/// Node load from nginx's `stub_status`: connections held open on a node count as
+/// downloads running now, so a node its probe sees full gets no booking in the slot
+/// running now; once they close it gets one again.
+#[test]
+fn a_node_its_probe_sees_busy_gets_nothing_in_the_running_slot() {
+    use support::http::http;
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let rc = support::radcare::Radcare::start(
+        "127.0.0.0/8",
+        &[],
+        "[planner]\nprobe_interval = \"200ms\"\n",
+    );
+    let root = tempfile::tempdir().unwrap();
+    let nginx = support::nginx::Nginx::start(root.path());
+    let mut tokens = Vec::new();
+    for id in ["cpe-a", "cpe-b"] {
+        let out = rc.cli(&["device", "add", id, "--model", "m1"]);
+        tokens.push(format!(
+            "TargetToken {}",
+            out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
+        ));
+    }
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    let dep = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .unwrap()
+        .to_string();
+    let url = nginx.url();
+    let status = format!("{url}/nginx_status");
+    for (id, lat, status) in [("near", "39.9", Some(&status)), ("far", "40.9", None)] {
+        let mut args = vec![
+            "node",
+            "add",
+            id,
+            "--url",
+            &url,
+            "--cluster",
+            "north",
+            "--latitude",
+            lat,
+            "--longitude",
+            "116.4",
+            "--cap",
+            "3",
+        ];
+        if let Some(s) = status {
+            args.extend(["--status-url", s.as_str()]);
+        }
+        rc.cli(&args);
+    }
+    rc.cli(&["plan", "set", &dep, "--slot", "1h", "--slots", "2"]);
+    let measured = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let list = rc.cli(&["node", "list"]);
+            if list
+                .lines()
+                .any(|l| l.starts_with("near\t") && l.contains(want))
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{want}: {list}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let checkin = |i: usize| {
+        http(
+            rc.terminal,
+            "POST",
+            &format!(
+                "/DEFAULT/controller/v1/{}/radcare/checkin",
+                ["cpe-a", "cpe-b"][i]
+            ),
+            &[
+                ("Authorization", &tokens[i]),
+                ("Content-Type", "application/json"),
+            ],
+            br#"{"latitude": 39.9, "longitude": 116.4}"#,
+        )
+        .json()
+    };
+    // Three connections open on nginx: as busy as its cap.
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(nginx.addr).unwrap())
+        .collect();
+    measured("measured=3");
+    let got = checkin(0);
+    assert_eq!(got["node"], "far", "{got}");
+    drop(held);
+    measured("measured=0");
+    let got = checkin(1);
+    assert_eq!(got["node"], "near", "{got}");
+}

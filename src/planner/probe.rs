@@ -112,9 +112,22 @@ impl Probe {
                 return;
             }
         };
+        // All at once: a node that hangs does not hold the others' probes back.
+        let mut probes = tokio::task::JoinSet::new();
         for n in nodes.iter().filter(|n| n.up) {
-            let Some(url) = &n.status_url else { continue };
-            let page = fetch(url).await;
+            if let Some(url) = n.status_url.clone() {
+                let id = n.id.clone();
+                probes.spawn(async move { (id, fetch(&url).await) });
+            }
+        }
+        let mut pages = HashMap::new();
+        while let Some(done) = probes.join_next().await {
+            if let Ok((id, page)) = done {
+                pages.insert(id, page);
+            }
+        }
+        for n in nodes.iter().filter(|n| n.up && n.status_url.is_some()) {
+            let page = pages.remove(&n.id).flatten();
             match tracker.observe(&n.id, page.as_deref()) {
                 Verdict::Measured(m) => {
                     count("ok");
