@@ -54,14 +54,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-sim=("$radcare" plan simulate --terminals "$terminals" --nodes 1000 --clusters 50 --slots 96 --cap 12)
+sim=("$radcare" plan simulate --nodes 1000 --clusters 50 --slots 96 --cap 12)
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)
 
 {
 	echo "## $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "### in memory"
-	timeout 600 "${pin[@]}" "${sim[@]}"
+	timeout 600 "${pin[@]}" "${sim[@]}" --terminals "$terminals"
 	echo "### SQLite"
 	timeout 600 "${sim[@]}" --terminals "$store_terminals" --store "sqlite://$tmp/plan.db" \
 		--store-terminals "$store_terminals" | sed -n '/^store/,$p'

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use radcare::planner::service::{CheckIn, check_in};
+use radcare::planner::service::{CANDIDATES, CheckIn, check_in};
 use radcare::planner::simulate::{self, Board, Country, Outcome};
 use radcare::planner::{Booked, Slots, candidates};
 use radcare::store::Store;
@@ -127,7 +127,7 @@ fn core_rate(c: &Country, slots: u32) {
     let t = Instant::now();
     let mut n = 0;
     for at in &c.terminals {
-        if let Some((node, slot)) = candidates(at, &c.nodes, &booked, &s, &[], 0, None)
+        if let Some((node, slot)) = candidates(at, &c.nodes, &booked, &s, &[], 0, None, CANDIDATES)
             .into_iter()
             .next()
         {

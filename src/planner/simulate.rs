@@ -376,7 +376,7 @@ mod tests {
         let mut board = Board::new(&c.nodes, slots.count, &Booked::new());
         let mut booked = Booked::new();
         for at in &c.terminals {
-            let want = candidates(at, &c.nodes, &booked, &slots, &[], 0, None)
+            let want = candidates(at, &c.nodes, &booked, &slots, &[], 0, None, 1)
                 .first()
                 .cloned();
             let got = board.book(at).map(|(n, s)| (c.nodes[n].id.clone(), s));
