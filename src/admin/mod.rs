@@ -111,6 +111,7 @@ async fn plan_timeline(
             "cluster": n.cluster,
             "cap_per_slot": n.cap_per_slot,
             "up": n.up,
+            "measured": n.measured,
             "booked": (0..slots.count)
                 .map(|i| booked.get(&(n.id.clone(), i)).copied().unwrap_or(0))
                 .collect::<Vec<_>>(),
