@@ -343,6 +343,11 @@ pub async fn start(loaded: Loaded, opts: Options) -> Result<Running, ServeError>
         router: swappable(portal),
     });
     parts.start(crate::ota::notice::Notifier { ota: ota.clone() });
+    parts.start(crate::planner::probe::Probe {
+        store: ota.store.clone(),
+        every: cfg.planner.probe_interval,
+        failures: cfg.planner.probe_failures,
+    });
     let faults = crate::faults::Faults::new(ota.clone());
     admin.faults = Some(faults.clone());
     parts.start(HttpFace {

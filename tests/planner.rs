@@ -20,6 +20,8 @@ fn node(id: &str, cluster: &str, lat: f64, lon: f64) -> Node {
         longitude: lon,
         cap_per_slot: 3,
         up: true,
+        status_url: None,
+        measured: 0,
     }
 }
 
@@ -395,4 +397,268 @@ fn a_node_going_down_moves_its_bookings_within_the_caps() {
         let counters = store.plan_booked(&plan.slots).await.unwrap();
         assert_eq!(counters.values().sum::<u32>(), 6);
     });
+}
+
+/// Bad input — a place off the map, an unknown deployment, a plan starting in the
+/// past, a negative capacity — is refused with its reason by the admin API (4xx) and
+/// the CLI (exit 2), and writes nothing; the same input made good is taken.
+#[test]
+fn bad_input_is_refused_with_its_reason_and_writes_nothing() {
+    use support::http::http;
+    let rc = support::radcare::Radcare::start("127.0.0.0/8", &[], "");
+    let out = rc.cli(&["device", "add", "cpe-a", "--model", "m1"]);
+    let token = format!(
+        "TargetToken {}",
+        out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
+    );
+    // Before any deployment: a check-in has nothing to book.
+    let checkin = |body: &[u8]| {
+        http(
+            rc.terminal,
+            "POST",
+            "/DEFAULT/controller/v1/cpe-a/radcare/checkin",
+            &[
+                ("Authorization", &token),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    };
+    assert_eq!(
+        checkin(br#"{"latitude": 39.1, "longitude": 117.2}"#).status,
+        404
+    );
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    let dep = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .unwrap()
+        .to_string();
+    let admin = |method: &str, path: &str, body: &str| {
+        let r = http(
+            rc.admin,
+            method,
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Cookie", rc.admin_cookie()),
+            ],
+            body.as_bytes(),
+        );
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    let node = |lat: &str, cap: &str| {
+        format!(
+            r#"{{"url": "http://10.1.0.1/a", "cluster": "north", "latitude": {lat}, "longitude": 116.4, "cap": {cap}}}"#
+        )
+    };
+    let in_ms = |s: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        format!(
+            r#"{{"start_ms": {}, "slot_ms": 20000, "slots": 3}}"#,
+            now + s * 1000
+        )
+    };
+
+    // The admin API.
+    let (status, body) = admin("PUT", "/api/nodes/bj", &node("95", "3"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("off the map"), "{body}");
+    let (status, body) = admin("PUT", "/api/nodes/bj", &node("39.9", "-3"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cap -3"), "{body}");
+    let (status, body) = admin("PUT", "/api/plans/777", &in_ms(60));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no deployment 777"), "{body}");
+    let (status, body) = admin("PUT", &format!("/api/plans/{dep}"), &in_ms(-3600));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("in the past"), "{body}");
+    let r = checkin(br#"{"latitude": 39.1, "longitude": 190}"#);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("off the map"));
+
+    // The CLI.
+    let refused = |args: &[&str], why: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_radcare"))
+            .args(args)
+            .arg("--config")
+            .arg(rc.dir.path().join("radcare.toml"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    let add = |lat: &'static str, cap: &'static str| {
+        vec![
+            "node",
+            "add",
+            "bj",
+            "--url",
+            "http://10.1.0.1/a",
+            "--cluster",
+            "north",
+            "--latitude",
+            lat,
+            "--longitude",
+            "116.4",
+            "--cap",
+            cap,
+        ]
+    };
+    refused(&add("-91", "3"), "off the map");
+    refused(&add("39.9", "-3"), "cap -3");
+    refused(
+        &["plan", "set", "777", "--slot", "20s"],
+        "no deployment 777",
+    );
+    refused(
+        &["plan", "set", &dep, "--slot", "20s", "--start-in", "-3600"],
+        "in the past",
+    );
+    refused(&["plan", "show", &dep], "has no plan");
+
+    // Nothing was written.
+    assert_eq!(rc.cli(&["node", "list"]), "");
+    assert_eq!(rc.api_get(&format!("/api/plans/{dep}")).0, 404);
+
+    // Made good, the same input is taken.
+    let (status, body) = admin("PUT", "/api/nodes/bj", &node("39.9", "3"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        rc.cli(&["node", "list"])
+            .starts_with("bj\tcluster=north\tcap=3\tup")
+    );
+    let (status, body) = admin("PUT", &format!("/api/plans/{dep}"), &in_ms(0));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rc.api_get(&format!("/api/plans/{dep}"));
+    assert_eq!(status, 200, "{body}");
+    let got = checkin(br#"{"latitude": 39.1, "longitude": 117.2}"#).json();
+    assert_eq!(got["node"], "bj", "{got}");
+}
+
+/// Node load from nginx's `stub_status`: connections held open on a node count as
+/// downloads running now, so a node its probe sees full gets no booking in the slot
+/// running now; once they close it gets one again.
+#[test]
+fn a_node_its_probe_sees_busy_gets_nothing_in_the_running_slot() {
+    use support::http::http;
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let rc = support::radcare::Radcare::start(
+        "127.0.0.0/8",
+        &[],
+        "[planner]\nprobe_interval = \"200ms\"\n",
+    );
+    let root = tempfile::tempdir().unwrap();
+    let nginx = support::nginx::Nginx::start(root.path());
+    let mut tokens = Vec::new();
+    for id in ["cpe-a", "cpe-b"] {
+        let out = rc.cli(&["device", "add", id, "--model", "m1"]);
+        tokens.push(format!(
+            "TargetToken {}",
+            out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
+        ));
+    }
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    let dep = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .unwrap()
+        .to_string();
+    let url = nginx.url();
+    let status = format!("{url}/nginx_status");
+    for (id, lat, status) in [("near", "39.9", Some(&status)), ("far", "40.9", None)] {
+        let mut args = vec![
+            "node",
+            "add",
+            id,
+            "--url",
+            &url,
+            "--cluster",
+            "north",
+            "--latitude",
+            lat,
+            "--longitude",
+            "116.4",
+            "--cap",
+            "3",
+        ];
+        if let Some(s) = status {
+            args.extend(["--status-url", s.as_str()]);
+        }
+        rc.cli(&args);
+    }
+    rc.cli(&["plan", "set", &dep, "--slot", "1h", "--slots", "2"]);
+    let measured = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let list = rc.cli(&["node", "list"]);
+            if list
+                .lines()
+                .any(|l| l.starts_with("near\t") && l.contains(want))
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{want}: {list}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let checkin = |i: usize| {
+        http(
+            rc.terminal,
+            "POST",
+            &format!(
+                "/DEFAULT/controller/v1/{}/radcare/checkin",
+                ["cpe-a", "cpe-b"][i]
+            ),
+            &[
+                ("Authorization", &tokens[i]),
+                ("Content-Type", "application/json"),
+            ],
+            br#"{"latitude": 39.9, "longitude": 116.4}"#,
+        )
+        .json()
+    };
+    // Three connections open on nginx: as busy as its cap.
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(nginx.addr).unwrap())
+        .collect();
+    measured("measured=3");
+    let got = checkin(0);
+    assert_eq!(got["node"], "far", "{got}");
+    drop(held);
+    measured("measured=0");
+    let got = checkin(1);
+    assert_eq!(got["node"], "near", "{got}");
 }

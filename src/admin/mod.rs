@@ -21,6 +21,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::io::bridge::DialView;
 
+mod plans;
+
 /// What the operators' endpoints read.
 #[derive(Clone, Default)]
 pub struct AdminState {
@@ -49,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
     let guarded = crate::console::pages()
         .route("/api/dial-attempts", get(dial_attempts))
         .route("/api/plans/{deployment}", get(plan_timeline))
+        .merge(plans::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::console::require_login,
@@ -133,6 +136,7 @@ async fn plan_timeline(
             "cluster": n.cluster,
             "cap_per_slot": n.cap_per_slot,
             "up": n.up,
+            "measured": n.measured,
             "booked": (0..slots.count)
                 .map(|i| booked.get(&(n.id.clone(), i)).copied().unwrap_or(0))
                 .collect::<Vec<_>>(),

@@ -73,6 +73,12 @@ pub struct AgentArgs {
     /// Download at most this many octets a second (`500k`, `2M`).
     #[arg(long, value_parser = parse_rate)]
     max_rate: Option<u64>,
+    /// Where this terminal is: it checks in to the upgrade plan with it and downloads
+    /// at its booked time from its node (the booking is kept in --state-dir).
+    #[arg(long, requires = "longitude", allow_negative_numbers = true)]
+    latitude: Option<f64>,
+    #[arg(long, requires = "latitude", allow_negative_numbers = true)]
+    longitude: Option<f64>,
 }
 
 fn parse_installed(s: &str) -> Result<(String, String), String> {
@@ -120,6 +126,7 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
         consent,
         preinstalled: args.installed.into_iter().collect::<BTreeMap<_, _>>(),
         max_rate: args.max_rate,
+        location: args.latitude.zip(args.longitude),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -134,7 +141,10 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         if args.once {
-            agent.cycle().await?;
+            match agent.follow_plan().await? {
+                Some(t) => println!("waiting_until_ms={t}"),
+                None => agent.cycle().await?,
+            }
             return Ok(ExitCode::SUCCESS);
         }
         if let Some(path) = args.notice_file {

@@ -9,6 +9,7 @@ pub mod operator;
 pub mod ota;
 pub mod pcap;
 pub mod plan;
+pub mod plan_simulate;
 pub mod progress;
 pub mod relay;
 pub mod replay;

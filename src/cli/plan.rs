@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use radcare::planner::{Location, Node, Slots, free_capacity};
+use radcare::planner::free_capacity;
+use radcare::planner::input::{NodeSpec, PlanSpec};
 use radcare::store::Store;
 use radcare::store::plan::Plan;
 
@@ -28,8 +29,12 @@ pub enum NodeCommand {
         #[arg(long, allow_negative_numbers = true)]
         longitude: f64,
         /// Downloads the node takes in one slot.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         cap: i64,
+        /// Its status page (nginx `stub_status`), probed for its current load; a
+        /// probe failing takes the node down. Without: bookings only.
+        #[arg(long)]
+        status_url: Option<String>,
     },
     /// List the nodes.
     List,
@@ -50,15 +55,18 @@ pub enum PlanCommand {
         /// How many slots, from --start.
         #[arg(long, default_value_t = 96)]
         slots: u32,
-        /// First slot's start, as seconds from now.
-        #[arg(long, default_value_t = 0)]
-        start_in: u64,
+        /// First slot's start, as seconds from now (not in the past).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        start_in: i64,
         /// Only these slots (comma-separated indexes); default: as soon as possible.
-        #[arg(long, value_delimiter = ',')]
-        allow: Vec<u32>,
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        allow: Vec<i64>,
     },
     /// The timeline: every booking by node and slot, with free capacity and a chart.
     Show { deployment: i64 },
+    /// A country's terminals and nodes planned in memory (and through a store),
+    /// beside today's rollouts: throughput, load per node against its cap, distance.
+    Simulate(super::plan_simulate::SimulateArgs),
 }
 
 async fn open(config: Option<&std::path::Path>) -> Result<Result<Store, ExitCode>> {
@@ -69,6 +77,12 @@ async fn open(config: Option<&std::path::Path>) -> Result<Result<Store, ExitCode
     Ok(Ok(Store::open(&loaded.config.store.url)
         .await
         .context("cannot open the store")?))
+}
+
+/// Bad input: said on stderr, nothing written, exit 2 (as clap's own usage errors).
+fn refuse(why: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::from(2)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -92,35 +106,33 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
                 latitude,
                 longitude,
                 cap,
+                status_url,
             } => {
-                let at = Location::new(latitude, longitude)?;
-                if !(1..=1_000_000).contains(&cap) {
-                    bail!("--cap must be between 1 and 1000000 downloads per slot");
+                let node = NodeSpec {
+                    url,
+                    cluster,
+                    latitude,
+                    longitude,
+                    cap,
+                    status_url,
                 }
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    bail!("--url must be an http(s) URL");
-                }
-                store
-                    .plan_put_node(&Node {
-                        id: id.clone(),
-                        url: url.trim_end_matches('/').into(),
-                        cluster,
-                        latitude: at.latitude,
-                        longitude: at.longitude,
-                        cap_per_slot: cap as u32,
-                        up: true,
-                    })
-                    .await?;
+                .check(&id);
+                let node = match node {
+                    Ok(n) => n,
+                    Err(e) => return Ok(refuse(e)),
+                };
+                store.plan_put_node(&node).await?;
                 println!("node={id}");
             }
             NodeCommand::List => {
                 for n in store.plan_nodes().await? {
                     println!(
-                        "{}\tcluster={}\tcap={}\t{}\t{:.4},{:.4}\t{}",
+                        "{}\tcluster={}\tcap={}\t{}\tmeasured={}\t{:.4},{:.4}\t{}",
                         n.id,
                         n.cluster,
                         n.cap_per_slot,
                         if n.up { "up" } else { "down" },
+                        n.measured,
                         n.latitude,
                         n.longitude,
                         n.url
@@ -129,7 +141,7 @@ pub fn node(config: Option<PathBuf>, cmd: NodeCommand) -> Result<ExitCode> {
             }
             NodeCommand::Down { id } => {
                 if !store.plan_nodes().await?.iter().any(|n| n.id == id) {
-                    bail!("no node {id}");
+                    return Ok(refuse(format!("no node {id}")));
                 }
                 let moves =
                     radcare::planner::service::replan_node(&store, &id, radcare::ota::now_ms())
@@ -168,11 +180,19 @@ async fn set_up(store: &Store, id: &str, up: bool) -> Result<()> {
 
 pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
     runtime()?.block_on(async {
+        // The simulation needs no config: its store, if any, is named on its own.
+        if matches!(cmd, PlanCommand::Simulate(_)) {
+            let PlanCommand::Simulate(args) = cmd else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            return super::plan_simulate::simulate(args).await;
+        }
         let store = match open(config.as_deref()).await? {
             Ok(s) => s,
             Err(code) => return Ok(code),
         };
         match cmd {
+            PlanCommand::Simulate(_) => {}
             PlanCommand::Set {
                 deployment,
                 slot,
@@ -180,24 +200,21 @@ pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
                 start_in,
                 allow,
             } => {
-                if store.ota_deployment(deployment).await?.is_none() {
-                    bail!("no deployment {deployment}");
+                let now = radcare::ota::now_ms();
+                let plan = PlanSpec {
+                    start_ms: now.saturating_add(start_in.saturating_mul(1000)),
+                    slot_ms: slot.as_millis().min(i64::MAX as u128) as i64,
+                    slots: i64::from(slots),
+                    allow,
                 }
-                if slot < Duration::from_secs(1) || !(1..=10_000).contains(&slots) {
-                    bail!("--slot at least 1s, --slots between 1 and 10000");
-                }
-                if let Some(bad) = allow.iter().find(|&&s| s >= slots) {
-                    bail!("--allow {bad}: the plan has slots 0 to {}", slots - 1);
-                }
-                let plan = Plan {
-                    deployment,
-                    slots: Slots {
-                        start_ms: radcare::ota::now_ms() + start_in as i64 * 1000,
-                        length_ms: slot.as_millis() as i64,
-                        count: slots,
-                    },
-                    allowed: allow,
+                .check(deployment, now);
+                let plan = match plan {
+                    Ok(p) => p,
+                    Err(e) => return Ok(refuse(e)),
                 };
+                if store.ota_deployment(deployment).await?.is_none() {
+                    return Ok(refuse(format!("no deployment {deployment}")));
+                }
                 store.plan_put(&plan).await?;
                 println!(
                     "plan={deployment} slots={slots} slot_ms={}",
@@ -206,7 +223,7 @@ pub fn plan(config: Option<PathBuf>, cmd: PlanCommand) -> Result<ExitCode> {
             }
             PlanCommand::Show { deployment } => {
                 let Some(plan) = store.plan_get(deployment).await? else {
-                    bail!("deployment {deployment} has no plan");
+                    return Ok(refuse(format!("deployment {deployment} has no plan")));
                 };
                 show(&store, &plan).await?;
             }
@@ -254,7 +271,7 @@ async fn show(store: &Store, plan: &Plan) -> Result<()> {
             );
         }
     }
-    let free: u32 = free_capacity(&nodes, &booked, s, 0)
+    let free: u32 = free_capacity(&nodes, &booked, s, 0, s.running(radcare::ota::now_ms()))
         .iter()
         .map(|f| f.2)
         .sum();

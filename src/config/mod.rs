@@ -10,6 +10,7 @@ mod admin;
 mod bridge;
 mod demo;
 mod locate;
+mod planner;
 mod policy;
 mod portal;
 mod radius;
@@ -27,6 +28,7 @@ pub use admin::AdminConfig;
 pub use bridge::{BridgeConfig, PppoeConfig};
 pub use demo::DemoConfig;
 pub use locate::locate_errors;
+pub use planner::PlannerConfig;
 pub use policy::{
     Action, AttributeMatch, AttributeValue, CauseConfig, PolicyConfig, ProfileConfig, RedialConfig,
 };
@@ -64,6 +66,8 @@ pub struct Config {
     pub pppoe: Option<PppoeConfig>,
     /// One end of the resumable relay: absent unless configured.
     pub relay: Option<RelayConfig>,
+    /// Upgrade planning: reading the download nodes' load.
+    pub planner: PlannerConfig,
 }
 
 /// One problem found in a config file, located as precisely as we can.
@@ -154,6 +158,7 @@ impl Config {
         out.extend(self.policy.validate());
         out.extend(self.portal.validate());
         out.extend(self.store.validate());
+        out.extend(self.planner.validate());
         out.extend(self.admin.validate(&self.portal));
         out.extend(self.terminal.validate(&self.portal, &self.admin));
         if let Some(b) = &self.bridge {

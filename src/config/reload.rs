@@ -21,6 +21,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         bridge,
         pppoe,
         relay,
+        planner,
     } = new;
     let mut out = Vec::new();
     if radius_needs_restart(&old.radius, radius) {
@@ -51,6 +52,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if *terminal != old.terminal {
         out.push("[terminal]");
+    }
+    // The probe keeps the interval it started with.
+    if *planner != old.planner {
+        out.push("[planner]");
     }
     out
 }

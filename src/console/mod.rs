@@ -161,6 +161,21 @@ pub async fn require_login(State(s): State<AdminState>, req: Request, next: Next
     let Some(role) = Role::parse(&role) else {
         return (StatusCode::FORBIDDEN, "unknown role\n").into_response();
     };
+    // Only an admin acts (a form, or the planning API's PUTs); anyone logged in may
+    // log out.
+    let acting = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if acting && role != Role::Admin && req.uri().path() != "/logout" {
+        tracing::warn!(
+            operator,
+            path = req.uri().path(),
+            "console: read-only operator may not act"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "a read-only operator cannot do this\n",
+        )
+            .into_response();
+    }
     let mut req = req;
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
@@ -179,18 +194,6 @@ pub async fn require_login(State(s): State<AdminState>, req: Request, next: Next
             return (
                 StatusCode::FORBIDDEN,
                 "this form is stale or forged: reload the page\n",
-            )
-                .into_response();
-        }
-        if role != Role::Admin && parts.uri.path() != "/logout" {
-            tracing::warn!(
-                operator,
-                path = parts.uri.path(),
-                "console: read-only operator may not act"
-            );
-            return (
-                StatusCode::FORBIDDEN,
-                "a read-only operator cannot do this\n",
             )
                 .into_response();
         }

@@ -310,6 +310,7 @@ impl Story {
                 consent: Consent::Accept,
                 preinstalled: Default::default(),
                 max_rate: None,
+                location: None,
             })?);
         }
         for version in ["1.0.0", "1.1.0"] {
@@ -348,6 +349,8 @@ impl Story {
                     longitude,
                     cap_per_slot: cap,
                     up: true,
+                    status_url: None,
+                    measured: 0,
                 })
                 .await?;
         }

@@ -44,27 +44,51 @@ pub async fn check_in(
     let Some(first) = plan.slots.current(now_ms) else {
         return Ok(CheckIn::AskAgainAt(now_ms + plan.slots.length_ms));
     };
-    let booked = store.plan_booked(&plan.slots).await?;
-    for (node, slot) in candidates(at, &nodes, &booked, &plan.slots, &plan.allowed, first) {
-        let Some(n) = node_of(&node) else { continue };
-        let want = Booking {
-            deployment,
-            device: device.into(),
-            node,
-            slot_start_ms: plan.slots.starts_at(slot),
-        };
-        // Lost to a concurrent booking: the next candidate, never over the cap.
-        if let Some(b) = store.plan_book(&want, n.cap_per_slot, now_ms).await? {
-            let node = node_of(&b.node).unwrap_or(n);
-            return Ok(CheckIn::Booked { booking: b, node });
+    let running = plan.slots.running(now_ms);
+    for _ in 0..ROUNDS {
+        let booked = store.plan_booked(&plan.slots).await?;
+        let ranked = candidates(
+            at,
+            &nodes,
+            &booked,
+            &plan.slots,
+            &plan.allowed,
+            first,
+            running,
+            CANDIDATES,
+        );
+        if ranked.is_empty() {
+            return Ok(CheckIn::AskAgainAt(
+                plan.slots
+                    .starts_at(plan.slots.count)
+                    .max(now_ms + plan.slots.length_ms),
+            ));
         }
+        for (node, slot) in ranked {
+            let Some(n) = node_of(&node) else { continue };
+            let want = Booking {
+                deployment,
+                device: device.into(),
+                node,
+                slot_start_ms: plan.slots.starts_at(slot),
+            };
+            // Lost to a concurrent booking: the next candidate, never over the cap.
+            if let Some(b) = store.plan_book(&want, n.cap_per_slot, now_ms).await? {
+                let node = node_of(&b.node).unwrap_or(n);
+                return Ok(CheckIn::Booked { booking: b, node });
+            }
+        }
+        // Every candidate taken meanwhile: read what is booked again.
     }
-    Ok(CheckIn::AskAgainAt(
-        plan.slots
-            .starts_at(plan.slots.count)
-            .max(now_ms + plan.slots.length_ms),
-    ))
+    // Racing that much: try again in a moment rather than spin here.
+    Ok(CheckIn::AskAgainAt(now_ms + 1_000))
 }
+
+/// Candidates tried per reading of the bookings: the best few; losing them all to
+/// concurrent check-ins means reading again, not walking the whole country.
+pub const CANDIDATES: usize = 16;
+/// Readings per check-in.
+const ROUNDS: usize = 8;
 
 /// A node is down: each of its future bookings moves to the next best node with room
 /// (or a later slot), as that terminal's check-in would now choose. Returns the moves:

@@ -55,6 +55,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     migration!("0006_plan"),
     migration!("0007_faults"),
     migration!("0008_console"),
+    migration!("0009_plan_node_probe"),
 ];
 
 /// Brings the schema up to date. Safe to run from several processes at once: each step

@@ -34,6 +34,8 @@ fn node_row(r: &AnyRow) -> Result<Node, StoreError> {
         longitude: r.try_get(4)?,
         cap_per_slot: r.try_get::<i32, _>(5)?.max(0) as u32,
         up: r.try_get::<i32, _>(6)? != 0,
+        status_url: r.try_get(7)?,
+        measured: r.try_get::<i32, _>(8)?.max(0) as u32,
     })
 }
 
@@ -41,11 +43,12 @@ impl Store {
     /// Adds a node, or replaces the one with that id.
     pub async fn plan_put_node(&self, n: &Node) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO plan_node (id, url, cluster, latitude, longitude, cap_per_slot, up) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO plan_node (id, url, cluster, latitude, longitude, cap_per_slot, up, \
+             status_url, measured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+             ON CONFLICT (id) DO UPDATE SET \
              url = excluded.url, cluster = excluded.cluster, latitude = excluded.latitude, \
              longitude = excluded.longitude, cap_per_slot = excluded.cap_per_slot, \
-             up = excluded.up",
+             up = excluded.up, status_url = excluded.status_url, measured = 0",
         )
         .bind(&n.id)
         .bind(&n.url)
@@ -54,6 +57,7 @@ impl Store {
         .bind(n.longitude)
         .bind(n.cap_per_slot as i32)
         .bind(i32::from(n.up))
+        .bind(n.status_url.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -61,8 +65,8 @@ impl Store {
 
     pub async fn plan_nodes(&self) -> Result<Vec<Node>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, url, cluster, latitude, longitude, cap_per_slot, up FROM plan_node \
-             ORDER BY cluster, id",
+            "SELECT id, url, cluster, latitude, longitude, cap_per_slot, up, status_url, \
+             measured FROM plan_node ORDER BY cluster, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -76,6 +80,16 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the downloads a node's probe saw running.
+    pub async fn plan_set_measured(&self, node: &str, downloads: u32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE plan_node SET measured = $1 WHERE id = $2")
+            .bind(downloads.min(i32::MAX as u32) as i32)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn plan_put(&self, p: &Plan) -> Result<(), StoreError> {
@@ -247,6 +261,68 @@ impl Store {
         }
         tx.commit().await?;
         Ok(Some(b.clone()))
+    }
+
+    /// Books many at once, each as [`Store::plan_book`] does (the slot's counter
+    /// raised only below its cap) but all in one transaction: the batching a planner
+    /// that decided in memory uses to get the most out of the database. Per booking,
+    /// whether it was made (false: its slot was full, or the device booked already).
+    pub async fn plan_book_many(
+        &self,
+        bookings: &[(Booking, u32)],
+        at_ms: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut made = Vec::with_capacity(bookings.len());
+        for (b, cap) in bookings {
+            sqlx::query(
+                "INSERT INTO plan_slot (node, slot_start, booked) VALUES ($1, $2, 0) \
+                 ON CONFLICT (node, slot_start) DO NOTHING",
+            )
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .execute(&mut *tx)
+            .await?;
+            let raised = sqlx::query(
+                "UPDATE plan_slot SET booked = booked + 1 \
+                 WHERE node = $1 AND slot_start = $2 AND booked < $3",
+            )
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .bind(*cap as i32)
+            .execute(&mut *tx)
+            .await?;
+            if raised.rows_affected() != 1 {
+                made.push(false);
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO plan_booking (deployment, device, node, slot_start, booked_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment, device) DO NOTHING",
+            )
+            .bind(b.deployment)
+            .bind(&b.device)
+            .bind(&b.node)
+            .bind(b.slot_start_ms)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() != 1 {
+                // Booked already: the place raised for it is given back.
+                sqlx::query(
+                    "UPDATE plan_slot SET booked = booked - 1 WHERE node = $1 AND slot_start = $2",
+                )
+                .bind(&b.node)
+                .bind(b.slot_start_ms)
+                .execute(&mut *tx)
+                .await?;
+                made.push(false);
+                continue;
+            }
+            made.push(true);
+        }
+        tx.commit().await?;
+        Ok(made)
     }
 
     /// Future bookings on `node` (slots starting at or after `from_ms`), every

@@ -26,8 +26,10 @@ pub struct Radcare {
     pub dir: TempDir,
     child: Child,
     args: Vec<String>,
-    /// An operator's console session, made on first use (`api_get`).
+    /// A read-only operator's console session, made on first use (`api_get`).
     session: std::sync::OnceLock<String>,
+    /// An admin operator's, made on first use (`admin_cookie`).
+    admin_session: std::sync::OnceLock<String>,
 }
 
 /// One `[[radius.upstream]]` entry.
@@ -144,6 +146,7 @@ impl Radcare {
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             session: std::sync::OnceLock::new(),
+            admin_session: std::sync::OnceLock::new(),
         };
         r.wait_started();
         r
@@ -251,21 +254,32 @@ impl Radcare {
     /// GET a path on the admin listener as a logged-in operator (the console and
     /// `/api/*` need one): a read-only operator is added and logged in on first use.
     pub fn api_get(&self, path: &str) -> (u16, String) {
-        let cookie = self.session.get_or_init(|| {
-            let file = self.dir.path().join("operator.pw");
-            fs::write(&file, "test-operator-password\n").expect("password file");
-            self.cli(&[
-                "operator",
-                "add",
-                "test-operator",
-                "--role",
-                "read-only",
-                "-S",
-                file.to_str().expect("utf-8 path"),
-            ]);
-            console_login(self.admin, "test-operator", "test-operator-password")
-        });
+        let cookie = self
+            .session
+            .get_or_init(|| self.operator_session("test-operator", "read-only"));
         request(self.admin, "GET", path, &[("Cookie", cookie)], "")
+    }
+
+    /// The `Cookie` header value of an admin operator's console session (for the
+    /// operators' API calls that change things).
+    pub fn admin_cookie(&self) -> &str {
+        self.admin_session
+            .get_or_init(|| self.operator_session("test-admin", "admin"))
+    }
+
+    fn operator_session(&self, name: &str, role: &str) -> String {
+        let file = self.dir.path().join(format!("{name}.pw"));
+        fs::write(&file, "test-operator-password\n").expect("password file");
+        self.cli(&[
+            "operator",
+            "add",
+            name,
+            "--role",
+            role,
+            "-S",
+            file.to_str().expect("utf-8 path"),
+        ]);
+        console_login(self.admin, name, "test-operator-password")
     }
 
     /// A metric once it has reached `want` (counts land just after the packet they count

@@ -6,6 +6,7 @@
 //!
 //! `core` decides, without IO; this module does the talking and the files.
 
+pub mod booking;
 pub mod core;
 pub mod http;
 pub mod install;
@@ -63,6 +64,9 @@ pub struct Settings {
     pub preinstalled: BTreeMap<String, String>,
     /// Download at most this many octets a second (a subscriber's line is not ours).
     pub max_rate: Option<u64>,
+    /// Where the terminal is (latitude, longitude): with it the agent checks in to
+    /// the upgrade plan and downloads at its booked time from its node (S5).
+    pub location: Option<(f64, f64)>,
 }
 
 /// Wakes a running agent for an immediate poll; cheap to clone.
@@ -156,6 +160,11 @@ pub struct Agent {
     state: State,
     notices: Notices,
     sleep: Duration,
+    /// The plan's booking (also on disk) and when to ask again when there was no room.
+    booking: Option<booking::Booking>,
+    ask_again_ms: Option<i64>,
+    /// The node confirmed at the booked time: artifacts come from it.
+    node_url: Option<String>,
 }
 
 /// Unix seconds.
@@ -173,6 +182,9 @@ impl Agent {
             notices: Notices::default(),
             // Until the server says otherwise: hawkBit's default.
             sleep: Duration::from_secs(300),
+            booking: booking::load(&s.state_dir),
+            ask_again_ms: None,
+            node_url: None,
             s,
         })
     }
@@ -212,12 +224,24 @@ impl Agent {
     pub async fn run(mut self, check_every: Option<Duration>) {
         let mut next_check = check_every.map(|d| Instant::now() + d);
         loop {
+            let timer = match self.follow_plan().await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "check-in failed; trying again after the sleep");
+                    None
+                }
+            };
             if let Err(e) = self.cycle().await {
                 tracing::warn!(error = %e, "poll failed; trying again after the sleep");
             }
             let mut r = [0u8; 8];
             crate::wire::crypto::os_random(&mut r);
-            let wake = Instant::now() + core::jittered(self.sleep, u64::from_le_bytes(r));
+            let mut wake = Instant::now() + core::jittered(self.sleep, u64::from_le_bytes(r));
+            // The booked time, exactly: the plan's keep-alive timer.
+            if let Some(t) = timer {
+                let due = Duration::from_millis((t - super::now_ms()).max(0) as u64);
+                wake = wake.min(Instant::now() + due);
+            }
             loop {
                 let until = next_check.map_or(wake, |c| c.min(wake));
                 tokio::select! {
@@ -243,6 +267,81 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// The plan (S5), for an agent that knows where it is: until its booked time it
+    /// only waits (the time returned, Unix ms); at that time it checks in again (a
+    /// booking moved by a re-plan is learnt here and waited for), gets the version
+    /// confirmed by the active check, and lets the poll that follows download from
+    /// its node. `None`: nothing to wait for.
+    pub async fn follow_plan(&mut self) -> Result<Option<i64>, AgentError> {
+        self.node_url = None;
+        let Some((latitude, longitude)) = self.s.location else {
+            return Ok(None);
+        };
+        let now = super::now_ms();
+        if let booking::Next::WaitUntil(t) =
+            booking::next(self.booking.as_ref(), self.ask_again_ms, now)
+        {
+            return Ok(Some(t));
+        }
+        let url = format!("{}/radcare/checkin", self.base());
+        let body = serde_json::json!({ "latitude": latitude, "longitude": longitude });
+        let (status, answer) = self.client.call(Method::POST, &url, Some(&body)).await?;
+        self.ask_again_ms = None;
+        if status == 404 {
+            // No deployment for this device (any more): nothing booked.
+            self.set_booking(None)?;
+            return Ok(None);
+        }
+        if status != 200 {
+            return Err(AgentError::Status { url, status });
+        }
+        match booking::parse_answer(&answer).ok_or_else(|| AgentError::BadAnswer(url))? {
+            booking::Answer::Booked(b) => {
+                let at = b.at_ms;
+                if at > now {
+                    tracing::info!(
+                        node = b.node,
+                        at_ms = at,
+                        "upgrade booked: waiting for its time"
+                    );
+                    self.set_booking(Some(b))?;
+                    return Ok(Some(at));
+                }
+                let newer = self.check().await?;
+                tracing::info!(
+                    node = b.node,
+                    confirmed = newer.len(),
+                    "booked time: downloading from the node"
+                );
+                self.node_url = Some(b.url.clone());
+                self.set_booking(Some(b))?;
+                Ok(None)
+            }
+            booking::Answer::AskAgainAt(t) => {
+                tracing::info!(at_ms = t, "no room in the plan yet: asking again then");
+                self.set_booking(None)?;
+                self.ask_again_ms = Some(t);
+                Ok(Some(t))
+            }
+            booking::Answer::Unplanned => {
+                self.set_booking(None)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn set_booking(&mut self, b: Option<booking::Booking>) -> Result<(), AgentError> {
+        let dir = &self.s.state_dir;
+        match &b {
+            Some(b) if self.booking.as_ref() != Some(b) => booking::save(dir, b),
+            Some(_) => Ok(()),
+            None => booking::clear(dir),
+        }
+        .map_err(|e| self.state_err(e))?;
+        self.booking = b;
+        Ok(())
     }
 
     /// One poll cycle: deliver waiting reports, poll, answer configData, take a
@@ -432,7 +531,12 @@ impl Agent {
     async fn install(&mut self, offer: &Offer) -> Result<serde_json::Value, Failure> {
         let mut files = Vec::with_capacity(offer.artifacts.len());
         for a in &offer.artifacts {
-            files.push((a.filename.clone(), self.download(a).await?));
+            let mut a = a.clone();
+            // Planned: from the node radcare's check-in named, by content address.
+            if let Some(node) = &self.node_url {
+                a.href = format!("{node}/{}", a.sha256);
+            }
+            files.push((a.filename.clone(), self.download(&a).await?));
         }
         let internal = |e: std::io::Error| Failure::new(Fault::Internal, format!("install: {e}"));
         install::install(&self.s.install_dir, &offer.name, &files).map_err(internal)?;
