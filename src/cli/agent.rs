@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use radcare::ota::agent::{self, Agent, Consent, Settings};
 
@@ -15,6 +15,32 @@ use radcare::ota::agent::{self, Agent, Consent, Settings};
 pub enum PolicyArg {
     Accept,
     Decline,
+}
+
+/// `radcare agent [OPTIONS]` runs the upgrade agent; `radcare agent fetch ...`
+/// downloads a list of files and reports what failed.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AgentCommandLine {
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
+    #[command(flatten)]
+    run: Option<AgentArgs>,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Download a list of files, skip what fails, report the faults and apply the
+    /// fixes given back (docs/faults.md).
+    Fetch(super::fetch::FetchArgs),
+}
+
+pub fn main(cl: AgentCommandLine) -> Result<ExitCode> {
+    match (cl.command, cl.run) {
+        (Some(AgentCommand::Fetch(args)), _) => super::fetch::fetch(args),
+        (None, Some(args)) => agent(args),
+        (None, None) => bail!("give the agent's options, or a subcommand (see --help)"),
+    }
 }
 
 #[derive(Args)]

@@ -7,6 +7,8 @@
 //! `core` decides, without IO; this module does the talking and the files.
 
 pub mod core;
+pub mod faults;
+pub mod fetch;
 pub mod http;
 pub mod install;
 pub mod state;

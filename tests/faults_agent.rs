@@ -1,0 +1,326 @@
+//! The terminal side of fault reports (S2) through real processes: `radcare agent
+//! fetch` downloading from nginx download nodes and reporting to `radcare serve`, and
+//! an operator answering with `radcare faults`.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use support::nginx::Nginx;
+use support::radcare::Radcare;
+
+const IMSI_A: &str = "262010000000031";
+const IMSI_B: &str = "262010000000032";
+
+/// Ten distinct files `f0.bin`..`f9.bin` of a few kilobytes each.
+fn contents() -> Vec<(String, Vec<u8>)> {
+    (0..10u8)
+        .map(|i| {
+            let body: Vec<u8> = (0..4096u32 + u32::from(i) * 1000)
+                .map(|n| (n.wrapping_mul(31) as u8) ^ i)
+                .collect();
+            (format!("f{i}.bin"), body)
+        })
+        .collect()
+}
+
+/// The download list for `files` on `node`: `URL SHA256 SIZE` a line.
+fn list(dir: &Path, node: &str, files: &[(String, Vec<u8>)]) -> PathBuf {
+    let mut text = String::from("# test download list\n");
+    for (name, body) in files {
+        let sha = hex::encode(Sha256::digest(body));
+        text.push_str(&format!("{node}/{name} {sha} {}\n", body.len()));
+    }
+    let path = dir.join(format!("list-{}.txt", files.len()));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+struct Run {
+    code: i32,
+    out: String,
+}
+
+/// `radcare agent fetch LIST --out OUT --state-dir STATE --server RC --imsi IMSI ARGS`.
+fn fetch(rc: &Radcare, list: &Path, out: &Path, state: &Path, imsi: &str, args: &[&str]) -> Run {
+    let o = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["agent", "fetch"])
+        .arg(list)
+        .arg("--out")
+        .arg(out)
+        .arg("--state-dir")
+        .arg(state)
+        .args([
+            "--server",
+            &format!("http://{}", rc.terminal),
+            "--imsi",
+            imsi,
+        ])
+        .args(args)
+        .output()
+        .expect("running radcare agent fetch");
+    let run = Run {
+        code: o.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+    };
+    eprintln!(
+        "agent fetch (exit {}):\n{}{}",
+        run.code,
+        run.out,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    run
+}
+
+/// The account id the agent printed for its report.
+fn account_of(out: &str) -> String {
+    let at = out.find("(account ").expect("a report was sent") + "(account ".len();
+    out[at..].split(')').next().unwrap().to_string()
+}
+
+#[test]
+fn the_agent_skips_what_fails_reports_it_and_mends_it_with_the_fixes_given_back() {
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = contents();
+    // Node 1: two files missing, one corrupted (same length, other bytes). Node 2:
+    // every file as it should be.
+    let (root1, root2) = (work.path().join("node1"), work.path().join("node2"));
+    fs::create_dir_all(&root1).unwrap();
+    fs::create_dir_all(&root2).unwrap();
+    for (i, (name, body)) in files.iter().enumerate() {
+        fs::write(root2.join(name), body).unwrap();
+        match i {
+            3 | 6 => {}
+            8 => fs::write(root1.join(name), vec![0u8; body.len()]).unwrap(),
+            _ => fs::write(root1.join(name), body).unwrap(),
+        }
+    }
+    let node1 = Nginx::start(&root1);
+    let node2 = Nginx::start(&root2);
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    // The operator knows this node's faults: fetch from the other one.
+    for code in ["9016", "9018"] {
+        let out = rc.cli(&[
+            "faults",
+            "resolve",
+            code,
+            "--node",
+            "127.0.0.1",
+            "--retry-url",
+            &format!("{}/", node2.url()),
+        ]);
+        assert!(out.contains("fixed=0"), "{out}");
+    }
+
+    let list1 = list(work.path(), &node1.url(), &files);
+    let (out_a, state_a) = (work.path().join("out-a"), work.path().join("state-a"));
+    let run = fetch(
+        &rc,
+        &list1,
+        &out_a,
+        &state_a,
+        IMSI_A,
+        &["--report", "always"],
+    );
+    assert!(run.out.contains("7 of 10 fetched, 3 failed"), "{}", run.out);
+    for failed in [
+        "failed f3.bin code=9016",
+        "failed f6.bin code=9016",
+        "failed f8.bin code=9018",
+    ] {
+        assert!(run.out.contains(failed), "{failed}: {}", run.out);
+    }
+    assert!(run.out.contains(": 3 faults, 0 waiting"), "{}", run.out);
+    for name in ["f3.bin", "f6.bin", "f8.bin"] {
+        let worked = format!("retry from {}/{name}: worked", node2.url());
+        assert!(run.out.contains(&worked), "{worked}: {}", run.out);
+    }
+    assert!(run.out.contains("all 10 files in place"), "{}", run.out);
+    assert_eq!(run.code, 0);
+    for (name, body) in &files {
+        assert_eq!(&fs::read(out_a.join(name)).unwrap(), body, "{name}");
+    }
+    // Node 1 served the seven it could and refused the two it lacks; node 2 served the
+    // three the fixes asked for, and nothing else.
+    let log1 = node1.access_log();
+    assert_eq!(log1.len(), 10);
+    assert_eq!(log1.iter().filter(|a| a.status == 404).count(), 2);
+    let mut from2: Vec<String> = node2
+        .access_log()
+        .iter()
+        .map(|a| format!("{} {}", a.status, a.uri))
+        .collect();
+    from2.sort();
+    assert_eq!(from2, ["200 /f3.bin", "200 /f6.bin", "200 /f8.bin"]);
+    // The server filed one report with the three faults under the IMSI's account.
+    let account = account_of(&run.out);
+    let history = rc.cli(&["faults", "account", &account]);
+    assert_eq!(history.matches("\nreport ").count(), 1, "{history}");
+    assert_eq!(history.matches("state=fixed").count(), 3, "{history}");
+    assert!(
+        history.contains("identity imsi=262010000000031"),
+        "{history}"
+    );
+
+    // A fault nobody knows: the file cannot be kept (a directory holds its name).
+    let one = list(work.path(), &node2.url(), &files[..1]);
+    let blocked_a = work.path().join("blocked-a");
+    fs::create_dir_all(blocked_a.join("f0.bin")).unwrap();
+    let run = fetch(&rc, &one, &blocked_a, &state_a, IMSI_A, &[]);
+    assert!(run.out.contains("failed f0.bin code=9002"), "{}", run.out);
+    assert!(
+        run.out.contains(": 1 faults, 1 waiting for an operator"),
+        "{}",
+        run.out
+    );
+    assert!(run.out.contains("missing: f0.bin"), "{}", run.out);
+    assert_eq!(run.code, 1);
+    let queue = rc.cli(&["faults", "queue"]);
+    assert!(
+        queue.contains("code=9002") && queue.contains("item=f0.bin"),
+        "{queue}"
+    );
+
+    // The operator resolves it: the fix reaches the first terminal when it next talks
+    // to the server, and a second terminal with the same fault gets it at once.
+    let out = rc.cli(&["faults", "resolve", "9002", "--set", "storage=/data/dl"]);
+    assert!(out.contains("fixed=1"), "{out}");
+    assert!(rc.cli(&["faults", "queue"]).trim().is_empty());
+    let empty = work.path().join("empty.txt");
+    fs::write(&empty, "# nothing to fetch\n").unwrap();
+    let run = fetch(&rc, &empty, &out_a, &state_a, IMSI_A, &[]);
+    assert!(
+        run.out
+            .contains("fix f0.bin code=9002: configuration storage=/data/dl written"),
+        "{}",
+        run.out
+    );
+    let config = fs::read_to_string(state_a.join("fix-config.toml")).unwrap();
+    assert!(config.contains("storage = \"/data/dl\""), "{config}");
+
+    let (blocked_b, state_b) = (work.path().join("blocked-b"), work.path().join("state-b"));
+    fs::create_dir_all(blocked_b.join("f0.bin")).unwrap();
+    let run = fetch(&rc, &one, &blocked_b, &state_b, IMSI_B, &[]);
+    assert!(
+        run.out.contains(": 1 faults, 0 waiting for an operator"),
+        "{}",
+        run.out
+    );
+    assert!(
+        run.out
+            .contains("fix f0.bin code=9002: configuration storage=/data/dl written"),
+        "{}",
+        run.out
+    );
+    assert_ne!(
+        account_of(&run.out),
+        account,
+        "another terminal, another account"
+    );
+    let config = fs::read_to_string(state_b.join("fix-config.toml")).unwrap();
+    assert!(config.contains("storage = \"/data/dl\""), "{config}");
+    assert!(rc.cli(&["faults", "queue"]).trim().is_empty());
+}
+
+#[test]
+fn a_batch_kept_for_later_arrives_whole_and_once() {
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = contents();
+    // The node has only the first file: every other one is a fault.
+    let root = work.path().join("node");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join(&files[0].0), &files[0].1).unwrap();
+    let node = Nginx::start(&root);
+    let mut rc = Radcare::start("127.0.0.0/8", &[], "");
+    let (out, state) = (work.path().join("out"), work.path().join("state"));
+
+    // Two runs keep their faults (1, then 2 more).
+    let run = fetch(
+        &rc,
+        &list(work.path(), &node.url(), &files[..2]),
+        &out,
+        &state,
+        IMSI_A,
+        &["--report", "later"],
+    );
+    assert!(
+        run.out.contains("1 faults kept for the next report"),
+        "{}",
+        run.out
+    );
+    let run = fetch(
+        &rc,
+        &list(work.path(), &node.url(), &files[..3]),
+        &out,
+        &state,
+        IMSI_A,
+        &["--report", "later"],
+    );
+    assert!(
+        run.out.contains("3 faults kept for the next report"),
+        "{}",
+        run.out
+    );
+
+    // The next report goes with them, but the server is down: kept, as one batch.
+    rc.stop();
+    let run = fetch(
+        &rc,
+        &list(work.path(), &node.url(), &files[..4]),
+        &out,
+        &state,
+        IMSI_A,
+        &["--report", "always"],
+    );
+    assert!(
+        run.out.contains("not sent") && run.out.contains("1 reports kept"),
+        "{}",
+        run.out
+    );
+    let outbox: Vec<_> = fs::read_dir(state.join("faults/outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1);
+
+    // Up again: the batch arrives whole.
+    rc.restart();
+    let empty = work.path().join("empty.txt");
+    fs::write(&empty, "\n").unwrap();
+    let run = fetch(&rc, &empty, &out, &state, IMSI_A, &["--report", "always"]);
+    assert!(run.out.contains(": 6 faults, 0 waiting"), "{}", run.out);
+    let account = account_of(&run.out);
+
+    // The answer lost on the way (the agent sends the same report again): the server
+    // had it, and nothing is filed twice.
+    let sent: Vec<PathBuf> = fs::read_dir(state.join("faults/sent"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    fs::copy(
+        &sent[0],
+        state
+            .join("faults/outbox")
+            .join(sent[0].file_name().unwrap()),
+    )
+    .unwrap();
+    let run = fetch(&rc, &empty, &out, &state, IMSI_A, &["--report", "always"]);
+    assert!(run.out.contains("(the server had it)"), "{}", run.out);
+    let history = rc.cli(&["faults", "account", &account]);
+    assert_eq!(history.matches("\nreport ").count(), 1, "{history}");
+    let faults = history.lines().filter(|l| l.starts_with("report=")).count();
+    assert_eq!(faults, 6, "{history}");
+    for name in ["f1.bin", "f2.bin", "f3.bin"] {
+        assert!(
+            history.contains(&format!("item={name}")),
+            "{name}: {history}"
+        );
+    }
+}
