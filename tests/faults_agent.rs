@@ -324,3 +324,116 @@ fn a_batch_kept_for_later_arrives_whole_and_once() {
         );
     }
 }
+
+/// The value of `key=` in a line of operator output.
+fn value<'a>(out: &'a str, key: &str) -> &'a str {
+    let at = out.find(&format!("{key}=")).expect(key) + key.len() + 1;
+    out[at..].split_whitespace().next().unwrap()
+}
+
+#[test]
+fn an_ota_download_fault_is_skipped_reported_by_the_device_and_mended() {
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    let work = tempfile::tempdir().unwrap();
+    let token = value(
+        &rc.cli(&["device", "add", "cpe-1", "--model", "hg8245"]),
+        "token",
+    )
+    .to_string();
+    let key = rc.cli(&["keys", "show"]).trim().to_string();
+    let files = contents();
+    let (fw, cfg) = (work.path().join("fw.bin"), work.path().join("cfg.bin"));
+    fs::write(&fw, &files[0].1).unwrap();
+    fs::write(&cfg, &files[1].1).unwrap();
+    let (fw_s, cfg_s) = (fw.display().to_string(), cfg.display().to_string());
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "hg8245",
+        &fw_s,
+        &cfg_s,
+    ]);
+    // The server's copy of cfg.bin is damaged; a mirror node holds the artifacts by
+    // their SHA-256, as radcare stores them.
+    let cfg_sha = hex::encode(Sha256::digest(&files[1].1));
+    let stored = rc.dir.path().join("state/artifacts").join(&cfg_sha);
+    fs::write(&stored, vec![7u8; files[1].1.len()]).unwrap();
+    let mirror_root = work.path().join("mirror");
+    fs::create_dir_all(&mirror_root).unwrap();
+    fs::write(mirror_root.join(&cfg_sha), &files[1].1).unwrap();
+    let mirror = Nginx::start(&mirror_root);
+    rc.cli(&[
+        "faults",
+        "resolve",
+        "9018",
+        "--node",
+        "127.0.0.1",
+        "--retry-url",
+        &format!("{}/", mirror.url()),
+    ]);
+    rc.cli(&["deploy", "fw", "1.0.0", "--device", "cpe-1"]);
+
+    let state = work.path().join("state");
+    let agent = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_radcare"))
+            .arg("agent")
+            .args(["--server", &format!("http://{}", rc.terminal)])
+            .args(["--device", "cpe-1", "--public-key", &key, "--once"])
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--install-dir")
+            .arg(work.path().join("install"))
+            .args(extra)
+            .env("RADCARE_AGENT_TOKEN", &token)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        eprintln!("agent:\n{out}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success());
+        out
+    };
+    let out = agent(&[]);
+    // fw.bin downloaded all the same; cfg.bin reported by the device and mended from
+    // the mirror, verified, where the next download of it looks.
+    assert!(out.contains(": 1 faults, 0 waiting"), "{out}");
+    assert!(
+        out.contains(&format!("retry from {}/{cfg_sha}: worked", mirror.url())),
+        "{out}"
+    );
+    let fw_sha = hex::encode(Sha256::digest(&files[0].1));
+    assert_eq!(
+        fs::read(state.join("partial").join(&fw_sha)).unwrap(),
+        files[0].1
+    );
+    assert_eq!(
+        fs::read(state.join("partial").join(&cfg_sha)).unwrap(),
+        files[1].1
+    );
+    let history = rc.cli(&["faults", "account", &account_of(&out)]);
+    assert!(history.contains("identity device=cpe-1"), "{history}");
+    assert!(
+        history.contains("code=9018") && history.contains(&format!("item={cfg_sha}")),
+        "{history}"
+    );
+    assert!(
+        !work.path().join("install/fw").exists(),
+        "not installed with a file missing"
+    );
+
+    // Offered again, it installs from what it has: nothing more from the server.
+    rc.cli(&["deploy", "fw", "1.0.0", "--device", "cpe-1"]);
+    agent(&[]);
+    assert_eq!(
+        fs::read(work.path().join("install/fw/cfg.bin")).unwrap(),
+        files[1].1
+    );
+    assert_eq!(mirror.access_log().len(), 1);
+}

@@ -99,6 +99,10 @@ pub struct AgentArgs {
     /// Download at most this many octets a second (`500k`, `2M`).
     #[arg(long, value_parser = parse_rate)]
     max_rate: Option<u64>,
+    /// The faults of files that did not download: report them now (with their fixes
+    /// carried out), keep them for the next report, or not (docs/faults.md).
+    #[arg(long, value_enum, default_value = "always")]
+    report: super::fetch::ReportArg,
 }
 
 fn parse_installed(s: &str) -> Result<(String, String), String> {
@@ -146,6 +150,7 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
         consent,
         preinstalled: args.installed.into_iter().collect::<BTreeMap<_, _>>(),
         max_rate: args.max_rate,
+        fault_report: args.report.mode(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

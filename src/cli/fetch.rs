@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use radcare::ota::agent::faults::{self, Answer, Codes, Identity};
+use radcare::ota::agent::faults::{self, Answer, Codes, Identity, ReportMode};
 use radcare::ota::agent::fetch::{FetchSettings, Fetcher, Reporter};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -19,6 +19,16 @@ pub enum ReportArg {
     Never,
     /// Keep them on disk; they go with the next report, as one batch.
     Later,
+}
+
+impl ReportArg {
+    pub fn mode(self) -> ReportMode {
+        match self {
+            ReportArg::Always => ReportMode::Always,
+            ReportArg::Never => ReportMode::Never,
+            ReportArg::Later => ReportMode::Later,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

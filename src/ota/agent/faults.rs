@@ -264,6 +264,41 @@ pub fn merge_config(
     Ok(toml::to_string(&all).expect("strings serialize"))
 }
 
+/// What the agent does with the faults of a run: send them now (with any kept), keep
+/// them for the next report, or not report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportMode {
+    #[default]
+    Always,
+    Later,
+    Never,
+}
+
+/// The fault of an OTA artifact that could not be downloaded: the file is known by its
+/// SHA-256, its name in the agent's partial downloads, so that a retry fix puts it
+/// where the next download of the artifact finds it.
+pub fn artifact_fault(
+    code: i64,
+    detail: &str,
+    href: &str,
+    sha256: &str,
+    size: u64,
+    at: i64,
+) -> Recorded {
+    Recorded {
+        code: code.to_string(),
+        from: href.into(),
+        at,
+        detail: detail.into(),
+        file: Wanted {
+            url: href.into(),
+            sha256: sha256.into(),
+            size,
+            name: sha256.into(),
+        },
+    }
+}
+
 /// What the user answered to "send the report?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {

@@ -18,7 +18,7 @@ use hyper::Method;
 use hyper::header::{AUTHORIZATION, HeaderName, USER_AGENT};
 use sha2::Digest as _;
 
-use super::faults::{self, Batch, Codes, Given, Identity, Recorded, Trouble, Wanted};
+use super::faults::{self, Batch, Codes, Given, Identity, Recorded, ReportMode, Trouble, Wanted};
 use super::state::{sync_dir, write_atomic};
 use crate::faults::Fix;
 use crate::io::http_client::{self, Call, HttpError};
@@ -462,4 +462,47 @@ impl Fetcher {
 
 fn user_agent() -> String {
     concat!("radcare-agent/", env!("CARGO_PKG_VERSION")).to_string()
+}
+
+/// The OTA agent's download faults (a deployment's artifacts that failed while the
+/// others were downloaded): sent now through the device API with the fixes carried
+/// out (a retry puts the artifact among the partial downloads, verified, for the
+/// next offer), kept for the next report, or dropped, as `mode` says.
+pub async fn report_artifact_faults(ota: &super::Settings, faults: &[Recorded], mode: ReportMode) {
+    let fetcher = Fetcher::new(FetchSettings {
+        server: ota.server.clone(),
+        tenant: ota.tenant.clone(),
+        reporter: Reporter::Device {
+            id: ota.device.clone(),
+            token: ota.token.clone(),
+        },
+        identity: Identity::default(),
+        state_dir: ota.state_dir.clone(),
+        out_dir: ota.state_dir.join("partial"),
+        codes: Codes::Tr069,
+    });
+    let result = match (fetcher, mode) {
+        (_, ReportMode::Never) => Ok(()),
+        (Ok(f), ReportMode::Later) => f.keep(faults),
+        (Ok(f), ReportMode::Always) => match f.seal(faults) {
+            Ok(()) => f.deliver().await.map(|d| {
+                tracing::info!(
+                    sent = d.sent,
+                    waiting = d.waiting,
+                    fixes = d.tried,
+                    mended = d.mended.len(),
+                    "download faults reported"
+                );
+                // What a fix did not mend is kept for the next report.
+                if !d.failed_again.is_empty() {
+                    let _ = f.keep(&d.failed_again);
+                }
+            }),
+            Err(e) => Err(e),
+        },
+        (Err(e), _) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "download faults not kept");
+    }
 }

@@ -65,6 +65,8 @@ pub struct Settings {
     pub preinstalled: BTreeMap<String, String>,
     /// Download at most this many octets a second (a subscriber's line is not ours).
     pub max_rate: Option<u64>,
+    /// What to do with the faults of files that did not download (docs/faults.md).
+    pub fault_report: self::faults::ReportMode,
 }
 
 /// Wakes a running agent for an immediate poll; cheap to clone.
@@ -426,8 +428,30 @@ impl Agent {
     /// Downloads, verifies and installs an offer; the success report, or why not.
     async fn install(&mut self, offer: &Offer) -> Result<serde_json::Value, Failure> {
         let mut files = Vec::with_capacity(offer.artifacts.len());
+        let mut faults = Vec::new();
+        let mut first = None;
         for a in &offer.artifacts {
-            files.push((a.filename.clone(), self.download(a).await?));
+            // A file that fails is skipped: the others are downloaded all the same, so
+            // that the next try needs only the ones that failed.
+            match self.download(a).await {
+                Ok(path) => files.push((a.filename.clone(), path)),
+                Err(f) => {
+                    tracing::warn!(file = a.filename, code = f.fault as i64, "skipped");
+                    faults.push(self::faults::artifact_fault(
+                        f.fault as i64,
+                        &f.detail,
+                        &a.href,
+                        &a.sha256,
+                        a.size,
+                        now_s(),
+                    ));
+                    first.get_or_insert(f);
+                }
+            }
+        }
+        if let Some(f) = first {
+            fetch::report_artifact_faults(&self.s, &faults, self.s.fault_report).await;
+            return Err(f);
         }
         let internal = |e: std::io::Error| Failure::new(Fault::Internal, format!("install: {e}"));
         install::install(&self.s.install_dir, &offer.name, &files).map_err(internal)?;
