@@ -4,9 +4,10 @@
 # group commit, in one run:
 #
 #   per-report   [terminal.faults] commit_batch = 1: one transaction per report (the peer)
-#   group        commit_batch = 64, commit_wait = 0: a batch is what arrived while the
-#                previous one committed
-#   group-wait   commit_batch = 64, commit_wait = 2ms: the first of a batch waits up
+#   group-1      commit_batch = 64, commit_writers = 1, commit_wait = 0: a batch is what
+#                arrived while the previous one committed
+#   group-4      the same with 4 batches in flight (each its own transaction)
+#   group-wait   commit_writers = 2, commit_wait = 2ms: the first of a batch waits up
 #                to 2 ms for more
 #
 # Load: wrk, closed loop, CONNS connections, anonymous HTTP reports
@@ -121,10 +122,11 @@ measure() {
 	local store=$1 mode=$2 round=$3
 	local d="$work/$store-$mode-$round"
 	mkdir -p "$d/state"
-	local url batch=64 wait=0ms
+	local url batch=64 wait=0ms writers=1
 	case "$mode" in
 	per-report) batch=1 ;;
-	group-wait) wait=2ms ;;
+	group-4) writers=4 ;;
+	group-wait) writers=2 wait=2ms ;;
 	esac
 	if [ "$store" = sqlite ]; then
 		url="sqlite://$d/radcare.db"
@@ -160,6 +162,7 @@ per_identity_per_minute = 1000
 per_minute = 1000000000
 commit_batch = $batch
 commit_wait = "$wait"
+commit_writers = $writers
 
 [store]
 url = "$url"
@@ -188,7 +191,7 @@ TOML
 	echo "$rps $((total - non2xx)) $rows $non2xx"
 }
 
-modes=(per-report group group-wait)
+modes=(per-report group-1 group-4 group-wait)
 declare -A results
 for round in $(seq "$rounds"); do
 	# Interleaved: the machine's noise spreads over every mode alike.

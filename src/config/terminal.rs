@@ -60,6 +60,8 @@ pub struct FaultsConfig {
     pub commit_batch: usize,
     #[serde(with = "humantime_serde")]
     pub commit_wait: Duration,
+    /// Batches in flight at once (each its own transaction).
+    pub commit_writers: usize,
 }
 
 impl Default for FaultsConfig {
@@ -73,6 +75,7 @@ impl Default for FaultsConfig {
             min_given: 5,
             commit_batch: 64,
             commit_wait: Duration::ZERO,
+            commit_writers: 2,
         }
     }
 }
@@ -108,6 +111,12 @@ impl FaultsConfig {
             out.push((
                 at("commit_batch"),
                 "commit_batch must be between 1 and 1000".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.commit_writers) {
+            out.push((
+                at("commit_writers"),
+                "commit_writers must be between 1 and 64".into(),
             ));
         }
         if self.commit_wait > Duration::from_secs(1) {

@@ -6,6 +6,7 @@
 //! [`Gather`] decides, without IO, when a batch is ready; [`Ingest`] is the task that
 //! takes the reports, files them with `Store::faults_file_group` and answers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +20,10 @@ use crate::store::{Store, StoreError};
 pub struct Gather {
     pub max_batch: usize,
     pub max_wait: Duration,
+    /// Batches filed at once, each in its transaction: while one waits for its commit,
+    /// the next is written (PostgreSQL's connections work in parallel; SQLite's one
+    /// connection takes them in turn).
+    pub writers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +64,11 @@ impl Ingest {
     pub fn start(store: Store, judge: Judge, gather: Gather) -> Ingest {
         // Room for a few batches: past that, requests wait for their turn.
         let (tx, rx) = mpsc::channel(gather.max_batch.saturating_mul(4).max(16));
-        tokio::spawn(run(store, judge, gather, rx));
+        // The writers take turns gathering: a batch is whole before the next begins.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..gather.writers.max(1) {
+            tokio::spawn(write(store.clone(), judge, gather, rx.clone()));
+        }
         Ingest { jobs: tx }
     }
 
@@ -77,29 +86,46 @@ impl Ingest {
     }
 }
 
-async fn run(store: Store, judge: Judge, gather: Gather, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let started = Instant::now();
-        let mut batch = vec![first];
-        loop {
-            while batch.len() < gather.max_batch {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+/// The next batch: at least one report (none: every handle is gone), then as many as
+/// [`Gather`] lets in.
+async fn next_batch(rx: &mut mpsc::Receiver<Job>, gather: Gather) -> Vec<Job> {
+    let Some(first) = rx.recv().await else {
+        return Vec::new();
+    };
+    let started = Instant::now();
+    let mut batch = vec![first];
+    loop {
+        while batch.len() < gather.max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match gather.step(batch.len(), started, Instant::now()) {
+            Step::Commit => return batch,
+            Step::WaitUntil(until) => {
+                tokio::select! {
+                    job = rx.recv() => match job {
+                        Some(job) => batch.push(job),
+                        None => return batch,
+                    },
+                    () = tokio::time::sleep_until(until.into()) => return batch,
                 }
             }
-            match gather.step(batch.len(), started, Instant::now()) {
-                Step::Commit => break,
-                Step::WaitUntil(until) => {
-                    tokio::select! {
-                        job = rx.recv() => match job {
-                            Some(job) => batch.push(job),
-                            None => break,
-                        },
-                        () = tokio::time::sleep_until(until.into()) => break,
-                    }
-                }
-            }
+        }
+    }
+}
+
+async fn write(
+    store: Store,
+    judge: Judge,
+    gather: Gather,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+) {
+    loop {
+        let batch = next_batch(&mut *rx.lock().await, gather).await;
+        if batch.is_empty() {
+            return;
         }
         metrics::histogram!("radcare_fault_commit_batch").record(batch.len() as f64);
         let reports: Vec<(&NewReport, i64)> =
@@ -134,6 +160,7 @@ mod tests {
         let g = Gather {
             max_batch: 4,
             max_wait: Duration::from_millis(2),
+            writers: 1,
         };
         assert_eq!(
             g.step(1, t, t),

@@ -340,6 +340,7 @@ impl Faults {
                 let gather = ingest::Gather {
                     max_batch: c.commit_batch,
                     max_wait: c.commit_wait,
+                    writers: c.commit_writers,
                 };
                 ingest::Ingest::start(self.ota.store.clone(), self.judge(), gather)
             });

@@ -3,6 +3,8 @@
 //! the call returns: the account, the report, each fault's verdict and the entries'
 //! counts land together or not at all.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -297,12 +299,14 @@ async fn account_for(
 }
 
 /// Files a report in `tx` (see [`Store::faults_file`]); the caller commits, or rolls
-/// back a duplicate.
+/// back a duplicate. The fixes given are counted into `given` (entry -> count), for
+/// the caller to add with [`count_given`] just before the commit.
 async fn file_in(
     tx: &mut Tx<'_>,
     r: &NewReport,
     judge: Judge,
     new_account: i64,
+    given: &mut BTreeMap<i64, i64>,
 ) -> Result<Filed, StoreError> {
     let mut ids: Vec<(&str, &str)> = Vec::new();
     if let Some(v) = &r.imsi {
@@ -414,10 +418,7 @@ async fn file_in(
         );
         let delivered = (chosen.is_some() && r.channel != "sms").then_some(now);
         if let Some(e) = chosen {
-            sqlx::query("UPDATE fault_kb SET given = given + 1 WHERE id = $1")
-                .bind(e.id)
-                .execute(&mut **tx)
-                .await?;
+            *given.entry(e.id).or_default() += 1;
         }
         sqlx::query(
             "INSERT INTO fault_item (account, report_id, seq, code, item, source, at, detail, \
@@ -451,6 +452,22 @@ async fn file_in(
     })
 }
 
+/// Adds the fixes given to their entries' counts: last in the transaction, once per
+/// entry and in the order of their ids, so that the hot rows (the common codes' entries)
+/// are locked for the shortest time, and two transactions never wait for each other
+/// in a circle. (A judgement made in the same transaction does not see these counts
+/// yet: it is one report or batch behind.)
+async fn count_given(tx: &mut Tx<'_>, given: &BTreeMap<i64, i64>) -> Result<(), StoreError> {
+    for (id, n) in given {
+        sqlx::query("UPDATE fault_kb SET given = given + $1 WHERE id = $2")
+            .bind(*n)
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Files a report under its account (made on its first report, `new_account` its
     /// id then): each fault gets the knowledge base's fix, or waits in the queue. A
@@ -465,11 +482,13 @@ impl Store {
         new_account: i64,
     ) -> Result<Filed, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let filed = file_in(&mut tx, r, judge, new_account).await?;
+        let mut given = BTreeMap::new();
+        let filed = file_in(&mut tx, r, judge, new_account, &mut given).await?;
         if filed.duplicate {
             // Filed before: what was found out on the way is not kept either.
             tx.rollback().await?;
         } else {
+            count_given(&mut tx, &given).await?;
             tx.commit().await?;
         }
         Ok(filed)
@@ -486,11 +505,16 @@ impl Store {
     ) -> Result<Vec<Result<Filed, StoreError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(reports.len());
+        let mut given = BTreeMap::new();
         for (r, new_account) in reports {
             let mut one = sqlx::Acquire::begin(&mut tx).await?;
-            match file_in(&mut one, r, judge, *new_account).await {
+            let mut its = BTreeMap::new();
+            match file_in(&mut one, r, judge, *new_account, &mut its).await {
                 Ok(filed) if !filed.duplicate => {
                     one.commit().await?;
+                    for (id, n) in its {
+                        *given.entry(id).or_default() += n;
+                    }
                     out.push(Ok(filed));
                 }
                 Ok(filed) => {
@@ -503,6 +527,7 @@ impl Store {
                 }
             }
         }
+        count_given(&mut tx, &given).await?;
         tx.commit().await?;
         Ok(out)
     }
