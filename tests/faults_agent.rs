@@ -5,8 +5,9 @@
 mod support;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 use support::nginx::Nginx;
@@ -257,18 +258,35 @@ fn a_batch_kept_for_later_arrives_whole_and_once() {
         "{}",
         run.out
     );
-    let run = fetch(
-        &rc,
-        &list(work.path(), &node.url(), &files[..3]),
-        &out,
-        &state,
-        IMSI_A,
-        &["--report", "later"],
+    // Asked, the user answers nonsense, then "later".
+    let mut child = Command::new(env!("CARGO_BIN_EXE_radcare"))
+        .args(["agent", "fetch"])
+        .arg(list(work.path(), &node.url(), &files[..3]))
+        .arg("--out")
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--server", &format!("http://{}", rc.terminal)])
+        .args(["--imsi", IMSI_A, "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"maybe\nlater\n")
+        .unwrap();
+    let asked = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(asked.matches("Send the report now?").count(), 2, "{asked}");
+    assert!(
+        asked.contains("2 downloads failed (1 faults kept from before)"),
+        "{asked}"
     );
     assert!(
-        run.out.contains("3 faults kept for the next report"),
-        "{}",
-        run.out
+        asked.contains("3 faults kept for the next report"),
+        "{asked}"
     );
 
     // The next report goes with them, but the server is down: kept, as one batch.
@@ -436,4 +454,54 @@ fn an_ota_download_fault_is_skipped_reported_by_the_device_and_mended() {
         files[1].1
     );
     assert_eq!(mirror.access_log().len(), 1);
+}
+
+#[test]
+fn a_fix_that_does_not_work_is_reported_and_counts_against_its_entry() {
+    if !support::require_peer("nginx") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = contents();
+    // Neither node has the file: the retry the operator chose cannot work.
+    let empty_root = work.path().join("node");
+    fs::create_dir_all(&empty_root).unwrap();
+    let node = Nginx::start(&empty_root);
+    let rc = Radcare::start("127.0.0.0/8", &[], "");
+    let out = rc.cli(&[
+        "faults",
+        "resolve",
+        "9016",
+        "--node",
+        "127.0.0.1",
+        "--retry-url",
+        &format!("{}/", node.url()),
+    ]);
+    let entry = value(&out, "entry").to_string();
+    let (dl, state) = (work.path().join("out"), work.path().join("state"));
+    let run = fetch(
+        &rc,
+        &list(work.path(), &node.url(), &files[..1]),
+        &dl,
+        &state,
+        IMSI_A,
+        &[],
+    );
+    // Reported, retried, failed again: reported again (counted against the entry),
+    // retried again, and what still fails is kept for the next run.
+    assert_eq!(run.out.matches(": retry from").count(), 2, "{}", run.out);
+    assert_eq!(run.out.matches("did not work").count(), 2, "{}", run.out);
+    assert_eq!(run.out.matches("\nreport ").count(), 2, "{}", run.out);
+    assert!(
+        run.out.contains("1 faults kept for the next report"),
+        "{}",
+        run.out
+    );
+    assert_eq!(run.code, 1);
+    let kb = rc.cli(&["faults", "kb"]);
+    let line = kb
+        .lines()
+        .find(|l| l.starts_with(&format!("{entry}\t")))
+        .expect("the entry");
+    assert!(line.contains("given=2\tfailed=1\tsuccess=50%"), "{kb}");
 }

@@ -172,6 +172,7 @@ pub fn fetch(args: FetchArgs) -> Result<ExitCode> {
                 if round == ROUNDS {
                     // A fix that keeps failing is not tried forever in one run.
                     fetcher.keep(&faults)?;
+                    println!("{} faults kept for the next report", faults.len());
                     break;
                 }
                 fetcher.seal(&faults)?;
