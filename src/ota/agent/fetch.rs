@@ -7,7 +7,7 @@
 //!
 //! On disk, under `<state-dir>/faults/`: `pending.json` (faults kept for later),
 //! `outbox/<id>.json` (reports being sent: the id is chosen once, so a report sent
-//! again after a lost answer is the same report), `sent/<id>.json` (sent reports, to
+//! again after a lost answer is the same report), `sent/<id>.json` (the last 256 sent, to
 //! match fixes given later to their files); the configuration fixes write
 //! `<state-dir>/fix-config.toml`.
 
@@ -27,6 +27,8 @@ use crate::io::http_client::{self, Call, HttpError};
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest answer read from the fault API.
 const MAX_ANSWER: usize = 1 << 20;
+/// Sent reports kept, to match the fixes given later to their files.
+const KEEP_SENT: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -363,6 +365,7 @@ impl Fetcher {
         if d.waiting == 0 {
             given.extend(self.later_fixes().await);
         }
+        self.prune_sent()?;
         for g in &given {
             match self.apply(g).await? {
                 Applied::Mended(name) => d.mended.push(name),
@@ -372,6 +375,27 @@ impl Fetcher {
             d.tried += 1;
         }
         Ok(d)
+    }
+
+    /// Forgets the oldest sent reports past [`KEEP_SENT`]: a fix given for one of them
+    /// later than that finds nothing to act on.
+    fn prune_sent(&self) -> Result<(), FetchError> {
+        let mut sent: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(self.dir.join("sent")).map_err(|e| self.err(e))? {
+            let entry = entry.map_err(|e| self.err(e))?;
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| self.err(e))?;
+            sent.push((modified, entry.path()));
+        }
+        if sent.len() > KEEP_SENT {
+            sent.sort();
+            for (_, path) in &sent[..sent.len() - KEEP_SENT] {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
     }
 
     /// Fixes an operator gave since (each is given once).
