@@ -4,10 +4,11 @@
 # group commit, in one run:
 #
 #   per-report   [terminal.faults] commit_batch = 1: one transaction per report (the peer)
-#   group-1      commit_batch = 64, commit_writers = 1, commit_wait = 0: a batch is what
-#                arrived while the previous one committed
-#   group-4      the same with 4 batches in flight (each its own transaction)
-#   group-wait   commit_writers = 2, commit_wait = 2ms: the first of a batch waits up
+#   group        the defaults: commit_batch = 64, commit_wait = 0 (a batch is what
+#                arrived while the previous one committed), commit_writers = the
+#                store's connections (SQLite 1, PostgreSQL 8 batches in flight)
+#   group-1      the same with one batch in flight
+#   group-wait   the defaults with commit_wait = 2ms: the first of a batch waits up
 #                to 2 ms for more
 #
 # Load: wrk, closed loop, CONNS connections, anonymous HTTP reports
@@ -122,11 +123,11 @@ measure() {
 	local store=$1 mode=$2 round=$3
 	local d="$work/$store-$mode-$round"
 	mkdir -p "$d/state"
-	local url batch=64 wait=0ms writers=1
+	local url batch=64 wait=0ms writers=""
 	case "$mode" in
 	per-report) batch=1 ;;
-	group-4) writers=4 ;;
-	group-wait) writers=2 wait=2ms ;;
+	group-1) writers="commit_writers = 1" ;;
+	group-wait) wait=2ms ;;
 	esac
 	if [ "$store" = sqlite ]; then
 		url="sqlite://$d/radcare.db"
@@ -162,7 +163,7 @@ per_identity_per_minute = 1000
 per_minute = 1000000000
 commit_batch = $batch
 commit_wait = "$wait"
-commit_writers = $writers
+$writers
 
 [store]
 url = "$url"
@@ -191,7 +192,7 @@ TOML
 	echo "$rps $((total - non2xx)) $rows $non2xx"
 }
 
-modes=(per-report group-1 group-4 group-wait)
+modes=(per-report group group-1 group-wait)
 declare -A results
 for round in $(seq "$rounds"); do
 	# Interleaved: the machine's noise spreads over every mode alike.

@@ -60,8 +60,9 @@ pub struct FaultsConfig {
     pub commit_batch: usize,
     #[serde(with = "humantime_serde")]
     pub commit_wait: Duration,
-    /// Batches in flight at once (each its own transaction).
-    pub commit_writers: usize,
+    /// Batches in flight at once (each its own transaction); by default as many as
+    /// the store has connections (SQLite 1, PostgreSQL 8).
+    pub commit_writers: Option<usize>,
 }
 
 impl Default for FaultsConfig {
@@ -75,7 +76,7 @@ impl Default for FaultsConfig {
             min_given: 5,
             commit_batch: 64,
             commit_wait: Duration::ZERO,
-            commit_writers: 2,
+            commit_writers: None,
         }
     }
 }
@@ -113,7 +114,7 @@ impl FaultsConfig {
                 "commit_batch must be between 1 and 1000".into(),
             ));
         }
-        if !(1..=64).contains(&self.commit_writers) {
+        if self.commit_writers.is_some_and(|w| !(1..=64).contains(&w)) {
             out.push((
                 at("commit_writers"),
                 "commit_writers must be between 1 and 64".into(),

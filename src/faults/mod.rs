@@ -340,7 +340,11 @@ impl Faults {
                 let gather = ingest::Gather {
                     max_batch: c.commit_batch,
                     max_wait: c.commit_wait,
-                    writers: c.commit_writers,
+                    // One batch per connection: on SQLite's one, a second would
+                    // only wait, and make the batches smaller.
+                    writers: c.commit_writers.unwrap_or_else(|| {
+                        self.ota.store.pool.options().get_max_connections() as usize
+                    }),
                 };
                 ingest::Ingest::start(self.ota.store.clone(), self.judge(), gather)
             });
