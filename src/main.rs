@@ -124,7 +124,7 @@ enum Command {
     },
     /// The upgrade agent a terminal runs: polls the device API, downloads with resume,
     /// verifies against the signed manifest, installs atomically, reports the result.
-    Agent(Box<cli::agent::AgentArgs>),
+    Agent(Box<cli::agent::AgentCommandLine>),
     /// Console operators: add (password from stdin or -S FILE), list, remove.
     Operator {
         #[arg(long, global = true)]
@@ -216,7 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deployment { config, command } => cli::ota::deployment(config, command),
         Command::Node { config, command } => cli::plan::node(config, command),
         Command::Plan { config, command } => cli::plan::plan(config, command),
-        Command::Agent(args) => cli::agent::agent(*args),
+        Command::Agent(args) => cli::agent::main(*args),
         Command::Faults { config, command } => cli::faults::faults(config, command),
         Command::Man => cli::generate::man(Cli::command()),
         Command::Completions { shell } => cli::generate::completions(Cli::command(), shell),

@@ -483,3 +483,64 @@ fn console_operators_sessions_audit_and_overviews_on_postgres() {
         assert_eq!(store.console_session("k", 50).await.unwrap(), None);
     });
 }
+
+/// Group commit on PostgreSQL: one transaction, each report in its savepoint (a
+/// duplicate changes nothing, a failing one leaves the others filed).
+#[test]
+fn fault_reports_group_commit_on_postgres() {
+    use radcare::store::faults::{Judge, NewFault, NewReport};
+    let Some((pg, rt)) = postgres() else {
+        return;
+    };
+    rt.block_on(async {
+        let store = Store::open(&pg.url).await.unwrap();
+        let judge = Judge {
+            threshold: 0.5,
+            min_given: 5,
+        };
+        let report = |id: &str, imsi: &str, code: &str| NewReport {
+            report_id: id.into(),
+            channel: "http",
+            identity: ("imsi", imsi.into()),
+            reply_to: None,
+            imsi: Some(imsi.into()),
+            imei: None,
+            model: None,
+            version: None,
+            received_at_ms: 10,
+            faults: vec![NewFault {
+                code: code.into(),
+                item: Some("f.bin".into()),
+                source: Some("http://cdn1:80/f.bin".into()),
+                at_ms: None,
+                detail: None,
+                skipped: None,
+            }],
+        };
+        let first = report("g0", "262031", "9018");
+        store.faults_file(&first, judge, 1).await.unwrap();
+        let (a, b) = (
+            report("g1", "262032", "9018"),
+            report("g2", "262032", "7001"),
+        );
+        let clash = report("g3", "262033", "9016");
+        let group = [(&first, 2), (&a, 3), (&clash, 1), (&b, 4)];
+        let out = store.faults_file_group(&group, judge).await.unwrap();
+        assert!(out[0].as_ref().unwrap().duplicate);
+        assert!(out[2].is_err(), "account 1 exists");
+        let (fa, fb) = (out[1].as_ref().unwrap(), out[3].as_ref().unwrap());
+        assert_eq!((fa.account, fb.account), (3, 3));
+        assert_eq!(
+            store
+                .faults_account(3)
+                .await
+                .unwrap()
+                .unwrap()
+                .reports
+                .len(),
+            2
+        );
+        assert!(store.faults_account(2).await.unwrap().is_none());
+        assert_eq!(store.faults_queue().await.unwrap().len(), 1);
+    });
+}

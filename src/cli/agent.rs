@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use radcare::ota::agent::{self, Agent, Consent, Settings};
 
@@ -15,6 +15,32 @@ use radcare::ota::agent::{self, Agent, Consent, Settings};
 pub enum PolicyArg {
     Accept,
     Decline,
+}
+
+/// `radcare agent [OPTIONS]` runs the upgrade agent; `radcare agent fetch ...`
+/// downloads a list of files and reports what failed.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AgentCommandLine {
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
+    #[command(flatten)]
+    run: Option<AgentArgs>,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Download a list of files, skip what fails, report the faults and apply the
+    /// fixes given back (docs/faults.md).
+    Fetch(super::fetch::FetchArgs),
+}
+
+pub fn main(cl: AgentCommandLine) -> Result<ExitCode> {
+    match (cl.command, cl.run) {
+        (Some(AgentCommand::Fetch(args)), _) => super::fetch::fetch(args),
+        (None, Some(args)) => agent(args),
+        (None, None) => bail!("give the agent's options, or a subcommand (see --help)"),
+    }
 }
 
 #[derive(Args)]
@@ -79,6 +105,10 @@ pub struct AgentArgs {
     latitude: Option<f64>,
     #[arg(long, requires = "latitude", allow_negative_numbers = true)]
     longitude: Option<f64>,
+    /// The faults of files that did not download: report them now (with their fixes
+    /// carried out), keep them for the next report, or not (docs/faults.md).
+    #[arg(long, value_enum, default_value = "always")]
+    report: super::fetch::ReportArg,
 }
 
 fn parse_installed(s: &str) -> Result<(String, String), String> {
@@ -127,6 +157,7 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
         preinstalled: args.installed.into_iter().collect::<BTreeMap<_, _>>(),
         max_rate: args.max_rate,
         location: args.latitude.zip(args.longitude),
+        fault_report: args.report.mode(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod check;
 pub mod decode;
 pub mod faults;
+pub mod fetch;
 pub mod generate;
 pub mod operator;
 pub mod ota;

@@ -54,6 +54,15 @@ pub struct FaultsConfig {
     /// `min_given` times) is suspended and its fault goes back to the queue.
     pub threshold: f64,
     pub min_given: u32,
+    /// Group commit: reports filed in one transaction at most (1: one transaction per
+    /// report), and how long the first of a batch may wait for others (0: a batch is
+    /// what arrived while the previous one committed).
+    pub commit_batch: usize,
+    #[serde(with = "humantime_serde")]
+    pub commit_wait: Duration,
+    /// Batches in flight at once (each its own transaction); by default as many as
+    /// the store has connections (SQLite 1, PostgreSQL 8).
+    pub commit_writers: Option<usize>,
 }
 
 impl Default for FaultsConfig {
@@ -65,6 +74,9 @@ impl Default for FaultsConfig {
             per_minute: 600,
             threshold: 0.5,
             min_given: 5,
+            commit_batch: 64,
+            commit_wait: Duration::ZERO,
+            commit_writers: None,
         }
     }
 }
@@ -95,6 +107,21 @@ impl FaultsConfig {
         }
         if self.min_given == 0 {
             out.push((at("min_given"), "min_given must be at least 1".into()));
+        }
+        if !(1..=1000).contains(&self.commit_batch) {
+            out.push((
+                at("commit_batch"),
+                "commit_batch must be between 1 and 1000".into(),
+            ));
+        }
+        if self.commit_writers.is_some_and(|w| !(1..=64).contains(&w)) {
+            out.push((
+                at("commit_writers"),
+                "commit_writers must be between 1 and 64".into(),
+            ));
+        }
+        if self.commit_wait > Duration::from_secs(1) {
+            out.push((at("commit_wait"), "commit_wait must be at most 1s".into()));
         }
     }
 }

@@ -311,6 +311,7 @@ impl Story {
                 preinstalled: Default::default(),
                 max_rate: None,
                 location: None,
+                fault_report: Default::default(),
             })?);
         }
         for version in ["1.0.0", "1.1.0"] {

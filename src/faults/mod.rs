@@ -10,10 +10,11 @@
 //! committed before the 2xx, and one sent again (same id) changes nothing.
 
 pub mod api;
+pub mod ingest;
 pub mod sms;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -287,6 +288,8 @@ impl Limiter {
 pub struct Faults {
     pub ota: Ota,
     limiter: Arc<Limiter>,
+    /// The group-commit task, started with the first report filed.
+    ingest: Arc<OnceLock<ingest::Ingest>>,
 }
 
 impl Faults {
@@ -294,6 +297,7 @@ impl Faults {
         Faults {
             ota,
             limiter: Arc::default(),
+            ingest: Arc::default(),
         }
     }
 
@@ -330,11 +334,27 @@ impl Faults {
 
     /// Files a checked report (committed on return), then carries out its deploy fixes.
     pub async fn file(&self, r: &NewReport) -> Result<Filed, FaultError> {
-        let filed = self
-            .ota
-            .store
-            .faults_file(r, self.judge(), crate::ota::new_id())
-            .await?;
+        let c = &self.ota.config.faults;
+        let filed = if c.commit_batch > 1 {
+            let ingest = self.ingest.get_or_init(|| {
+                let gather = ingest::Gather {
+                    max_batch: c.commit_batch,
+                    max_wait: c.commit_wait,
+                    // One batch per connection: on SQLite's one, a second would
+                    // only wait, and make the batches smaller.
+                    writers: c.commit_writers.unwrap_or_else(|| {
+                        self.ota.store.pool.options().get_max_connections() as usize
+                    }),
+                };
+                ingest::Ingest::start(self.ota.store.clone(), self.judge(), gather)
+            });
+            ingest.file(r.clone(), crate::ota::new_id()).await?
+        } else {
+            self.ota
+                .store
+                .faults_file(r, self.judge(), crate::ota::new_id())
+                .await?
+        };
         if !filed.duplicate {
             for f in &filed.faults {
                 metrics::counter!("radcare_faults_total", "channel" => r.channel, "state" => if f.state == "fixed" { "fixed" } else { "queued" })

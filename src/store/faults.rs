@@ -3,6 +3,8 @@
 //! the call returns: the account, the report, each fault's verdict and the entries'
 //! counts land together or not at all.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -296,6 +298,176 @@ async fn account_for(
     Ok(account)
 }
 
+/// Files a report in `tx` (see [`Store::faults_file`]); the caller commits, or rolls
+/// back a duplicate. The fixes given are counted into `given` (entry -> count), for
+/// the caller to add with [`count_given`] just before the commit.
+async fn file_in(
+    tx: &mut Tx<'_>,
+    r: &NewReport,
+    judge: Judge,
+    new_account: i64,
+    given: &mut BTreeMap<i64, i64>,
+) -> Result<Filed, StoreError> {
+    let mut ids: Vec<(&str, &str)> = Vec::new();
+    if let Some(v) = &r.imsi {
+        ids.push(("imsi", v));
+    }
+    if let Some(v) = &r.imei {
+        ids.push(("imei", v));
+    }
+    let decisive = ids.len().max(1);
+    ids.push((r.identity.0, &r.identity.1));
+    let account = account_for(tx, &ids, decisive, new_account, r.received_at_ms).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO fault_report (account, report_id, channel, identity, reply_to, imsi, \
+         imei, model, version, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (account, report_id) DO NOTHING",
+    )
+    .bind(account)
+    .bind(&r.report_id)
+    .bind(r.channel)
+    .bind(format!("{}:{}", r.identity.0, r.identity.1))
+    .bind(&r.reply_to)
+    .bind(&r.imsi)
+    .bind(&r.imei)
+    .bind(&r.model)
+    .bind(&r.version)
+    .bind(r.received_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let faults = report_faults(tx, account, &r.report_id).await?;
+        return Ok(Filed {
+            account,
+            duplicate: true,
+            faults,
+            suspended: Vec::new(),
+        });
+    }
+    let mut suspended = Vec::new();
+    let now = r.received_at_ms;
+    for (seq, f) in r.faults.iter().enumerate() {
+        // The same fault back after a fix: that fix did not work.
+        let mut evidence = None;
+        let before = sqlx::query(
+            "SELECT report_id, seq, kb FROM fault_item WHERE account = $1 AND code = $2 \
+             AND state = 'fixed' AND kb IS NOT NULL AND recurred = 0 AND report_id <> $3 \
+             ORDER BY fixed_at DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(&f.code)
+        .bind(&r.report_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(b) = before {
+            let (prev_report, prev_seq, kb): (String, i64, i64) =
+                (b.try_get(0)?, b.try_get(1)?, b.try_get(2)?);
+            sqlx::query(
+                "UPDATE fault_item SET recurred = 1 \
+                 WHERE account = $1 AND report_id = $2 AND seq = $3",
+            )
+            .bind(account)
+            .bind(&prev_report)
+            .bind(prev_seq)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE fault_kb SET failed = failed + 1 WHERE id = $1")
+                .bind(kb)
+                .execute(&mut **tx)
+                .await?;
+            let entry = sqlx::query(concat!(
+                "SELECT ",
+                kb_columns!(),
+                " FROM fault_kb WHERE id = $1"
+            ))
+            .bind(kb)
+            .fetch_one(&mut **tx)
+            .await?;
+            let entry = kb_row(&entry)?;
+            if entry.state == "active" && entry.judged_failing(judge) {
+                sqlx::query("UPDATE fault_kb SET state = 'suspended' WHERE id = $1")
+                    .bind(kb)
+                    .execute(&mut **tx)
+                    .await?;
+                suspended.push(kb);
+                evidence = Some(format!(
+                    "entry {kb} suspended: worked {} of {} times; this fault came back \
+                     after its fix (report {prev_report})",
+                    entry.given - entry.failed,
+                    entry.given
+                ));
+            }
+        }
+        let entries: Vec<KbEntry> = sqlx::query(concat!(
+            "SELECT ",
+            kb_columns!(),
+            " FROM fault_kb WHERE code = $1 AND state = 'active'"
+        ))
+        .bind(&f.code)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(kb_row)
+        .collect::<Result<_, _>>()?;
+        let chosen = pick(
+            &entries,
+            &f.code,
+            r.model.as_deref(),
+            r.version.as_deref(),
+            f.source.as_deref(),
+        );
+        let delivered = (chosen.is_some() && r.channel != "sms").then_some(now);
+        if let Some(e) = chosen {
+            *given.entry(e.id).or_default() += 1;
+        }
+        sqlx::query(
+            "INSERT INTO fault_item (account, report_id, seq, code, item, source, at, detail, \
+             skipped, state, kb, fix, evidence, fixed_at, delivered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(account)
+        .bind(&r.report_id)
+        .bind(seq as i64)
+        .bind(&f.code)
+        .bind(&f.item)
+        .bind(&f.source)
+        .bind(f.at_ms)
+        .bind(&f.detail)
+        .bind(&f.skipped)
+        .bind(if chosen.is_some() { "fixed" } else { "queued" })
+        .bind(chosen.map(|e| e.id))
+        .bind(chosen.map(|e| e.fix.clone()))
+        .bind(&evidence)
+        .bind(chosen.map(|_| now))
+        .bind(delivered)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let faults = report_faults(tx, account, &r.report_id).await?;
+    Ok(Filed {
+        account,
+        duplicate: false,
+        faults,
+        suspended,
+    })
+}
+
+/// Adds the fixes given to their entries' counts: last in the transaction, once per
+/// entry and in the order of their ids, so that the hot rows (the common codes' entries)
+/// are locked for the shortest time, and two transactions never wait for each other
+/// in a circle. (A judgement made in the same transaction does not see these counts
+/// yet: it is one report or batch behind.)
+async fn count_given(tx: &mut Tx<'_>, given: &BTreeMap<i64, i64>) -> Result<(), StoreError> {
+    for (id, n) in given {
+        sqlx::query("UPDATE fault_kb SET given = given + $1 WHERE id = $2")
+            .bind(*n)
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Files a report under its account (made on its first report, `new_account` its
     /// id then): each fault gets the knowledge base's fix, or waits in the queue. A
@@ -310,153 +482,54 @@ impl Store {
         new_account: i64,
     ) -> Result<Filed, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut ids: Vec<(&str, &str)> = Vec::new();
-        if let Some(v) = &r.imsi {
-            ids.push(("imsi", v));
-        }
-        if let Some(v) = &r.imei {
-            ids.push(("imei", v));
-        }
-        let decisive = ids.len().max(1);
-        ids.push((r.identity.0, &r.identity.1));
-        let account = account_for(&mut tx, &ids, decisive, new_account, r.received_at_ms).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO fault_report (account, report_id, channel, identity, reply_to, imsi, \
-             imei, model, version, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (account, report_id) DO NOTHING",
-        )
-        .bind(account)
-        .bind(&r.report_id)
-        .bind(r.channel)
-        .bind(format!("{}:{}", r.identity.0, r.identity.1))
-        .bind(&r.reply_to)
-        .bind(&r.imsi)
-        .bind(&r.imei)
-        .bind(&r.model)
-        .bind(&r.version)
-        .bind(r.received_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            let faults = report_faults(&mut tx, account, &r.report_id).await?;
+        let mut given = BTreeMap::new();
+        let filed = file_in(&mut tx, r, judge, new_account, &mut given).await?;
+        if filed.duplicate {
+            // Filed before: what was found out on the way is not kept either.
             tx.rollback().await?;
-            return Ok(Filed {
-                account,
-                duplicate: true,
-                faults,
-                suspended: Vec::new(),
-            });
+        } else {
+            count_given(&mut tx, &given).await?;
+            tx.commit().await?;
         }
-        let mut suspended = Vec::new();
-        let now = r.received_at_ms;
-        for (seq, f) in r.faults.iter().enumerate() {
-            // The same fault back after a fix: that fix did not work.
-            let mut evidence = None;
-            let before = sqlx::query(
-                "SELECT report_id, seq, kb FROM fault_item WHERE account = $1 AND code = $2 \
-                 AND state = 'fixed' AND kb IS NOT NULL AND recurred = 0 AND report_id <> $3 \
-                 ORDER BY fixed_at DESC LIMIT 1",
-            )
-            .bind(account)
-            .bind(&f.code)
-            .bind(&r.report_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(b) = before {
-                let (prev_report, prev_seq, kb): (String, i64, i64) =
-                    (b.try_get(0)?, b.try_get(1)?, b.try_get(2)?);
-                sqlx::query(
-                    "UPDATE fault_item SET recurred = 1 \
-                     WHERE account = $1 AND report_id = $2 AND seq = $3",
-                )
-                .bind(account)
-                .bind(&prev_report)
-                .bind(prev_seq)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE fault_kb SET failed = failed + 1 WHERE id = $1")
-                    .bind(kb)
-                    .execute(&mut *tx)
-                    .await?;
-                let entry = sqlx::query(concat!(
-                    "SELECT ",
-                    kb_columns!(),
-                    " FROM fault_kb WHERE id = $1"
-                ))
-                .bind(kb)
-                .fetch_one(&mut *tx)
-                .await?;
-                let entry = kb_row(&entry)?;
-                if entry.state == "active" && entry.judged_failing(judge) {
-                    sqlx::query("UPDATE fault_kb SET state = 'suspended' WHERE id = $1")
-                        .bind(kb)
-                        .execute(&mut *tx)
-                        .await?;
-                    suspended.push(kb);
-                    evidence = Some(format!(
-                        "entry {kb} suspended: worked {} of {} times; this fault came back \
-                         after its fix (report {prev_report})",
-                        entry.given - entry.failed,
-                        entry.given
-                    ));
+        Ok(filed)
+    }
+
+    /// Files several reports in one transaction (group commit: one commit, one log
+    /// flush, for all): each as [`Store::faults_file`] does, in its own savepoint, so
+    /// that one that fails (or was filed before) leaves the others as they are. The
+    /// outer error: nothing was filed.
+    pub async fn faults_file_group(
+        &self,
+        reports: &[(&NewReport, i64)],
+        judge: Judge,
+    ) -> Result<Vec<Result<Filed, StoreError>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(reports.len());
+        let mut given = BTreeMap::new();
+        for (r, new_account) in reports {
+            let mut one = sqlx::Acquire::begin(&mut tx).await?;
+            let mut its = BTreeMap::new();
+            match file_in(&mut one, r, judge, *new_account, &mut its).await {
+                Ok(filed) if !filed.duplicate => {
+                    one.commit().await?;
+                    for (id, n) in its {
+                        *given.entry(id).or_default() += n;
+                    }
+                    out.push(Ok(filed));
+                }
+                Ok(filed) => {
+                    one.rollback().await?;
+                    out.push(Ok(filed));
+                }
+                Err(e) => {
+                    one.rollback().await?;
+                    out.push(Err(e));
                 }
             }
-            let entries: Vec<KbEntry> = sqlx::query(concat!(
-                "SELECT ",
-                kb_columns!(),
-                " FROM fault_kb WHERE code = $1 AND state = 'active'"
-            ))
-            .bind(&f.code)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(kb_row)
-            .collect::<Result<_, _>>()?;
-            let chosen = pick(
-                &entries,
-                &f.code,
-                r.model.as_deref(),
-                r.version.as_deref(),
-                f.source.as_deref(),
-            );
-            let delivered = (chosen.is_some() && r.channel != "sms").then_some(now);
-            if let Some(e) = chosen {
-                sqlx::query("UPDATE fault_kb SET given = given + 1 WHERE id = $1")
-                    .bind(e.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(
-                "INSERT INTO fault_item (account, report_id, seq, code, item, source, at, detail, \
-                 skipped, state, kb, fix, evidence, fixed_at, delivered_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(account)
-            .bind(&r.report_id)
-            .bind(seq as i64)
-            .bind(&f.code)
-            .bind(&f.item)
-            .bind(&f.source)
-            .bind(f.at_ms)
-            .bind(&f.detail)
-            .bind(&f.skipped)
-            .bind(if chosen.is_some() { "fixed" } else { "queued" })
-            .bind(chosen.map(|e| e.id))
-            .bind(chosen.map(|e| e.fix.clone()))
-            .bind(&evidence)
-            .bind(chosen.map(|_| now))
-            .bind(delivered)
-            .execute(&mut *tx)
-            .await?;
         }
-        let faults = report_faults(&mut tx, account, &r.report_id).await?;
+        count_given(&mut tx, &given).await?;
         tx.commit().await?;
-        Ok(Filed {
-            account,
-            duplicate: false,
-            faults,
-            suspended,
-        })
+        Ok(out)
     }
 
     /// Adds an entry, then gives its fix to every queued fault it applies to; returns
@@ -762,6 +835,38 @@ mod tests {
         threshold: 0.6,
         min_given: 2,
     };
+
+    /// A group: one transaction; each report as alone (a duplicate changes nothing, a
+    /// failing one leaves the others filed).
+    #[tokio::test]
+    async fn a_group_files_each_report_as_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let s = Store::open(&url).await.unwrap();
+        let first = report("g0", "262021", "35000021", "9018");
+        s.faults_file(&first, JUDGE, 1).await.unwrap();
+        let (a, b) = (
+            report("g1", "262022", "35000022", "9018"),
+            report("g2", "262022", "35000023", "7001"),
+        );
+        // Account 1 exists: a new account with that id fails, alone.
+        let clash = report("g3", "262023", "35000024", "9016");
+        let group = [(&first, 2), (&a, 3), (&clash, 1), (&b, 4)];
+        let out = s.faults_file_group(&group, JUDGE).await.unwrap();
+        assert!(out[0].as_ref().unwrap().duplicate);
+        let (fa, fb) = (out[1].as_ref().unwrap(), out[3].as_ref().unwrap());
+        assert_eq!((fa.account, fb.account), (3, 3), "one IMSI, one account");
+        assert_eq!(fb.faults[0].state, "queued");
+        assert!(out[2].is_err());
+        assert!(s.faults_account(2).await.unwrap().is_none());
+        let acc = s.faults_account(3).await.unwrap().unwrap();
+        assert_eq!((acc.reports.len(), acc.identities.len()), (2, 3), "{acc:?}");
+        assert!(
+            s.faults_account(1).await.unwrap().unwrap().reports.len() == 1,
+            "the clash wrote nothing"
+        );
+        assert_eq!(s.faults_queue().await.unwrap().len(), 1);
+    }
 
     #[tokio::test]
     async fn accounts_fixes_queue_and_judgement() {

@@ -8,6 +8,8 @@
 
 pub mod booking;
 pub mod core;
+pub mod faults;
+pub mod fetch;
 pub mod http;
 pub mod install;
 pub mod state;
@@ -67,6 +69,8 @@ pub struct Settings {
     /// Where the terminal is (latitude, longitude): with it the agent checks in to
     /// the upgrade plan and downloads at its booked time from its node (S5).
     pub location: Option<(f64, f64)>,
+    /// What to do with the faults of files that did not download (docs/faults.md).
+    pub fault_report: self::faults::ReportMode,
 }
 
 /// Wakes a running agent for an immediate poll; cheap to clone.
@@ -530,13 +534,35 @@ impl Agent {
     /// Downloads, verifies and installs an offer; the success report, or why not.
     async fn install(&mut self, offer: &Offer) -> Result<serde_json::Value, Failure> {
         let mut files = Vec::with_capacity(offer.artifacts.len());
+        let mut faults = Vec::new();
+        let mut first = None;
         for a in &offer.artifacts {
             let mut a = a.clone();
             // Planned: from the node radcare's check-in named, by content address.
             if let Some(node) = &self.node_url {
                 a.href = format!("{node}/{}", a.sha256);
             }
-            files.push((a.filename.clone(), self.download(&a).await?));
+            // A file that fails is skipped: the others are downloaded all the same, so
+            // that the next try needs only the ones that failed.
+            match self.download(&a).await {
+                Ok(path) => files.push((a.filename.clone(), path)),
+                Err(f) => {
+                    tracing::warn!(file = a.filename, code = f.fault as i64, "skipped");
+                    faults.push(self::faults::artifact_fault(
+                        f.fault as i64,
+                        &f.detail,
+                        &a.href,
+                        &a.sha256,
+                        a.size,
+                        now_s(),
+                    ));
+                    first.get_or_insert(f);
+                }
+            }
+        }
+        if let Some(f) = first {
+            fetch::report_artifact_faults(&self.s, &faults, self.s.fault_report).await;
+            return Err(f);
         }
         let internal = |e: std::io::Error| Failure::new(Fault::Internal, format!("install: {e}"));
         install::install(&self.s.install_dir, &offer.name, &files).map_err(internal)?;
