@@ -243,6 +243,21 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "Fault fixes sent back by SMS, by outcome.",
     ),
     (
+        "radcare_fault_commit_batch",
+        Kind::Histogram,
+        "Fault reports filed per store transaction (group commit).",
+    ),
+    (
+        "radcare_planner_probes_total",
+        Kind::Counter,
+        "Download-node status probes (nginx stub_status), by outcome.",
+    ),
+    (
+        "radcare_planner_nodes_down_total",
+        Kind::Counter,
+        "Download nodes the status probe took down (their bookings re-planned).",
+    ),
+    (
         "radcare_relay_sessions_total",
         Kind::Counter,
         "Relay sessions opened.",
@@ -268,6 +283,10 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
 pub fn install() -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full("radcare_fault_commit_batch".into()),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        )?
         .install_recorder()?;
     describe();
     metrics_process::Collector::default().describe();
