@@ -493,6 +493,19 @@ impl Store {
         rows.first().map(action_row).transpose()
     }
 
+    /// The first of the next action ids: after the highest one that fits a C `int`,
+    /// since SWUpdate's suricatta keeps hawkBit action ids in one (larger ids from
+    /// before this rule are skipped). Two deploys at once may both get it; the
+    /// second insert then fails on the primary key and writes nothing.
+    pub async fn ota_next_action_id(&self) -> Result<i64, StoreError> {
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM ota_action WHERE id <= 2147483647",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next)
+    }
+
     pub async fn ota_action(&self, id: i64, device: &str) -> Result<Option<Action>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
