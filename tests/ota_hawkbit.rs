@@ -116,7 +116,7 @@ fn suricatta(
     vendor_cert: &Path,
     device_dir: &Path,
     confirm: Option<&str>,
-) -> Child {
+) -> Daemon {
     let mut suricatta = format!(
         "-t DEFAULT -u http://{} -i rpi-7 -k {token} -r 2 -w 1",
         rc.terminal
@@ -138,6 +138,7 @@ fn suricatta(
             std::fs::File::create(device_dir.join("swupdate.err")).unwrap(),
         ))
         .spawn()
+        .map(Daemon)
         .expect("swupdate")
 }
 
@@ -158,9 +159,14 @@ fn wait_shown(
     }
 }
 
-fn stop(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// A running SWUpdate, killed when dropped (also when an assertion fails first).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -222,14 +228,14 @@ fn swupdate_suricatta_updates_through_radcare() {
     assert!(shown.contains("All Chunks Installed"), "{shown}\n{}", log());
     assert!(!shown.contains("state=success"), "{shown}");
     assert_eq!(std::fs::read(&installed).unwrap(), image, "{}", log());
-    stop(daemon);
+    drop(daemon);
 
     // After the reboot: the new image works, SWUpdate confirms it.
     let daemon = suricatta(&rc, &token, &vendor, &device, Some("2"));
     let shown = wait_shown(&rc, &deployment, Duration::from_secs(60), |s| {
         s.contains("state=success")
     });
-    stop(daemon);
+    drop(daemon);
     assert!(shown.contains("counts success=1"), "{shown}\n{}", log());
     assert!(shown.contains("device=rpi-7\tstate=success"), "{shown}");
 }
