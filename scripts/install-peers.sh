@@ -11,7 +11,10 @@
 #                                      network-namespace test, kannel and
 #                                      kannel-extras (the SMS and WAP Push
 #                                      gateway and its fake SMSC), curl (the
-#                                      Debian package check, scripts/test-deb.sh)
+#                                      Debian package check, scripts/test-deb.sh),
+#                                      swupdate, cpio and openssl (a hawkBit
+#                                      device: SWUpdate's suricatta and the
+#                                      signed .swu it installs)
 #   scripts/install-peers.sh --bench   the same, plus radsecproxy, socat, haproxy,
 #                                      wrk and python3-venv (goosebit's venv in
 #                                      scripts/bench-ota.sh)
@@ -26,7 +29,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--bench) bench=1 ;;
 	-h | --help)
-		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -55,7 +58,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(freeradius freeradius-utils tshark chromium postgresql sqlite3
 	fonts-liberation fonts-wqy-zenhei iproute2 ethtool iputils-ping netcat-openbsd
-	kannel kannel-extras nginx-light curl)
+	kannel kannel-extras nginx-light curl swupdate cpio openssl)
 if ((bench)); then
 	packages+=(radsecproxy socat haproxy wrk python3-venv)
 fi
@@ -148,6 +151,13 @@ if installed kannel; then
 	stop_system_kannel
 fi
 
+# Debian enables a system SWUpdate (its web server, on /tmp's control sockets);
+# the tests run their own suricatta daemons, each with its own TMPDIR.
+if installed swupdate && [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+	root systemctl disable --now swupdate.socket swupdate.service swupdate-progress.service \
+		>/dev/null 2>&1 || true
+fi
+
 # cargo-nextest: needed in CI; elsewhere test.sh can fall back to cargo test.
 nextest_required=0
 [[ "${CI:-}" == true ]] && nextest_required=1
@@ -195,6 +205,9 @@ report postgresql "$(pg_bin postgres)" --version
 report sqlite3 sqlite3 --version
 report bearerbox sh -c 'command -v bearerbox || ls /usr/sbin/bearerbox'
 report fakesmsc sh -c 'ls /usr/lib/kannel/test/fakesmsc'
+report swupdate swupdate --version
+report cpio cpio --version
+report openssl openssl version
 if ((bench)); then
 	report radsecproxy "$(sbin radsecproxy)" -v
 fi

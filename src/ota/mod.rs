@@ -57,6 +57,8 @@ pub enum OtaError {
     NoRelease(String, String),
     #[error("no device matches the target")]
     NoDevices,
+    #[error("no action ids left below 2^31 (hawkBit clients keep them in a C int)")]
+    ActionIdsExhausted,
     #[error("device `{0}` exists already")]
     DeviceExists(String),
     #[error("device id `{0}`: 1 to 64 letters, digits, `-`, `_`, `.` or `:`")]
@@ -87,7 +89,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
-/// A random id below 2^53 (exact in JSON numbers), for deployments and actions.
+/// A random id below 2^53 (exact in JSON numbers).
 pub(crate) fn new_id() -> i64 {
     let mut b = [0u8; 8];
     crate::wire::crypto::os_random(&mut b);
@@ -174,13 +176,18 @@ impl Ota {
             state: "running".into(),
             created_at_ms: now,
         };
+        // hawkBit clients take action ids as C `int`s (SWUpdate's suricatta does).
+        let first = self.store.ota_next_action_id().await?;
+        if first + devices.len() as i64 > i64::from(i32::MAX) {
+            return Err(OtaError::ActionIdsExhausted);
+        }
         let groups = groups.clamp(1, devices.len());
         let per_group = devices.len().div_ceil(groups);
         let actions: Vec<Action> = devices
             .iter()
             .enumerate()
             .map(|(i, d)| Action {
-                id: new_id(),
+                id: first + i as i64,
                 deployment: deployment.id,
                 device: d.id.clone(),
                 rollout_group: (i / per_group) as i64 + 1,

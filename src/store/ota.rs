@@ -493,6 +493,19 @@ impl Store {
         rows.first().map(action_row).transpose()
     }
 
+    /// The first of the next action ids: after the highest one that fits a C `int`,
+    /// since SWUpdate's suricatta keeps hawkBit action ids in one (larger ids from
+    /// before this rule are skipped). Two deploys at once may both get it; the
+    /// second insert then fails on the primary key and writes nothing.
+    pub async fn ota_next_action_id(&self) -> Result<i64, StoreError> {
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM ota_action WHERE id <= 2147483647",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next)
+    }
+
     pub async fn ota_action(&self, id: i64, device: &str) -> Result<Option<Action>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -564,5 +577,44 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn action_ids_continue_below_2_pow_31_past_larger_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let s = Store::open(&url).await.unwrap();
+        assert_eq!(s.ota_next_action_id().await.unwrap(), 1);
+        let d = Deployment {
+            id: 1,
+            release_name: "fw".into(),
+            release_version: "1.0.0".into(),
+            policy: "forced".into(),
+            error_threshold: 1,
+            state: "running".into(),
+            created_at_ms: 0,
+        };
+        // A random id from before the rule, above what a C int holds, and a small one.
+        let actions: Vec<Action> = [(3_000_000_000, "a"), (41, "b")]
+            .into_iter()
+            .map(|(id, device)| Action {
+                id,
+                deployment: 1,
+                device: device.into(),
+                rollout_group: 1,
+                state: "scheduled".into(),
+                result_code: None,
+                result_detail: None,
+                install_kind: None,
+                updated_at_ms: 0,
+            })
+            .collect();
+        s.ota_add_deployment(&d, &actions).await.unwrap();
+        assert_eq!(s.ota_next_action_id().await.unwrap(), 42);
     }
 }
