@@ -299,7 +299,11 @@ async fn echo_through_cuts(s: &Setup, total: usize) {
     close_ends_c(app, &s.c_ended).await;
 }
 
-/// Writes `total` bytes of test data into `app` and reads the echo back, calling
+/// The shortest time an echo of test data takes (see `echo_while`).
+const ECHO_AT_LEAST: Duration = Duration::from_secs(4);
+
+/// Writes `total` bytes of test data into `app` (at most `total` over
+/// [`ECHO_AT_LEAST`] a second) and reads the echo back, calling
 /// `step(i)` every `tick` while the echo is not complete (true when it cut the link);
 /// the sha256 of what came back must equal what was sent. Returns the application's
 /// connection and the number of cuts.
@@ -315,7 +319,12 @@ async fn echo_while(
         let mut chunk = Vec::with_capacity(64 * 1024);
         let mut i = 0u64;
         let mut sent = 0;
+        let start = tokio::time::Instant::now();
         while sent < total {
+            // Paced to last at least ECHO_AT_LEAST: on a fast, idle machine an
+            // unpaced stream ends before the link was cut as often as the test needs.
+            let due = start + ECHO_AT_LEAST.mul_f64(sent as f64 / total as f64);
+            tokio::time::sleep_until(due).await;
             chunk.clear();
             while chunk.len() < 64 * 1024 {
                 chunk.extend_from_slice(&block(i));
