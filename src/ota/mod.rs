@@ -176,30 +176,38 @@ impl Ota {
             state: "running".into(),
             created_at_ms: now,
         };
-        // hawkBit clients take action ids as C `int`s (SWUpdate's suricatta does).
-        let first = self.store.ota_next_action_id().await?;
-        if first + devices.len() as i64 > i64::from(i32::MAX) {
-            return Err(OtaError::ActionIdsExhausted);
-        }
         let groups = groups.clamp(1, devices.len());
         let per_group = devices.len().div_ceil(groups);
-        let actions: Vec<Action> = devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Action {
-                id: first + i as i64,
-                deployment: deployment.id,
-                device: d.id.clone(),
-                rollout_group: (i / per_group) as i64 + 1,
-                state: "scheduled".into(),
-                result_code: None,
-                result_detail: None,
-                install_kind: None,
-                updated_at_ms: now,
-            })
-            .collect();
-        self.store.ota_add_deployment(&deployment, &actions).await?;
-        Ok((deployment, actions))
+        // hawkBit clients take action ids as C `int`s (SWUpdate's suricatta does), so
+        // they are numbered, not random: a deploy on another radcare node sharing the
+        // store may take the same numbers first; then number again.
+        let mut tries = 0;
+        loop {
+            let first = self.store.ota_next_action_id().await?;
+            if first + devices.len() as i64 > i64::from(i32::MAX) {
+                return Err(OtaError::ActionIdsExhausted);
+            }
+            let actions: Vec<Action> = devices
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Action {
+                    id: first + i as i64,
+                    deployment: deployment.id,
+                    device: d.id.clone(),
+                    rollout_group: (i / per_group) as i64 + 1,
+                    state: "scheduled".into(),
+                    result_code: None,
+                    result_detail: None,
+                    install_kind: None,
+                    updated_at_ms: now,
+                })
+                .collect();
+            match self.store.ota_add_deployment(&deployment, &actions).await {
+                Ok(()) => return Ok((deployment, actions)),
+                Err(e) if e.is_unique_violation() && tries < 8 => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 

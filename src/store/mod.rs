@@ -45,6 +45,13 @@ pub enum StoreError {
     NewerSchema { newest: i64, known: i64 },
 }
 
+impl StoreError {
+    /// A row's key was taken by a concurrent writer (the caller may choose again).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
 /// A query being built on the `Any` driver, as domain modules bind rows into it.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments>;
 

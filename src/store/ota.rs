@@ -496,7 +496,8 @@ impl Store {
     /// The first of the next action ids: after the highest one that fits a C `int`,
     /// since SWUpdate's suricatta keeps hawkBit action ids in one (larger ids from
     /// before this rule are skipped). Two deploys at once may both get it; the
-    /// second insert then fails on the primary key and writes nothing.
+    /// second insert then fails on the primary key, writes nothing, and
+    /// `Ota::deploy` numbers again.
     pub async fn ota_next_action_id(&self) -> Result<i64, StoreError> {
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(id), 0) + 1 FROM ota_action WHERE id <= 2147483647",
@@ -616,5 +617,18 @@ mod tests {
             .collect();
         s.ota_add_deployment(&d, &actions).await.unwrap();
         assert_eq!(s.ota_next_action_id().await.unwrap(), 42);
+
+        // A second deployment numbered from a stale read (another node took 41 first)
+        // is refused as a key clash, the caller's cue to number again, and writes
+        // nothing: not even its deployment row.
+        let d2 = Deployment { id: 2, ..d };
+        let clash = Action {
+            deployment: 2,
+            device: "c".into(),
+            ..actions[1].clone()
+        };
+        let e = s.ota_add_deployment(&d2, &[clash]).await.unwrap_err();
+        assert!(e.is_unique_violation(), "{e}");
+        assert!(s.ota_deployment(2).await.unwrap().is_none());
     }
 }
