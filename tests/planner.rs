@@ -538,6 +538,20 @@ fn bad_input_is_refused_with_its_reason_and_writes_nothing() {
     assert_eq!(rc.cli(&["node", "list"]), "");
     assert_eq!(rc.api_get(&format!("/api/plans/{dep}")).0, 404);
 
+    // A read-only operator may look, not plan.
+    let r = http(
+        rc.admin,
+        "PUT",
+        "/api/nodes/bj",
+        &[
+            ("Content-Type", "application/json"),
+            ("Cookie", rc.read_only_cookie()),
+        ],
+        node("39.9", "3").as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(rc.cli(&["node", "list"]), "");
+
     // Made good, the same input is taken.
     let (status, body) = admin("PUT", "/api/nodes/bj", &node("39.9", "3"));
     assert_eq!(status, 200, "{body}");

@@ -254,10 +254,19 @@ impl Radcare {
     /// GET a path on the admin listener as a logged-in operator (the console and
     /// `/api/*` need one): a read-only operator is added and logged in on first use.
     pub fn api_get(&self, path: &str) -> (u16, String) {
-        let cookie = self
-            .session
-            .get_or_init(|| self.operator_session("test-operator", "read-only"));
-        request(self.admin, "GET", path, &[("Cookie", cookie)], "")
+        request(
+            self.admin,
+            "GET",
+            path,
+            &[("Cookie", self.read_only_cookie())],
+            "",
+        )
+    }
+
+    /// The `Cookie` header value of a read-only operator's console session.
+    pub fn read_only_cookie(&self) -> &str {
+        self.session
+            .get_or_init(|| self.operator_session("test-operator", "read-only"))
     }
 
     /// The `Cookie` header value of an admin operator's console session (for the
