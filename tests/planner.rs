@@ -676,3 +676,149 @@ fn a_node_its_probe_sees_busy_gets_nothing_in_the_running_slot() {
     let got = checkin(1);
     assert_eq!(got["node"], "near", "{got}");
 }
+
+/// Two `radcare serve` processes on one PostgreSQL, 100 terminals checking in at once
+/// through both (each re-asking when told to, as terminals do): exactly the plan's
+/// room is booked, and no node gets more than its cap in any slot.
+#[test]
+fn two_radcare_processes_on_one_postgresql_never_overbook() {
+    use support::http::http;
+    use support::radcare::Radcare;
+    if !support::require_peers(&["initdb", "postgres", "pg_ctl"]) {
+        return;
+    }
+    let pg = support::postgres::Postgres::start();
+    let a = Radcare::start_with_store("127.0.0.0/8", &pg.url);
+    let b = Radcare::start_with_store("127.0.0.0/8", &pg.url);
+    let tokens: Vec<String> = (0..100)
+        .map(|i| {
+            let out = a.cli(&["device", "add", &format!("cpe-{i}"), "--model", "m1"]);
+            let token = out.lines().find_map(|l| l.strip_prefix("token=")).unwrap();
+            format!("TargetToken {token}")
+        })
+        .collect();
+    let file = a.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    a.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = a.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    let dep: i64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (id, cluster, lat, lon) in [
+        ("bj-1", "north", "39.90", "116.40"),
+        ("bj-2", "north", "39.95", "116.30"),
+        ("sh-1", "east", "31.23", "121.47"),
+    ] {
+        b.cli(&[
+            "node",
+            "add",
+            id,
+            "--url",
+            &format!("http://10.0.0.1/{id}"),
+            "--cluster",
+            cluster,
+            "--latitude",
+            lat,
+            "--longitude",
+            lon,
+            "--cap",
+            "3",
+        ]);
+    }
+    // 3 nodes x 3 per slot x 10 slots: room for 90 of the 100.
+    let dep_s = dep.to_string();
+    b.cli(&[
+        "plan",
+        "set",
+        &dep_s,
+        "--slot",
+        "20s",
+        "--slots",
+        "10",
+        "--start-in",
+        "600",
+    ]);
+
+    let nodes = [a.terminal, b.terminal];
+    let answers: Vec<(usize, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, token)| {
+                s.spawn(move || {
+                    let path = format!("/DEFAULT/controller/v1/cpe-{i}/radcare/checkin");
+                    let mut last = serde_json::Value::Null;
+                    for _ in 0..30 {
+                        let r = http(
+                            nodes[i % 2],
+                            "POST",
+                            &path,
+                            &[
+                                ("Authorization", token),
+                                ("Content-Type", "application/json"),
+                            ],
+                            br#"{"latitude": 39.13, "longitude": 117.20}"#,
+                        );
+                        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                        last = r.json();
+                        if last.get("node").is_some() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    (i, last)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let booked: Vec<_> = answers
+        .iter()
+        .filter(|(_, v)| v.get("node").is_some())
+        .collect();
+    assert_eq!(booked.len(), 90, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(_, v)| v.get("node").is_none())
+            .all(|(_, v)| v.get("ask_again_at_ms").is_some()),
+        "a terminal without room is told when to ask again: {answers:?}"
+    );
+    for via in 0..2 {
+        assert!(
+            booked.iter().any(|(i, _)| i % 2 == via),
+            "both radcare nodes booked"
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bookings = rt.block_on(async {
+        let store = Store::open(&pg.url).await.unwrap();
+        store.plan_bookings(dep).await.unwrap()
+    });
+    let mut per_slot: HashMap<(String, i64), u32> = HashMap::new();
+    for bk in &bookings {
+        *per_slot
+            .entry((bk.node.clone(), bk.slot_start_ms))
+            .or_default() += 1;
+    }
+    assert_eq!(bookings.len(), 90);
+    assert!(per_slot.values().all(|&n| n <= 3), "{per_slot:?}");
+    assert_eq!(
+        per_slot.len(),
+        30,
+        "every node's every slot filled to its cap"
+    );
+}

@@ -71,7 +71,13 @@ impl Radcare {
     /// As [`Radcare::start`], its terminal listener on `terminal`: for a peer that must
     /// know radcare's address before radcare starts (smsbox's get-url).
     pub fn start_with_terminal(client_net: &str, terminal: SocketAddr, extra: &str) -> Radcare {
-        Radcare::start_on(client_net, &[], "", "", extra, &[], Some(terminal))
+        Radcare::start_on(client_net, &[], "", "", extra, &[], Some(terminal), None)
+    }
+
+    /// As [`Radcare::start`], on the store at `store_url` (e.g. a shared PostgreSQL:
+    /// several radcare nodes on one database) instead of its own SQLite file.
+    pub fn start_with_store(client_net: &str, store_url: &str) -> Radcare {
+        Radcare::start_on(client_net, &[], "", "", "", &[], None, Some(store_url))
     }
 
     fn start_full(
@@ -90,9 +96,11 @@ impl Radcare {
             extra,
             args,
             None,
+            None,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn start_on(
         client_net: &str,
         upstreams: &[Upstream],
@@ -101,8 +109,13 @@ impl Radcare {
         extra: &str,
         args: &[&str],
         terminal: Option<SocketAddr>,
+        store_url: Option<&str>,
     ) -> Radcare {
         let dir = tempfile::tempdir().expect("temp dir");
+        let store_url = store_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("radcare.db").display()),
+            str::to_string,
+        );
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
@@ -129,9 +142,8 @@ impl Radcare {
         }
         cfg.push_str(&format!(
             "[portal]\nlisten = \"{http}\"\n\n[admin]\nlisten = \"{admin}\"\n\n\
-             [terminal]\nlisten = \"{terminal}\"\nstate_dir = \"{}\"\n{terminal_lines}\n\n[store]\nurl = \"sqlite://{}\"\n\n{extra}\n",
+             [terminal]\nlisten = \"{terminal}\"\nstate_dir = \"{}\"\n{terminal_lines}\n\n[store]\nurl = \"{store_url}\"\n\n{extra}\n",
             dir.path().join("state").display(),
-            dir.path().join("radcare.db").display()
         ));
         let cfg_path = dir.path().join("radcare.toml");
         fs::write(&cfg_path, &cfg).expect("writing config");
