@@ -55,6 +55,29 @@ async fn per_slot(store: &Store) -> HashMap<(String, i64), u32> {
     out
 }
 
+/// Publishes release `fw` 1.0.0 for model `m1` and deploys it to every `m1` device:
+/// the deployment's id.
+fn deploy_firmware(rc: &support::radcare::Radcare) -> String {
+    let file = rc.dir.path().join("fw.bin");
+    std::fs::write(&file, b"firmware").unwrap();
+    rc.cli(&[
+        "release",
+        "publish",
+        "--name",
+        "fw",
+        "--version",
+        "1.0.0",
+        "--model",
+        "m1",
+        file.to_str().unwrap(),
+    ]);
+    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("deployment="))
+        .expect("deploy prints the deployment's id")
+        .to_string()
+}
+
 #[test]
 fn check_ins_fill_the_nearest_cluster_then_the_next_and_never_exceed_a_cap() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,25 +187,7 @@ fn polls_follow_the_plan_and_links_point_at_the_booked_node() {
             out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
         ));
     }
-    let file = rc.dir.path().join("fw.bin");
-    std::fs::write(&file, b"firmware").unwrap();
-    rc.cli(&[
-        "release",
-        "publish",
-        "--name",
-        "fw",
-        "--version",
-        "1.0.0",
-        "--model",
-        "m1",
-        file.to_str().unwrap(),
-    ]);
-    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
-    let dep = out
-        .lines()
-        .find_map(|l| l.strip_prefix("deployment="))
-        .unwrap()
-        .to_string();
+    let dep = deploy_firmware(&rc);
     rc.cli(&[
         "node",
         "add",
@@ -428,25 +433,7 @@ fn bad_input_is_refused_with_its_reason_and_writes_nothing() {
         checkin(br#"{"latitude": 39.1, "longitude": 117.2}"#).status,
         404
     );
-    let file = rc.dir.path().join("fw.bin");
-    std::fs::write(&file, b"firmware").unwrap();
-    rc.cli(&[
-        "release",
-        "publish",
-        "--name",
-        "fw",
-        "--version",
-        "1.0.0",
-        "--model",
-        "m1",
-        file.to_str().unwrap(),
-    ]);
-    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
-    let dep = out
-        .lines()
-        .find_map(|l| l.strip_prefix("deployment="))
-        .unwrap()
-        .to_string();
+    let dep = deploy_firmware(&rc);
     let admin = |method: &str, path: &str, body: &str| {
         let r = http(
             rc.admin,
@@ -591,25 +578,7 @@ fn a_node_its_probe_sees_busy_gets_nothing_in_the_running_slot() {
             out.lines().find_map(|l| l.strip_prefix("token=")).unwrap()
         ));
     }
-    let file = rc.dir.path().join("fw.bin");
-    std::fs::write(&file, b"firmware").unwrap();
-    rc.cli(&[
-        "release",
-        "publish",
-        "--name",
-        "fw",
-        "--version",
-        "1.0.0",
-        "--model",
-        "m1",
-        file.to_str().unwrap(),
-    ]);
-    let out = rc.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
-    let dep = out
-        .lines()
-        .find_map(|l| l.strip_prefix("deployment="))
-        .unwrap()
-        .to_string();
+    let dep = deploy_firmware(&rc);
     let url = nginx.url();
     let status = format!("{url}/nginx_status");
     for (id, lat, status) in [("near", "39.9", Some(&status)), ("far", "40.9", None)] {
@@ -697,26 +666,7 @@ fn two_radcare_processes_on_one_postgresql_never_overbook() {
             format!("TargetToken {token}")
         })
         .collect();
-    let file = a.dir.path().join("fw.bin");
-    std::fs::write(&file, b"firmware").unwrap();
-    a.cli(&[
-        "release",
-        "publish",
-        "--name",
-        "fw",
-        "--version",
-        "1.0.0",
-        "--model",
-        "m1",
-        file.to_str().unwrap(),
-    ]);
-    let out = a.cli(&["deploy", "fw", "1.0.0", "--model", "m1"]);
-    let dep: i64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("deployment="))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let dep: i64 = deploy_firmware(&a).parse().unwrap();
     for (id, cluster, lat, lon) in [
         ("bj-1", "north", "39.90", "116.40"),
         ("bj-2", "north", "39.95", "116.30"),

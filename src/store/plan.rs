@@ -222,38 +222,10 @@ impl Store {
                 slot_start_ms: r.try_get(1)?,
             }));
         }
-        sqlx::query(
-            "INSERT INTO plan_slot (node, slot_start, booked) VALUES ($1, $2, 0) \
-             ON CONFLICT (node, slot_start) DO NOTHING",
-        )
-        .bind(&b.node)
-        .bind(b.slot_start_ms)
-        .execute(&mut *tx)
-        .await?;
-        let raised = sqlx::query(
-            "UPDATE plan_slot SET booked = booked + 1 \
-             WHERE node = $1 AND slot_start = $2 AND booked < $3",
-        )
-        .bind(&b.node)
-        .bind(b.slot_start_ms)
-        .bind(cap as i32)
-        .execute(&mut *tx)
-        .await?;
-        if raised.rows_affected() != 1 {
+        if !take_place(&mut tx, b, cap).await? {
             return Ok(None);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO plan_booking (deployment, device, node, slot_start, booked_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment, device) DO NOTHING",
-        )
-        .bind(b.deployment)
-        .bind(&b.device)
-        .bind(&b.node)
-        .bind(b.slot_start_ms)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
+        if !insert_booking(&mut tx, b, at_ms).await? {
             // Booked meanwhile by another node: give the raised place back (rollback)
             // and report what was booked.
             drop(tx);
@@ -275,39 +247,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut made = Vec::with_capacity(bookings.len());
         for (b, cap) in bookings {
-            sqlx::query(
-                "INSERT INTO plan_slot (node, slot_start, booked) VALUES ($1, $2, 0) \
-                 ON CONFLICT (node, slot_start) DO NOTHING",
-            )
-            .bind(&b.node)
-            .bind(b.slot_start_ms)
-            .execute(&mut *tx)
-            .await?;
-            let raised = sqlx::query(
-                "UPDATE plan_slot SET booked = booked + 1 \
-                 WHERE node = $1 AND slot_start = $2 AND booked < $3",
-            )
-            .bind(&b.node)
-            .bind(b.slot_start_ms)
-            .bind(*cap as i32)
-            .execute(&mut *tx)
-            .await?;
-            if raised.rows_affected() != 1 {
+            if !take_place(&mut tx, b, *cap).await? {
                 made.push(false);
                 continue;
             }
-            let inserted = sqlx::query(
-                "INSERT INTO plan_booking (deployment, device, node, slot_start, booked_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment, device) DO NOTHING",
-            )
-            .bind(b.deployment)
-            .bind(&b.device)
-            .bind(&b.node)
-            .bind(b.slot_start_ms)
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() != 1 {
+            if !insert_booking(&mut tx, b, at_ms).await? {
                 // Booked already: the place raised for it is given back.
                 sqlx::query(
                     "UPDATE plan_slot SET booked = booked - 1 WHERE node = $1 AND slot_start = $2",
@@ -380,4 +324,52 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Takes one place in `b`'s node and slot if it has fewer than `cap` booked: the
+/// conditional UPDATE every booking goes through (atomic per row in both databases,
+/// so the database is the arbiter between radcare nodes). False: the slot is full.
+async fn take_place(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    b: &Booking,
+    cap: u32,
+) -> Result<bool, StoreError> {
+    sqlx::query(
+        "INSERT INTO plan_slot (node, slot_start, booked) VALUES ($1, $2, 0) \
+         ON CONFLICT (node, slot_start) DO NOTHING",
+    )
+    .bind(&b.node)
+    .bind(b.slot_start_ms)
+    .execute(&mut **tx)
+    .await?;
+    let raised = sqlx::query(
+        "UPDATE plan_slot SET booked = booked + 1 \
+         WHERE node = $1 AND slot_start = $2 AND booked < $3",
+    )
+    .bind(&b.node)
+    .bind(b.slot_start_ms)
+    .bind(cap as i32)
+    .execute(&mut **tx)
+    .await?;
+    Ok(raised.rows_affected() == 1)
+}
+
+/// Records `b`; false when the device holds a booking for the deployment already.
+async fn insert_booking(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    b: &Booking,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO plan_booking (deployment, device, node, slot_start, booked_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment, device) DO NOTHING",
+    )
+    .bind(b.deployment)
+    .bind(&b.device)
+    .bind(&b.node)
+    .bind(b.slot_start_ms)
+    .bind(at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
